@@ -1,0 +1,41 @@
+"""``motiongpt`` command line: one sub-command per task.
+
+Each command module exposes ``register(subparsers)``; handlers return an exit
+code. Errors the user can fix (MotionGPTError) print one line starting with
+"error:" and exit 2; Ctrl-C exits 130 without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import MotionGPTError
+from . import data_commands, motion_commands
+
+COMMAND_MODULES = (motion_commands, data_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="motiongpt",
+        description="MotionGPT engine: motion features, BVH, datasets, models and the local server.")
+    parser.add_argument("--version", action="version", version=f"motiongpt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except MotionGPTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130

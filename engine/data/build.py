@@ -1,0 +1,194 @@
+"""``motiongpt build-data``: turn the shared mocap (or a HumanML3D folder)
+into the feature cache every trainer reads.
+
+The output is a HumanML3D-layout folder (see ``humanml3d.py``) plus
+``dataset.json`` (what was built, from what, under which licence) and
+``labels.jsonl`` (the source's action/style labels, kept so captions can be
+re-written later). Mirrored copies get the HumanML3D prefix ``M``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import __version__
+from ..errors import MotionFileError
+from ..motion import features as F
+from ..motion import skeleton as sk
+from ..motion.mirror import mirror_joints, mirror_text
+from . import bandai, humanml3d
+
+LICENCE_NOTE = ("Bandai Namco Research Motion Dataset, (c) 2022 Bandai Namco Research Inc., CC BY-NC 4.0 "
+                "(non-commercial use only). Kobayashi et al. 2023, arXiv:2306.08861. Changed: resampled to "
+                "20 fps, mapped to the 22-joint SMPL skeleton, converted to HumanML3D features, captions by template.")
+MIRROR_PREFIX = "M"
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    clips: dict[str, int] = field(default_factory=dict)
+    frames: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"{split}: {n} clips, {self.frames.get(split, 0)} frames" for split, n in self.clips.items()]
+        text = f"Built {self.out_dir} in {self.seconds:.1f} s ({'; '.join(parts)})"
+        if self.skipped:
+            text += f"; skipped {len(self.skipped)} clip(s) shorter than 2 frames"
+        return text
+
+
+def _featurise(args: tuple[str, np.ndarray, bool]) -> tuple[str, np.ndarray, np.ndarray | None]:
+    clip_id, joints, mirrored = args
+    feats = F.joints_to_features(joints)
+    return clip_id, feats.astype(np.float32), (F.joints_to_features(mirror_joints(joints)).astype(np.float32)
+                                              if mirrored else None)
+
+
+def _source_splits(source: Path) -> list[tuple[Path, Path]]:
+    pairs = []
+    for npz in sorted(source.glob("motions_*.npz")):
+        name = npz.stem[len("motions_"):]
+        pairs.append((npz, source / f"captions_{name}.jsonl"))
+    return pairs
+
+
+def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ...] | None = None,
+                      mirror: bool = True, save_joints: bool = False, workers: int = 1,
+                      progress: bool = True, limit: int | None = None) -> BuildReport:
+    """Build the cache from ``motions_<name>.npz`` + ``captions_<name>.jsonl``
+    pairs in ``source``. Each clip goes to the split named in its caption
+    record; ``splits`` keeps only those."""
+    start = time.perf_counter()
+    source, out = Path(source), Path(out)
+    pairs = _source_splits(source)
+    if not pairs:
+        raise MotionFileError(source, "no motions_<split>.npz found; point --source at the shared data folder "
+                                      "or at a HumanML3D folder (with new_joint_vecs/ and texts/)")
+    for sub in ("new_joint_vecs", "texts") + (("new_joints",) if save_joints else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    report = BuildReport(out)
+    split_ids: dict[str, list[str]] = {}
+    train_features: list[np.ndarray] = []
+    all_features: list[np.ndarray] = []
+    labels_lines: list[str] = []
+    for npz_path, captions_path in pairs:
+        motions = bandai.load_bandai_npz(npz_path)
+        records = bandai.load_captions(captions_path)
+        if [r["id"] for r in records] != list(motions.clip_ids):
+            raise MotionFileError(captions_path, f"clip ids do not match {npz_path.name} line for line; "
+                                                 "the two files come from different builds")
+        positions = bandai.to_t2m_joints(bandai.bandai_joint_positions(motions), motions.joint_names)
+        default_split = npz_path.stem[len("motions_"):]
+        jobs, meta = [], {}
+        for i, record in enumerate(records[:limit]):
+            split = record.get("split", default_split)
+            if splits and split not in splits:
+                continue
+            joints = positions[motions.clip_slice(i)]
+            if len(joints) < 2:
+                report.skipped.append(record["id"])
+                continue
+            jobs.append((record["id"], joints, mirror))
+            meta[record["id"]] = (split, record, joints)
+        bar = tqdm(total=len(jobs), desc=f"features {npz_path.name}", unit="clip", disable=not progress)
+        results = _run(jobs, workers, bar)
+        bar.close()
+        for clip_id, feats, mirrored_feats in results:
+            split, record, joints = meta[clip_id]
+            captions = [str(c) for c in record["captions"]]
+            humanml3d.write_clip(out, clip_id, feats, captions,
+                                 F.canonicalize(joints) if save_joints else None)
+            ids = split_ids.setdefault(split, [])
+            ids.append(clip_id)
+            collected = [feats]
+            labels_lines.append(json.dumps({"id": clip_id, "labels": record.get("labels", {}),
+                                            "captions": captions, "mirror_of": None}))
+            if mirrored_feats is not None:
+                mid = MIRROR_PREFIX + clip_id
+                mcaps = [mirror_text(c) for c in captions]
+                humanml3d.write_clip(out, mid, mirrored_feats, mcaps)
+                ids.append(mid)
+                collected.append(mirrored_feats)
+                labels_lines.append(json.dumps({"id": mid, "labels": record.get("labels", {}),
+                                                "captions": mcaps, "mirror_of": clip_id}))
+            all_features.extend(collected)
+            if split == "train":
+                train_features.extend(collected)
+            report.clips[split] = report.clips.get(split, 0) + len(collected)
+            report.frames[split] = report.frames.get(split, 0) + sum(len(c) for c in collected)
+
+    if not all_features:
+        raise MotionFileError(source, f"no clips matched the requested splits {list(splits or [])}")
+    for split, ids in split_ids.items():
+        (out / f"{split}.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
+    mean, std = humanml3d.compute_stats(train_features or all_features)
+    np.save(out / "Mean.npy", mean)
+    np.save(out / "Std.npy", std)
+    (out / "labels.jsonl").write_text("\n".join(labels_lines) + "\n", encoding="utf-8")
+    report.seconds = time.perf_counter() - start
+    build_info = source / "build_info.json"
+    humanml3d.write_manifest(out, {
+        "format": "humanml3d", "feature_dim": F.FEATURE_DIM, "joints": sk.NUM_JOINTS, "fps": sk.FPS,
+        "source": str(source.resolve()),
+        "source_build": json.loads(build_info.read_text()) if build_info.is_file() else None,
+        "mirrored": mirror, "clips": report.clips, "frames": report.frames,
+        "stats_from": "train" if train_features else "all", "licence": LICENCE_NOTE,
+        "engine_version": __version__, "build_seconds": round(report.seconds, 2),
+    })
+    return report
+
+
+def _run(jobs: list, workers: int, bar: tqdm) -> list:
+    if workers <= 1 or len(jobs) < 8:
+        out = []
+        for job in jobs:
+            out.append(_featurise(job))
+            bar.update(1)
+        return out
+    out = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(_featurise, jobs, chunksize=16):
+            out.append(result)
+            bar.update(1)
+    return out
+
+
+@dataclass
+class ValidationReport:
+    root: Path
+    clips: dict[str, int] = field(default_factory=dict)
+    frames: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [f"{s}: {n} clips, {self.frames[s]} frames" for s, n in self.clips.items()]
+        return f"HumanML3D folder {self.root} is valid ({'; '.join(parts)})"
+
+
+def validate_humanml3d(root: str | Path, progress: bool = True) -> ValidationReport:
+    """Read every clip listed in the split files (shape, NaN, captions) and the
+    statistics, so a broken copy fails here with the file named rather than
+    hours into training."""
+    root = Path(root)
+    humanml3d.load_stats(root)
+    report = ValidationReport(root)
+    for split in humanml3d.SPLITS:
+        if not (root / f"{split}.txt").is_file():
+            continue
+        ids = humanml3d.read_split_ids(root, split)
+        frames = 0
+        for clip_id in tqdm(ids, desc=f"checking {split}", unit="clip", disable=not progress):
+            frames += len(humanml3d.load_clip(root, clip_id).features)
+        report.clips[split], report.frames[split] = len(ids), frames
+    if not report.clips:
+        raise MotionFileError(root, "no train.txt / val.txt / test.txt split list found")
+    return report

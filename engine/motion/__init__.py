@@ -1,0 +1,1 @@
+"""Motion representation: skeleton, rotations, HumanML3D features, BVH."""
