@@ -60,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _units_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--units", choices=("cm", "m"), default=bvh.DEFAULT_UNITS,
-                   help=f"length unit written to the file (default {bvh.DEFAULT_UNITS}; "
+    p.add_argument("--units", choices=("cm", "m"), default=bvh.T2M_BVH_UNITS,
+                   help=f"length unit written to the file (default {bvh.T2M_BVH_UNITS}; "
                         "import into Blender with scale 0.01 for cm)")
 
 
@@ -132,7 +132,7 @@ def run_bvh_info(args: argparse.Namespace) -> int:
     motion = bvh.read_bvh(args.bvh)
     print(f"{Path(args.bvh).name}: {motion.num_joints} joints, {motion.num_frames} frames at {motion.fps:g} fps "
           f"({motion.num_frames / motion.fps:.2f} s), unit guess: x{bvh.guess_scale_to_metres(motion):g} to metres")
-    for i, name in enumerate(motion.joint_names):
-        parent = motion.joint_names[motion.parents[i]] if motion.parents[i] >= 0 else "-"
+    for i, name in enumerate(motion.names):
+        parent = motion.names[motion.parents[i]] if motion.parents[i] >= 0 else "-"
         print(f"  {i:3d} {name:24s} parent {parent:24s} channels {' '.join(motion.channels[i])}")
     return 0

@@ -83,10 +83,11 @@ CANONICAL_OFFSETS_M.setflags(write=False)
 T_POSE_DIRECTIONS: np.ndarray = RAW_OFFSET_DIRECTIONS.copy()
 T_POSE_DIRECTIONS[[16, 18, 20]] = (1.0, 0.0, 0.0)
 T_POSE_DIRECTIONS[[17, 19, 21]] = (-1.0, 0.0, 0.0)
+T_POSE_DIRECTIONS[15] = (0.0, 1.0, 0.0)  # head straight up (HumanML3D's raw table points it forward)
 T_POSE_DIRECTIONS.setflags(write=False)
 
 T_POSE_OFFSETS_M: np.ndarray = T_POSE_DIRECTIONS * BONE_LENGTHS_M[:, None]
-"""Rest offsets of a T-pose (arms straight out to the sides): the rest pose
+"""Rest offsets of a T-pose (arms straight out to the sides, head up): the rest pose
 of the joint rotations handed to the add-on and written to BVH, because
 animators and retargeting tools expect a T-pose as the zero pose."""
 T_POSE_OFFSETS_M.setflags(write=False)
