@@ -1,0 +1,28 @@
+"""``motiongpt convert-official``."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert-official", help="convert the official MotionGPT checkpoint into a model folder",
+        description="Load motiongpt_s3_h3d.tar (read with weights_only: plain tensors, nothing executed) strictly "
+                    "and write a model folder the engine loads with --model. Needs the local FLAN-T5-base folder "
+                    "it was trained from (config.json + tokenizer files) and, to generate, HumanML3D's Mean.npy "
+                    "and Std.npy.")
+    p.add_argument("checkpoint", help="the official .tar checkpoint")
+    p.add_argument("--t5", required=True, help="local folder of google/flan-t5-base (config.json, tokenizer.json)")
+    p.add_argument("--out", required=True, help="output model folder, e.g. models/official")
+    p.add_argument("--stats", help="HumanML3D folder holding Mean.npy and Std.npy")
+    p.set_defaults(handler=run_convert_official)
+
+
+def run_convert_official(args: argparse.Namespace) -> int:
+    from ..models.official import convert_official
+    out = convert_official(args.checkpoint, args.t5, args.out, stats_dir=args.stats)
+    print(f"converted {args.checkpoint} -> {out}")
+    if not args.stats:
+        print(f"note: no --stats given; copy HumanML3D's Mean.npy and Std.npy into {out}/vq/ as mean.npy and "
+              "std.npy (or rerun with --stats HUMANML3D_DIR) before generating with this model")
+    return 0

@@ -1,0 +1,57 @@
+"""``motiongpt train-vq``: train the motion tokenizer (VQ-VAE)."""
+from __future__ import annotations
+
+import argparse
+
+from ..device import DEVICE_CHOICES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-vq", help="train the motion tokenizer (VQ-VAE) on a built dataset",
+        description="Train MotionGPT's motion tokenizer on a HumanML3D-layout folder (from 'motiongpt build-data' "
+                    "or HumanML3D itself). --out becomes a tokenizer folder (model.safetensors, config.json, "
+                    "mean.npy, std.npy) with a checkpoint for --resume; best/ holds the best validation model. "
+                    "Ctrl-C saves a checkpoint and stops.")
+    p.add_argument("--data", required=True, help="dataset folder (new_joint_vecs/, train.txt, Mean.npy, Std.npy)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--preset", choices=("tiny", "small", "official"),
+                   help="model size: small (5.1 M parameters, the default for a new run), official (MotionGPT's "
+                        "19.4 M, 512 codes of 512 dims) or tiny (tests); a resumed run keeps its saved one")
+    p.add_argument("--steps", type=int, default=10000, help="total optimizer steps (default 10000)")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per step (default 64)")
+    p.add_argument("--window", type=int, default=64, help="frames per training window (default 64)")
+    p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default 2e-4)")
+    p.add_argument("--warmup", type=int, default=500, help="linear warm-up steps (default 500)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                   help="rate after warm-up (default constant; cosine decays to 1%% at --steps)")
+    p.add_argument("--min-frames", type=int,
+                   help="skip training clips shorter than this (default window/4); shorter than the window are padded")
+    p.add_argument("--val-every", type=int, default=1000, help="validate and checkpoint every N steps (default 1000)")
+    p.add_argument("--val-split", default="val", help="split to validate on (default val; falls back to train)")
+    p.add_argument("--val-max-clips", type=int, default=512, help="validate on at most this many clips (default 512)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0: in the main process)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_train_vq)
+
+
+def run_train_vq(args: argparse.Namespace) -> int:
+    from ..models.vqvae import VQConfig
+    from ..train.vq_trainer import train_vq
+
+    config = VQConfig.preset(args.preset) if args.preset else None
+    result = train_vq(args.data, args.out, config=config, steps=args.steps, batch_size=args.batch_size,
+                      window=args.window, lr=args.lr, warmup=args.warmup, schedule=args.schedule,
+                      val_every=args.val_every, val_split=args.val_split, resume=args.resume,
+                      device=args.device, seed=args.seed, workers=args.workers, progress=not args.quiet,
+                      val_max_clips=args.val_max_clips, min_frames=args.min_frames)
+    best = result["best_val_mpjpe_mm"]
+    done = result["step"] - result["start_step"]
+    print(f"{'stopped' if result['interrupted'] else 'finished'} at step {result['step']} "
+          f"({done} steps this run, {result['sec_per_step']:.3f} s/step on {result['device']}); "
+          f"best {result['val_split']} MPJPE: {f'{best:.1f} mm' if best is not None else 'n/a'}")
+    print(f"tokenizer folder: {args.out} (MotionTokenizer.load); best model: {args.out}/best")
+    return 130 if result["interrupted"] else 0

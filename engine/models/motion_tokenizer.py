@@ -1,0 +1,214 @@
+"""Raw HumanML3D features <-> motion tokens, ready for inference.
+
+``MotionTokenizer`` bundles a trained ``MotionVQVAE`` with the dataset's
+Mean/Std and a device. It takes and returns *raw* (un-normalised) (T, 263)
+feature arrays as numpy, runs in eval mode under ``torch.no_grad`` and never
+changes the codebook.
+
+A tokenizer folder (written by ``save`` and by ``motiongpt train-vq``):
+
+    model.safetensors   MotionVQVAE weights (official ``vae.*`` names, no prefix)
+    config.json         {"model_type": "motion_vqvae", "vqvae": {VQConfig fields}}
+    mean.npy, std.npy   (263,) normalisation statistics of the training data
+
+The statistics may be absent (a converted official checkpoint ships none; its
+are HumanML3D's Mean.npy/Std.npy): such a tokenizer loads, reports
+``has_stats`` False and refuses to encode or decode until ``set_stats``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .. import checkpoint as ckpt
+from ..device import pick_device
+from ..errors import MotionFileError, MotionGPTError, MotionShapeError
+from .vqvae import MotionVQVAE, VQConfig
+
+MODEL_TYPE = "motion_vqvae"
+MEAN_FILE = "mean.npy"
+STD_FILE = "std.npy"
+
+
+def tokenizer_config(config: VQConfig) -> dict[str, Any]:
+    """The config.json content of a tokenizer folder."""
+    return {"model_type": MODEL_TYPE, "vqvae": config.to_dict()}
+
+
+def read_vq_config(folder: str | Path) -> VQConfig:
+    """VQConfig of a tokenizer folder, with errors that name config.json."""
+    path = Path(folder) / ckpt.CONFIG_FILE
+    data = ckpt.read_config(folder)
+    if not isinstance(data, dict):
+        raise MotionFileError(path, "must hold a JSON object")
+    model_type = data.get("model_type", MODEL_TYPE)
+    if model_type != MODEL_TYPE:
+        raise MotionFileError(path, f"describes a {model_type!r} model, not a motion tokenizer ({MODEL_TYPE})")
+    inner = data["vqvae"] if "vqvae" in data else {k: v for k, v in data.items() if k != "model_type"}
+    try:
+        return VQConfig.from_dict(inner)
+    except (MotionGPTError, TypeError) as exc:
+        raise MotionFileError(path, str(exc)) from exc
+
+
+def save_stats(folder: str | Path, mean: np.ndarray, std: np.ndarray) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in ((MEAN_FILE, mean), (STD_FILE, std)):
+        tmp = folder / (name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(arr, dtype=np.float32))
+        os.replace(tmp, folder / name)
+
+
+def load_stats(folder: str | Path, nfeats: int, required: bool = True
+               ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """mean.npy/std.npy (or Mean.npy/Std.npy) of a folder; (None, None) when
+    both are absent and ``required`` is False."""
+    folder = Path(folder)
+    if not required and not any((folder / n).is_file() for n in (MEAN_FILE, STD_FILE, "Mean.npy", "Std.npy")):
+        return None, None
+    out = []
+    for names in ((MEAN_FILE, "Mean.npy"), (STD_FILE, "Std.npy")):
+        path = next((folder / n for n in names if (folder / n).is_file()), folder / names[0])
+        if not path.is_file():
+            raise MotionFileError(path, "normalisation statistics not found; a tokenizer folder needs mean.npy and std.npy")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise MotionFileError(path, f"cannot be read as a .npy array ({exc})") from exc
+        if arr.shape != (nfeats,) or not np.all(np.isfinite(arr)):
+            raise MotionFileError(path, f"expected {nfeats} finite values, got shape {arr.shape}")
+        out.append(arr.astype(np.float32))
+    if np.any(out[1] <= 0):
+        raise MotionFileError(folder / STD_FILE, "has zero or negative entries")
+    return out[0], out[1]
+
+
+class MotionTokenizer:
+    """Encode raw (T, 263) features to int64 tokens and decode them back."""
+
+    def __init__(self, model: MotionVQVAE, mean: np.ndarray | None, std: np.ndarray | None,
+                 device: str | torch.device = "auto", batch_size: int = 64):
+        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.mean = self.std = None
+        if mean is not None or std is not None:
+            self.set_stats(mean, std)
+
+    def set_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """The Mean/Std of the dataset the model was trained on."""
+        nfeats = self.model.config.nfeats
+        if mean is None or std is None:
+            raise MotionGPTError("give both mean and std, or neither")
+        mean = np.asarray(mean, dtype=np.float32)
+        std = np.asarray(std, dtype=np.float32)
+        if mean.shape != (nfeats,) or std.shape != (nfeats,):
+            raise MotionShapeError(f"mean and std must have shape ({nfeats},), got {mean.shape} and {std.shape}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+            raise MotionShapeError("mean must be finite and std finite and positive")
+        self.mean, self.std = mean, std
+        self._mean_t = torch.from_numpy(mean).to(self.device)
+        self._std_t = torch.from_numpy(std).to(self.device)
+
+    @property
+    def has_stats(self) -> bool:
+        return self.mean is not None
+
+    def _require_stats(self) -> None:
+        if not self.has_stats:
+            raise MotionGPTError("this motion tokenizer has no normalisation statistics; put the Mean.npy/Std.npy of "
+                                 "the dataset it was trained on into its folder as mean.npy/std.npy")
+
+    @property
+    def config(self) -> VQConfig:
+        return self.model.config
+
+    @property
+    def code_num(self) -> int:
+        return self.model.config.code_num
+
+    @property
+    def frames_per_token(self) -> int:
+        return self.model.downsample
+
+    # -- files ---------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        ckpt.save_checkpoint(folder, self.model, tokenizer_config(self.model.config))
+        if self.has_stats:
+            save_stats(folder, self.mean, self.std)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "auto") -> "MotionTokenizer":
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise MotionFileError(folder, "tokenizer folder not found (expected model.safetensors, config.json, "
+                                          "mean.npy and std.npy; train one with 'motiongpt train-vq')")
+        config = read_vq_config(folder)
+        weights = ckpt.load_weights(folder / ckpt.MODEL_FILE)
+        model = MotionVQVAE(config)
+        ckpt.load_into(model, weights, folder / ckpt.MODEL_FILE)
+        mean, std = load_stats(folder, config.nfeats, required=False)
+        return cls(model, mean, std, device)
+
+    # -- features <-> tokens --------------------------------------------------
+    def _check_features(self, features: np.ndarray, index: int | None = None) -> np.ndarray:
+        arr = np.asarray(features, dtype=np.float32)
+        what = "features" if index is None else f"features[{index}]"
+        if arr.ndim != 2 or arr.shape[1] != self.config.nfeats:
+            raise MotionShapeError(f"{what} must have shape (frames, {self.config.nfeats}), got {arr.shape}")
+        if arr.shape[0] < self.frames_per_token:
+            raise MotionShapeError(f"{what} has {arr.shape[0]} frames; at least {self.frames_per_token} are needed")
+        if not np.all(np.isfinite(arr)):
+            raise MotionShapeError(f"{what} contains NaN or infinite values")
+        return arr
+
+    @torch.no_grad()
+    def encode_batch(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Raw (T_i, 263) arrays -> int64 token arrays of T_i // 4 tokens each
+        (trailing frames that do not fill a token are dropped)."""
+        self._require_stats()
+        arrays = [self._check_features(f, i) for i, f in enumerate(features)]
+        out: list[np.ndarray] = []
+        for start in range(0, len(arrays), self.batch_size):
+            chunk = arrays[start:start + self.batch_size]
+            lengths = torch.tensor([len(a) for a in chunk], dtype=torch.long)
+            batch = torch.zeros(len(chunk), int(lengths.max()), self.config.nfeats)
+            for i, a in enumerate(chunk):
+                batch[i, : len(a)] = torch.from_numpy(a)
+            batch = batch.to(self.device)
+            batch = (batch - self._mean_t) / self._std_t
+            tokens = self.model.encode(batch, lengths)
+            out.extend(t.cpu().numpy().astype(np.int64) for t in tokens)
+        return out
+
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        return self.encode_batch([features])[0]
+
+    @torch.no_grad()
+    def decode_batch(self, tokens: Sequence[Any]) -> list[np.ndarray]:
+        """Token sequences -> raw feature arrays of 4 * N_i frames each."""
+        self._require_stats()
+        seqs = []
+        for i, t in enumerate(tokens):
+            arr = np.asarray(t.cpu() if torch.is_tensor(t) else t)
+            if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+                raise MotionShapeError(f"tokens[{i}] must be a non-empty 1-D array of integers, "
+                                       f"got {arr.dtype} {arr.shape}")
+            seqs.append(torch.from_numpy(arr.astype(np.int64)))
+        out: list[np.ndarray] = []
+        for start in range(0, len(seqs), self.batch_size):
+            feats, lengths = self.model.decode(seqs[start:start + self.batch_size])
+            feats = (feats * self._std_t + self._mean_t).cpu().numpy().astype(np.float32)
+            out.extend(feats[i, : int(n)] for i, n in enumerate(lengths))
+        return out
+
+    def decode(self, tokens: Any) -> np.ndarray:
+        return self.decode_batch([tokens])[0]

@@ -1,0 +1,180 @@
+"""``motiongpt train-lm``: the two training stages of the motion-language model.
+
+Stage 1 (pre-training) teaches the T5 both "languages" with bare pairs and
+motion span corruption; stage 2 (instruction tuning) renders every task with
+its paraphrased templates. The output folder is a complete model bundle (the
+VQ tokenizer is copied in), loadable by the engine with ``--model``.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import checkpoint as ckpt
+from ..data import humanml3d
+from ..device import pick_device
+from ..errors import MotionGPTError
+from ..lm import model as lm_model
+from ..lm.batch import collate
+from ..lm.tokenizer import MotionTextTokenizer, build_tokenizer
+from ..lm.vocab import DEFAULT_MAX_TOKENS
+from ..models.bundle import write_bundle_manifest
+from ..models.motion_tokenizer import MotionTokenizer
+from .lm_data import CaptionFn, ExampleSampler, load_token_cache, save_token_cache, tokenize_split
+
+VAL_SEED = 1234
+
+
+@dataclass
+class LMTrainSettings:
+    stage1_steps: int = 2000
+    stage2_steps: int = 4000
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    val_every: int = 500
+    val_batches: int = 4
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    max_input_tokens: int = 128
+    text_vocab_size: int = 3000
+    seed: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.stage1_steps + self.stage2_steps
+
+
+def learning_rate(step: int, s: LMTrainSettings) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < s.warmup_steps:
+        return s.lr * (step + 1) / s.warmup_steps
+    progress = min(1.0, (step - s.warmup_steps) / max(1, s.total_steps - s.warmup_steps))
+    return s.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
+def _step_rng(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step])
+
+
+def _tokenized(root: Path, split: str, vq: MotionTokenizer, cache_dir: Path, progress: bool):
+    cache = cache_dir / f"tokens_{split}.npz"
+    if cache.is_file():
+        return load_token_cache(cache)
+    clips = tokenize_split(root, split, vq, progress)
+    save_token_cache(cache, clips)
+    return clips
+
+
+def _validation_examples(sampler: ExampleSampler, s: LMTrainSettings) -> list[list]:
+    rng = np.random.default_rng(VAL_SEED)
+    return [sampler.batch(rng, 2, s.batch_size) for _ in range(s.val_batches)]
+
+
+@torch.no_grad()
+def _validate(model, tokenizer, batches, device, max_input_tokens: int) -> float:
+    was_training = model.training
+    model.eval()
+    losses = []
+    for examples in batches:
+        batch = {k: v.to(device) for k, v in collate(tokenizer, examples, max_input_tokens).items()}
+        losses.append(float(model(**batch).loss))
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, config: lm_model.LMConfig,
+             settings: LMTrainSettings, device: str = "auto", resume: bool = False, progress: bool = True,
+             caption_fn: CaptionFn | None = None, val_split: str = "val") -> dict:
+    data_dir, vq_dir, out_dir = Path(data_dir), Path(vq_dir), Path(out_dir)
+    dev = pick_device(device)
+    lm_dir = out_dir / "lm"
+    vq = MotionTokenizer.load(vq_dir, device=dev)
+    if out_dir.resolve() != vq_dir.resolve().parent or vq_dir.name != "vq":
+        if (out_dir / "vq").exists():
+            shutil.rmtree(out_dir / "vq")
+        shutil.copytree(vq_dir, out_dir / "vq")
+    train_clips = _tokenized(data_dir, "train", vq, out_dir / "cache", progress)
+    has_val = (data_dir / f"{val_split}.txt").is_file()
+    val_clips = _tokenized(data_dir, val_split, vq, out_dir / "cache", progress) if has_val else train_clips
+
+    state: dict = {}
+    if resume:
+        if not (lm_dir / ckpt.MODEL_FILE).is_file():
+            raise MotionGPTError(f"nothing to resume in {lm_dir}; run without --resume to start")
+        model, config, tokenizer = lm_model.load_lm(lm_dir, dev)
+        state = ckpt.read_trainer_state(lm_dir)
+    else:
+        texts = [c for clip in train_clips for c in clip.captions]
+        if caption_fn is not None:
+            rng = np.random.default_rng(settings.seed)
+            texts += [caption_fn(c, rng) for c in texts for _ in range(2)]
+        tokenizer = build_tokenizer(texts, vq.code_num, vocab_size=settings.text_vocab_size)
+        config = config.with_tokenizer(tokenizer)
+        torch.manual_seed(settings.seed)
+        model = lm_model.build_model(config).to(dev)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
+                                  betas=(0.9, 0.99))
+    if resume and "optimizer_layout" in state:
+        ckpt.load_optimizer(lm_dir, optimizer)
+    step = int(state.get("step", 0))
+    best_val = float(state.get("best_val_loss", float("inf")))
+    history = list(state.get("history", []))
+
+    train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn)
+    val_batches = _validation_examples(ExampleSampler(val_clips, tokenizer.vocab, settings.max_tokens), settings)
+
+    def save(val_loss: float | None) -> None:
+        trainer_state = {"step": step, "best_val_loss": best_val, "history": history,
+                         "settings": settings.__dict__, "val_split": val_split if has_val else "train"}
+        lm_model.save_lm(lm_dir, model, config, tokenizer, optimizer, trainer_state)
+        write_bundle_manifest(out_dir, name=out_dir.name, codebook_size=vq.code_num,
+                              trained_steps=step, val_loss=val_loss)
+
+    start = time.perf_counter()
+    bar = tqdm(total=settings.total_steps, initial=step, desc="train-lm", unit="step", disable=not progress)
+    last_loss = float("nan")
+    val_loss = None
+    try:
+        while step < settings.total_steps:
+            stage = 1 if step < settings.stage1_steps else 2
+            rng = _step_rng(settings.seed, step)
+            torch.manual_seed(settings.seed * 1_000_003 + step)
+            examples = train_sampler.batch(rng, stage, settings.batch_size)
+            batch = {k: v.to(dev) for k, v in collate(tokenizer, examples, settings.max_input_tokens).items()}
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, settings)
+            loss = model(**batch).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            last_loss = float(loss.detach())
+            step += 1
+            bar.update(1)
+            bar.set_postfix(stage=stage, loss=f"{last_loss:.3f}")
+            if step % settings.val_every == 0 or step == settings.total_steps:
+                val_loss = _validate(model, tokenizer, val_batches, dev, settings.max_input_tokens)
+                best_val = min(best_val, val_loss)
+                history.append({"step": step, "train_loss": last_loss, "val_loss": val_loss})
+                bar.write(f"step {step}: train loss {last_loss:.3f}, val loss {val_loss:.3f}")
+                save(val_loss)
+    except KeyboardInterrupt:
+        bar.write(f"interrupted at step {step}; saving a checkpoint to resume from")
+        save(val_loss)
+        raise
+    finally:
+        bar.close()
+    if not (lm_dir / ckpt.MODEL_FILE).is_file():
+        save(val_loss)
+    return {"steps": step, "train_loss": last_loss, "val_loss": val_loss, "best_val_loss": best_val,
+            "seconds": time.perf_counter() - start, "history": history,
+            "parameters": lm_model.count_parameters(model), "out_dir": str(out_dir)}
