@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-paraphrase", action="store_true",
                    help="train on the dataset's captions only (default: also on paraphrases for free text)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--stop-after", type=int, help="end this run after N steps (checkpointed; --resume later)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,7 +52,7 @@ def run_train_lm(args: argparse.Namespace) -> int:
         caption_fn = paraphrase_caption
     try:
         result = train_lm(args.data, args.vq, args.out, config, settings, device=args.device, resume=args.resume,
-                          progress=not args.quiet, caption_fn=caption_fn)
+                          progress=not args.quiet, caption_fn=caption_fn, stop_after=args.stop_after)
     except KeyboardInterrupt:
         print(f"stopped; resume with: motiongpt train-lm ... --out {args.out} --resume")
         return 130

@@ -92,7 +92,11 @@ def _validate(model, tokenizer, batches, device, max_input_tokens: int) -> float
 
 def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, config: lm_model.LMConfig,
              settings: LMTrainSettings, device: str = "auto", resume: bool = False, progress: bool = True,
-             caption_fn: CaptionFn | None = None, val_split: str = "val") -> dict:
+             caption_fn: CaptionFn | None = None, val_split: str = "val", stop_after: int | None = None) -> dict:
+    """Train (or with ``resume`` continue) and return the run's numbers.
+    ``stop_after`` ends this run after that many steps with a checkpoint;
+    the schedule still spans all steps, so a later ``resume`` carries on
+    exactly where an uninterrupted run would be."""
     data_dir, vq_dir, out_dir = Path(data_dir), Path(vq_dir), Path(out_dir)
     dev = pick_device(device)
     lm_dir = out_dir / "lm"
@@ -143,8 +147,9 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     bar = tqdm(total=settings.total_steps, initial=step, desc="train-lm", unit="step", disable=not progress)
     last_loss = float("nan")
     val_loss = None
+    end = settings.total_steps if stop_after is None else min(settings.total_steps, step + stop_after)
     try:
-        while step < settings.total_steps:
+        while step < end:
             stage = 1 if step < settings.stage1_steps else 2
             rng = _step_rng(settings.seed, step)
             torch.manual_seed(settings.seed * 1_000_003 + step)
@@ -161,7 +166,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
             step += 1
             bar.update(1)
             bar.set_postfix(stage=stage, loss=f"{last_loss:.3f}")
-            if step % settings.val_every == 0 or step == settings.total_steps:
+            if step % settings.val_every == 0 or step == end:
                 val_loss = _validate(model, tokenizer, val_batches, dev, settings.max_input_tokens)
                 best_val = min(best_val, val_loss)
                 history.append({"step": step, "train_loss": last_loss, "val_loss": val_loss})

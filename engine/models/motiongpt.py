@@ -1,0 +1,128 @@
+"""The loaded model: motion tokenizer + language model, behind four calls.
+
+Everything here speaks raw 263-dim features at 20 fps; turning them into
+joints, rotations, other frame rates and exact keys is the pipeline's job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..device import pick_device
+from ..errors import MotionGPTError
+from ..lm import model as lm_model
+from ..lm.generate import generate_motion_ids, generate_text
+from ..lm.tasks import Task, instruction
+from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
+from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest
+from .motion_tokenizer import MotionTokenizer
+
+
+@dataclass
+class SamplingOptions:
+    top_k: int = 50
+    temperature: float = 1.0
+
+
+class MotionGPT:
+    """A model folder loaded once, then used for every request."""
+
+    def __init__(self, vq: MotionTokenizer, lm, text_tokenizer, manifest: dict[str, Any], folder: Path):
+        if vq.code_num != text_tokenizer.codebook_size:
+            raise MotionGPTError(f"{folder}: the motion tokenizer has {vq.code_num} codes but the language model "
+                                 f"expects {text_tokenizer.codebook_size}; the folder mixes two models")
+        self.vq = vq
+        self.lm = lm
+        self.tokenizer = text_tokenizer
+        self.manifest = manifest
+        self.folder = folder
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None, device: str = "auto") -> "MotionGPT":
+        folder = Path(folder) if folder else DEFAULT_MODEL_DIR
+        manifest = read_bundle_manifest(folder)
+        dev = pick_device(device)
+        vq = MotionTokenizer.load(folder / manifest.get("vq", "vq"), device=dev)
+        lm, _config, tokenizer = lm_model.load_lm(folder / manifest.get("lm", "lm"), dev)
+        if tokenizer is None:
+            raise MotionGPTError(f"{folder / 'lm'}: no tokenizer/ folder next to the language model")
+        return cls(vq, lm, tokenizer, manifest, folder)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.lm.parameters()).device
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.folder.name))
+
+    # -- tasks ------------------------------------------------------------------
+    def text_to_motion(self, text: str, seconds: float | None = None, seed: int | None = None, variants: int = 1,
+                       sampling: SamplingOptions | None = None) -> list[np.ndarray]:
+        """``variants`` raw feature arrays for a prompt. With ``seconds`` the
+        length is exact (to the 0.2 s token grid); without, the model decides
+        (up to 10 s)."""
+        text = _check_text(text)
+        s = sampling or SamplingOptions()
+        num = seconds_to_tokens(seconds) if seconds else (1, DEFAULT_MAX_TOKENS)
+        prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
+        ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, top_k=s.top_k,
+                                  temperature=s.temperature, num_return_sequences=int(variants))
+        return self.vq.decode_batch(ids)
+
+    def caption(self, features: np.ndarray) -> str:
+        tokens = self.vq.encode(features)
+        prompt = instruction(Task.MOTION_TO_TEXT, motion_ids=tokens[:DEFAULT_MAX_TOKENS], vocab=self.tokenizer.vocab)
+        return generate_text(self.lm, self.tokenizer, prompt)
+
+    def continue_motion(self, features: np.ndarray, seconds: float, text: str | None = None,
+                        seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
+        """Features of ``seconds`` of new motion that follow ``features``
+        (the new part only). The last 8 s of context are given to the model."""
+        s = sampling or SamplingOptions()
+        context = self.vq.encode(features)[-(DEFAULT_MAX_TOKENS - 10):]
+        n_new = seconds_to_tokens(seconds)
+        if text:
+            # text-conditioned continuation: mask the future and describe it
+            masked = np.concatenate([context, np.full(n_new, self.tokenizer.vocab.mask)])
+            prompt = instruction(Task.INBETWEEN_TEXT, caption=_check_text(text), motion_ids=masked,
+                                 vocab=self.tokenizer.vocab)
+        else:
+            prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
+        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=n_new, seed=seed, top_k=s.top_k,
+                                  temperature=s.temperature)[0]
+        whole = self.vq.decode(np.concatenate([context, new]))
+        return whole[len(context) * FRAMES_PER_TOKEN:]
+
+    def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text: str | None = None,
+                  seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
+        """Features of the whole clip with frames [start_frame, end_frame)
+        regenerated from their surroundings (on the 4-frame token grid)."""
+        s = sampling or SamplingOptions()
+        tokens = self.vq.encode(features)
+        lo = max(0, start_frame // FRAMES_PER_TOKEN)
+        hi = min(len(tokens), -(-end_frame // FRAMES_PER_TOKEN))
+        if hi <= lo:
+            raise MotionGPTError(f"the gap {start_frame}..{end_frame} covers no whole 4-frame token")
+        masked = tokens.copy()
+        masked[lo:hi] = self.tokenizer.vocab.mask
+        task = Task.INBETWEEN_TEXT if text else Task.INBETWEEN_SPAN
+        prompt = instruction(task, caption=_check_text(text) if text else None, motion_ids=masked,
+                             vocab=self.tokenizer.vocab)
+        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=hi - lo, seed=seed, top_k=s.top_k,
+                                  temperature=s.temperature)[0]
+        tokens[lo:hi] = new
+        return self.vq.decode(tokens)
+
+
+def _check_text(text: str | None) -> str:
+    if text is None or not str(text).strip():
+        raise MotionGPTError("the prompt is empty; describe the motion, e.g. 'a person walks forward'")
+    text = " ".join(str(text).split())
+    if len(text) > 500:
+        raise MotionGPTError(f"the prompt is {len(text)} characters long; keep it under 500")
+    return text

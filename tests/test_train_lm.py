@@ -1,0 +1,83 @@
+"""train-lm end to end on the shared sample with a tiny model, and the loaded
+bundle answering all four tasks."""
+import numpy as np
+import pytest
+import torch
+
+from engine.cli import main
+from engine.errors import MotionGPTError
+from engine.data import humanml3d
+from engine.lm import model as lm_model
+from engine.models.motion_tokenizer import MotionTokenizer
+from engine.models.motiongpt import MotionGPT
+from engine.models.vqvae import MotionVQVAE, VQConfig
+from engine.train.lm_trainer import LMTrainSettings, train_lm
+
+SETTINGS = dict(stage1_steps=15, stage2_steps=25, batch_size=8, lr=3e-3, warmup_steps=5, val_every=20,
+                val_batches=2, max_tokens=20)
+
+
+@pytest.fixture(scope="module")
+def tiny_vq(tmp_path_factory, built_sample):
+    """An untrained tiny tokenizer with a spread-out codebook: enough to give
+    the language model real token sequences to learn."""
+    torch.manual_seed(0)
+    vq = MotionVQVAE(VQConfig.tiny())
+    with torch.no_grad():
+        vq.quantizer.codebook.normal_()
+    mean, std = humanml3d.load_stats(built_sample)
+    folder = tmp_path_factory.mktemp("vq") / "vq_tiny"
+    MotionTokenizer(vq, mean, std, device="cpu").save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, built_sample, tiny_vq):
+    out = tmp_path_factory.mktemp("lm") / "bundle"
+    result = train_lm(built_sample, tiny_vq, out, lm_model.tiny(), LMTrainSettings(**SETTINGS), device="cpu",
+                      progress=False)
+    return out, result
+
+
+def test_training_lowers_validation_loss_and_writes_a_bundle(trained):
+    out, result = trained
+    history = result["history"]
+    assert [h["step"] for h in history] == [20, 40]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert (out / "model.json").is_file() and (out / "vq" / "model.safetensors").is_file()
+    assert (out / "lm" / "tokenizer").is_dir()
+
+
+def test_resume_continues_exactly(tmp_path, built_sample, tiny_vq, trained):
+    out, _ = trained
+    train_lm(built_sample, tiny_vq, tmp_path / "b", lm_model.tiny(), LMTrainSettings(**SETTINGS), device="cpu",
+             progress=False, stop_after=20)  # stops at step 20 ...
+    result = train_lm(built_sample, tiny_vq, tmp_path / "b", lm_model.tiny(), LMTrainSettings(**SETTINGS),
+                      device="cpu", resume=True, progress=False)  # ... and resumes to 40
+    assert result["steps"] == 40
+    straight, _, _ = lm_model.load_lm(out / "lm")
+    resumed, _, _ = lm_model.load_lm(tmp_path / "b" / "lm")
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_loaded_bundle_answers_every_task(trained):
+    out, _ = trained
+    model = MotionGPT.load(out, device="cpu")
+    variants = model.text_to_motion("A tired person walks forward!", seconds=2.0, seed=3, variants=2)
+    assert [v.shape for v in variants] == [(40, 263), (40, 263)]
+    assert np.array_equal(model.text_to_motion("a tired person walks", seconds=2.0, seed=3)[0],
+                          model.text_to_motion("a tired person walks", seconds=2.0, seed=3)[0])
+    caption = model.caption(variants[0])
+    assert isinstance(caption, str) and caption and "<motion" not in caption
+    assert model.continue_motion(variants[0], seconds=1.0, seed=1).shape == (20, 263)
+    assert model.inbetween(variants[0], 8, 24, text="jumps", seed=1).shape == (40, 263)
+    with pytest.raises(MotionGPTError, match="prompt is empty"):
+        model.text_to_motion("   ")
+
+
+def test_cli_resume_without_checkpoint_is_explained(tmp_path, built_sample, tiny_vq, capsys):
+    code = main(["train-lm", "--data", str(built_sample), "--vq", str(tiny_vq), "--out", str(tmp_path / "x"),
+                 "--preset", "tiny", "--resume", "--quiet"])
+    assert code == 2
+    assert "nothing to resume" in capsys.readouterr().err
