@@ -43,3 +43,34 @@ def built_sample(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> 
     out = tmp_path_factory.mktemp("built_sample")
     build_from_bandai(sample_dir, out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_vq_dir(tmp_path_factory: pytest.TempPathFactory, built_sample: Path) -> Path:
+    """An untrained tiny motion tokenizer with a spread-out codebook: enough
+    to give the language model real token sequences to learn."""
+    import torch
+    from engine.data import humanml3d
+    from engine.models.motion_tokenizer import MotionTokenizer
+    from engine.models.vqvae import MotionVQVAE, VQConfig
+    torch.manual_seed(0)
+    vq = MotionVQVAE(VQConfig.tiny())
+    with torch.no_grad():
+        vq.quantizer.codebook.normal_()
+    mean, std = humanml3d.load_stats(built_sample)
+    folder = tmp_path_factory.mktemp("vq") / "vq_tiny"
+    MotionTokenizer(vq, mean, std, device="cpu").save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, built_sample: Path, tiny_vq_dir: Path) -> Path:
+    """A complete tiny model folder (vq/, lm/, model.json) trained for a few
+    steps on the sample: real weights, seconds to build, for engine tests."""
+    from engine.lm import model as lm_model
+    from engine.train.lm_trainer import LMTrainSettings, train_lm
+    out = tmp_path_factory.mktemp("bundle") / "tiny_model"
+    settings = LMTrainSettings(stage1_steps=10, stage2_steps=10, batch_size=8, lr=3e-3, warmup_steps=5,
+                               val_every=20, val_batches=1, max_tokens=20)
+    train_lm(built_sample, tiny_vq_dir, out, lm_model.tiny(), settings, device="cpu", progress=False)
+    return out

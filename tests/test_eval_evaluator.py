@@ -83,3 +83,31 @@ def test_embed_motions_rejects_wrong_shapes(trained):
         evaluator.embed_motions([np.zeros((30, 262), dtype=np.float32)])
     # very short motions still embed
     assert evaluator.embed_motions([np.zeros((1, 263), dtype=np.float32)]).shape == (1, 64)
+
+
+def test_training_is_deterministic_for_a_seed(built_sample, tmp_path):
+    from engine.checkpoint import load_weights
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = []
+        for name in ("a", "b"):
+            train_evaluator(built_sample, tmp_path / name, steps=5, batch_size=8, seed=3, progress=False,
+                            model_config=EvaluatorConfig(**{**TINY, "dropout": 0.1}),
+                            train_config=TrainConfig(warmup=2, eval_every=1000))
+            runs.append(load_weights(tmp_path / name / "model.safetensors"))
+    finally:
+        torch.set_num_threads(threads)
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_contrastive_loss_ignores_false_negatives():
+    from engine.eval.train_evaluator import contrastive_loss
+    emb = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    emb = torch.cat([emb[:1], emb])                     # items 0 and 1 are the same caption
+    same = torch.zeros(4, 4, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True
+    masked = contrastive_loss(emb, emb, 0.05, same)
+    unmasked = contrastive_loss(emb, emb, 0.05)
+    assert masked < 0.1 < unmasked

@@ -6,11 +6,8 @@ import torch
 
 from engine.cli import main
 from engine.errors import MotionGPTError
-from engine.data import humanml3d
 from engine.lm import model as lm_model
-from engine.models.motion_tokenizer import MotionTokenizer
 from engine.models.motiongpt import MotionGPT
-from engine.models.vqvae import MotionVQVAE, VQConfig
 from engine.train.lm_trainer import LMTrainSettings, train_lm
 
 SETTINGS = dict(stage1_steps=15, stage2_steps=25, batch_size=8, lr=3e-3, warmup_steps=5, val_every=20,
@@ -18,23 +15,9 @@ SETTINGS = dict(stage1_steps=15, stage2_steps=25, batch_size=8, lr=3e-3, warmup_
 
 
 @pytest.fixture(scope="module")
-def tiny_vq(tmp_path_factory, built_sample):
-    """An untrained tiny tokenizer with a spread-out codebook: enough to give
-    the language model real token sequences to learn."""
-    torch.manual_seed(0)
-    vq = MotionVQVAE(VQConfig.tiny())
-    with torch.no_grad():
-        vq.quantizer.codebook.normal_()
-    mean, std = humanml3d.load_stats(built_sample)
-    folder = tmp_path_factory.mktemp("vq") / "vq_tiny"
-    MotionTokenizer(vq, mean, std, device="cpu").save(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, built_sample, tiny_vq):
+def trained(tmp_path_factory, built_sample, tiny_vq_dir):
     out = tmp_path_factory.mktemp("lm") / "bundle"
-    result = train_lm(built_sample, tiny_vq, out, lm_model.tiny(), LMTrainSettings(**SETTINGS), device="cpu",
+    result = train_lm(built_sample, tiny_vq_dir, out, lm_model.tiny(), LMTrainSettings(**SETTINGS), device="cpu",
                       progress=False)
     return out, result
 
@@ -48,11 +31,11 @@ def test_training_lowers_validation_loss_and_writes_a_bundle(trained):
     assert (out / "lm" / "tokenizer").is_dir()
 
 
-def test_resume_continues_exactly(tmp_path, built_sample, tiny_vq, trained):
+def test_resume_continues_exactly(tmp_path, built_sample, tiny_vq_dir, trained):
     out, _ = trained
-    train_lm(built_sample, tiny_vq, tmp_path / "b", lm_model.tiny(), LMTrainSettings(**SETTINGS), device="cpu",
+    train_lm(built_sample, tiny_vq_dir, tmp_path / "b", lm_model.tiny(), LMTrainSettings(**SETTINGS), device="cpu",
              progress=False, stop_after=20)  # stops at step 20 ...
-    result = train_lm(built_sample, tiny_vq, tmp_path / "b", lm_model.tiny(), LMTrainSettings(**SETTINGS),
+    result = train_lm(built_sample, tiny_vq_dir, tmp_path / "b", lm_model.tiny(), LMTrainSettings(**SETTINGS),
                       device="cpu", resume=True, progress=False)  # ... and resumes to 40
     assert result["steps"] == 40
     straight, _, _ = lm_model.load_lm(out / "lm")
@@ -76,8 +59,8 @@ def test_loaded_bundle_answers_every_task(trained):
         model.text_to_motion("   ")
 
 
-def test_cli_resume_without_checkpoint_is_explained(tmp_path, built_sample, tiny_vq, capsys):
-    code = main(["train-lm", "--data", str(built_sample), "--vq", str(tiny_vq), "--out", str(tmp_path / "x"),
+def test_cli_resume_without_checkpoint_is_explained(tmp_path, built_sample, tiny_vq_dir, capsys):
+    code = main(["train-lm", "--data", str(built_sample), "--vq", str(tiny_vq_dir), "--out", str(tmp_path / "x"),
                  "--preset", "tiny", "--resume", "--quiet"])
     assert code == 2
     assert "nothing to resume" in capsys.readouterr().err
