@@ -13,7 +13,7 @@ from ..motion import skeleton as sk
 from ..motion.kinematics import forward_kinematics
 from ..motion.resample import resample_linear
 from ..motion.rotations import reconstruction_error_mm, solve_rotations
-from .io import load_npy, save_npy
+from ..npy import load_npy, save_npy
 
 
 def register(sub: argparse._SubParsersAction) -> None:

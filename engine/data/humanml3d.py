@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import MotionFileError
 from ..motion import features as F
 from ..motion import skeleton as sk
+from ..npy import load_npy, read_npy
 
 SPLITS = ("train", "val", "test")
 
@@ -92,18 +93,7 @@ def read_split_ids(root: str | Path, split: str) -> list[str]:
 
 
 def read_features(path: str | Path) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise MotionFileError(path, "feature file not found")
-    try:
-        feats = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise MotionFileError(path, f"cannot be read as a .npy array ({exc})") from exc
-    if feats.ndim != 2 or feats.shape[1] != F.FEATURE_DIM:
-        raise MotionFileError(path, f"wrong array shape {feats.shape}; expected (frames, {F.FEATURE_DIM}) HumanML3D features")
-    if not np.all(np.isfinite(feats)):
-        raise MotionFileError(path, "contains NaN or infinite values")
-    return feats.astype(np.float32)
+    return load_npy(path, (F.FEATURE_DIM,), "HumanML3D features").astype(np.float32)
 
 
 def load_stats(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -119,12 +109,7 @@ def load_stats(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_vector(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise MotionFileError(path, "statistics file not found")
-    try:
-        arr = np.load(path, allow_pickle=False).astype(np.float32)
-    except Exception as exc:
-        raise MotionFileError(path, f"cannot be read as a .npy array ({exc})") from exc
+    arr = read_npy(path, "statistics file not found").astype(np.float32)
     if arr.shape != (F.FEATURE_DIM,) or not np.all(np.isfinite(arr)):
         raise MotionFileError(path, f"expected {F.FEATURE_DIM} finite values, got shape {arr.shape}")
     return arr
