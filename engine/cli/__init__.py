@@ -11,9 +11,10 @@ import sys
 
 from .. import __version__
 from ..errors import MotionGPTError
-from . import data_commands, model_commands, motion_commands, train_lm_command, train_vq_command
+from . import data_commands, model_commands, motion_commands, serve_command, train_lm_command, train_vq_command
+from . import task_commands
 
-COMMAND_MODULES = (motion_commands, data_commands, train_vq_command, train_lm_command, model_commands)
+COMMAND_MODULES = (motion_commands, data_commands, train_vq_command, train_lm_command, model_commands, serve_command, task_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

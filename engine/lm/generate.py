@@ -3,7 +3,8 @@ motion tokens."""
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+import contextvars
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +14,45 @@ from .batch import pad_batch
 from .constraints import MotionLogitsProcessor, TextLogitsProcessor
 from .tokenizer import EOS_ID, PAD_ID, MotionTextTokenizer
 from .vocab import DEFAULT_MAX_TOKENS
+
+
+class GenerationCancelled(MotionGPTError):
+    """Generation stopped because the active :func:`cancel_check` said so."""
+
+
+_CANCEL_CHECK: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "motiongpt_cancel_check", default=None)
+
+
+@contextlib.contextmanager
+def cancel_check(check: Callable[[], bool] | None):
+    """While active (in this thread / context), every generation call asks
+    ``check()`` before it starts and after each new token, and raises
+    :class:`GenerationCancelled` as soon as it returns True. Without it
+    generation runs as before."""
+    token = _CANCEL_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _CANCEL_CHECK.reset(token)
+
+
+def _cancel_criteria():
+    """A StoppingCriteriaList that raises on cancel, or None when no check is active."""
+    check = _CANCEL_CHECK.get()
+    if check is None:
+        return None
+    if check():
+        raise GenerationCancelled("generation cancelled")
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Cancel(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            if check():
+                raise GenerationCancelled("generation cancelled")
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_Cancel()])
 
 
 def _as_list(texts: str | Sequence[str]) -> tuple[list[str], bool]:
@@ -114,6 +154,9 @@ def generate_text(model, tokenizer: MotionTextTokenizer, input_text: str | Seque
 
 def _generate(model, ids, mask, processor, seed, device, kwargs) -> torch.Tensor:
     from transformers import LogitsProcessorList
+    stopping = _cancel_criteria()
+    if stopping is not None:
+        kwargs = dict(kwargs, stopping_criteria=stopping)
     with _eval_mode(model), _seeded(seed, device), torch.no_grad():
         return model.generate(input_ids=ids, attention_mask=mask, logits_processor=LogitsProcessorList([processor]),
                               pad_token_id=PAD_ID, eos_token_id=EOS_ID, decoder_start_token_id=PAD_ID,

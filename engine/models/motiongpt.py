@@ -21,6 +21,10 @@ from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
 from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest
 from .motion_tokenizer import MotionTokenizer
 
+MAX_PROMPT_CHARS: int = 1000
+"""Longest prompt (after collapsing whitespace) any task accepts; the CLI and
+the server's job validation use this same constant."""
+
 
 @dataclass
 class SamplingOptions:
@@ -123,6 +127,6 @@ def _check_text(text: str | None) -> str:
     if text is None or not str(text).strip():
         raise MotionGPTError("the prompt is empty; describe the motion, e.g. 'a person walks forward'")
     text = " ".join(str(text).split())
-    if len(text) > 500:
-        raise MotionGPTError(f"the prompt is {len(text)} characters long; keep it under 500")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise MotionGPTError(f"the prompt is {len(text)} characters long; keep it to {MAX_PROMPT_CHARS}")
     return text

@@ -1,0 +1,94 @@
+"""``motiongpt serve``: the local HTTP engine the Blender add-on talks to."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from ..device import DEVICE_CHOICES
+from ..errors import MotionGPTError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="run the local engine server (JSON over HTTP, API v1)",
+        description="Load the model once and serve jobs over HTTP on loopback. When it is ready it prints ONE JSON "
+                    "line on stdout ({\"event\": \"ready\", \"url\", \"port\", \"token\", \"pid\", \"version\", "
+                    "\"model\", \"device\"}) and closes stdout; if it cannot start, that line is "
+                    "{\"event\": \"error\", \"error\": {...}} and it exits 2. Logs go to stderr. Every request needs "
+                    "'Authorization: Bearer TOKEN'.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; anything but loopback needs --allow-remote)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one, see the ready line)")
+    p.add_argument("--model", help="model folder (default models/default)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="torch device (default auto)")
+    p.add_argument("--token", help="the token clients must send (default: $MOTIONGPT_TOKEN, else a new random one "
+                                   "per start); prefer the environment variable, the command line is visible to "
+                                   "other users")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host; needs an explicit token of 16+ characters")
+    p.add_argument("--parent-pid", type=int,
+                   help="exit cleanly (code 0) when this process ends, e.g. Blender's pid")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="exit cleanly after this long without requests or jobs (default: never)")
+    p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body in MB (default 32)")
+    p.add_argument("--keep-jobs", type=int, default=64,
+                   help="finished jobs (and their results) remembered, oldest evicted first (default 64)")
+    p.add_argument("--keep-results-mb", type=float, default=512.0,
+                   help="memory for finished jobs' results in MB; oldest evicted first (default 512)")
+    p.add_argument("--max-queued", type=int, default=32, help="jobs allowed to wait in the queue (default 32)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--log-file", help="append logs to this file instead of stderr")
+    p.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ..server.serve import ServeOptions, configure_logging, serve
+    if args.keep_jobs < 1 or args.max_queued < 1:
+        raise MotionGPTError("--keep-jobs and --max-queued must be at least 1")
+    opts = ServeOptions(host=args.host, port=args.port, model=args.model, device=args.device, token=args.token,
+                        allow_remote=args.allow_remote, parent_pid=args.parent_pid, idle_timeout=args.idle_timeout,
+                        max_body=int(args.max_body_mb * 2**20), keep_finished=args.keep_jobs,
+                        max_queued=args.max_queued, max_result_bytes=int(args.keep_results_mb * 2**20),
+                        threads=args.threads)
+    configure_logging(args.log_file)
+    ready = _take_stdout()
+    try:
+        code = serve(opts, ready, close_ready=True)
+        # Everything is shut down and logged ("stopped"): skip the interpreter's
+        # ~1 s teardown of torch and transformers so a restart is not kept waiting.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
+    except MotionGPTError as exc:
+        _write_line(ready, {"event": "error", "error": {"code": "startup_failed", "message": str(exc)}})
+        raise
+    finally:
+        try:
+            ready.close()
+        except OSError:
+            pass
+
+
+def _take_stdout():
+    """Keep the real stdout for the one ready line and point fd 1 (and
+    sys.stdout) at stderr, so that nothing a library prints while the model
+    loads can come before that line."""
+    sys.stdout.flush()
+    try:
+        ready_fd = os.dup(1)
+        os.dup2(2, 1)
+        return os.fdopen(ready_fd, "w", encoding="utf-8")
+    except (OSError, ValueError):  # no real fd (embedded interpreter): best effort
+        stream, sys.stdout = sys.stdout, sys.stderr
+        return stream
+
+
+def _write_line(stream, payload: dict) -> None:
+    try:
+        stream.write(json.dumps(payload) + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass

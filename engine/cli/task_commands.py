@@ -1,0 +1,206 @@
+"""``motiongpt generate | inbetween | continue | caption``: the model's tasks on files.
+
+Motions are read from and written to .bvh (22-joint SMPL skeleton,
+centimetres), .npz (arrays: local_quats, root_translation, rest_offsets,
+joint_positions, fps) or .json (the server's motion object), chosen by the
+extension. The same validation and pipeline as the server's jobs run here.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..device import DEVICE_CHOICES
+from ..errors import MotionGPTError
+
+FLAGS = {
+    "seconds": "--seconds", "seed": "--seed", "variants": "--variants", "fps": "--fps", "from_frame": "--from",
+    "to_frame": "--to", "options.foot_cleanup": "--foot-cleanup", "options.in_place": "--in-place",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="text -> motion (.bvh, .npz or .json)",
+                       description="Generate motion from a text prompt. With --variants K and --out walk.bvh the "
+                                   "files are walk_1.bvh ... walk_K.bvh; variant i uses seed SEED + i - 1.")
+    p.add_argument("text", metavar="TEXT", help="what the motion shows, e.g. \"a person walks forward\"")
+    p.add_argument("--seconds", type=float, help="length in seconds (default: the model decides, up to 10 s)")
+    p.add_argument("--variants", type=int, default=1, help="how many different motions (1..8, default 1)")
+    p.add_argument("--fps", type=float, default=20.0, help="frame rate of the output (default 20, the model's)")
+    _common(p, seed=True, post=True, out=True)
+    p.set_defaults(handler=run_generate)
+
+    p = sub.add_parser("inbetween", help="regenerate the frames between two keys of a motion",
+                       description="Fill the frames strictly between --from and --to (frame numbers at the "
+                                   "file's frame rate, first frame 0). Every other frame, the two keys included, "
+                                   "is kept exactly.")
+    p.add_argument("input", metavar="IN", help="motion file (.bvh, .npz or .json)")
+    p.add_argument("--from", dest="from_frame", type=int, required=True, help="first key frame (kept)")
+    p.add_argument("--to", dest="to_frame", type=int, required=True, help="second key frame (kept)")
+    p.add_argument("--text", help="what should happen in between (optional)")
+    _common(p, seed=True, post=True, out=True)
+    p.set_defaults(handler=run_inbetween)
+
+    p = sub.add_parser("continue", help="append new motion after the end of a motion",
+                       description="Continue a motion for --seconds more; the input frames are kept exactly.")
+    p.add_argument("input", metavar="IN", help="motion file (.bvh, .npz or .json)")
+    p.add_argument("--seconds", type=float, required=True, help="how many seconds to add")
+    p.add_argument("--text", help="what should happen next (optional)")
+    _common(p, seed=True, post=True, out=True)
+    p.set_defaults(handler=run_continue)
+
+    p = sub.add_parser("caption", help="describe a motion in words",
+                       description="Print a text description of a motion file's first 10 seconds.")
+    p.add_argument("input", metavar="IN", help="motion file (.bvh, .npz or .json)")
+    _common(p, seed=False, post=False, out=False)
+    p.set_defaults(handler=run_caption)
+
+
+def _common(p: argparse.ArgumentParser, seed: bool, post: bool, out: bool) -> None:
+    if seed:
+        p.add_argument("--seed", type=int, help="random seed (default: pick one and print it)")
+    if post:
+        p.add_argument("--foot-cleanup", action="store_true", help="lock planted feet (two-bone leg IK)")
+        p.add_argument("--in-place", action="store_true", help="remove the root's horizontal travel")
+    if out:
+        p.add_argument("--out", required=True, help="output file: .bvh, .npz or .json")
+    p.add_argument("--model", help="model folder (default: models/default)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ------------------------------------------------------------------------------
+
+def run_generate(args: argparse.Namespace) -> int:
+    from ..pipeline.motion_io import check_suffix
+    out = Path(args.out)
+    check_suffix(out)
+    params = {"text": args.text, "seconds": args.seconds, "seed": args.seed, "variants": args.variants,
+              "fps": args.fps, "options": _options(args)}
+    result, _ = _run("generate", params, args, what=None)
+    seeds = result["seeds"]
+    paths = [out] if len(seeds) == 1 else [out.with_name(f"{out.stem}_{i + 1}{out.suffix}") for i in range(len(seeds))]
+    for motion, path in zip(result["motions"], paths):
+        motion.save(path)
+    if len(paths) == 1:
+        m = result["motions"][0]
+        print(f"wrote {paths[0]} ({m.num_frames} frames at {m.fps:g} fps, seed {seeds[0]})")
+    else:
+        print(f"wrote {len(paths)} variants (--variants {len(paths)} numbers the files): "
+              + ", ".join(str(p) for p in paths))
+        print("seeds " + ", ".join(str(s) for s in seeds) + f"; --seed {seeds[0]} makes the same set again")
+    return 0
+
+
+def run_inbetween(args: argparse.Namespace) -> int:
+    out = _check_out(args.out)
+    params = {"motion": _load(args.input), "from_frame": args.from_frame, "to_frame": args.to_frame,
+              "text": args.text, "seed": args.seed, "options": _options(args)}
+    result, motion = _run("inbetween", params, args, what=args.input)
+    result["motion"].save(out)
+    print(f"wrote {out}: frames {args.from_frame + 1}..{args.to_frame - 1} regenerated, "
+          f"{motion.num_frames} frames at {motion.fps:g} fps (seed {result['seed']})")
+    return 0
+
+
+def run_continue(args: argparse.Namespace) -> int:
+    out = _check_out(args.out)
+    params = {"motion": _load(args.input), "seconds": args.seconds, "text": args.text, "seed": args.seed,
+              "options": _options(args)}
+    result, motion = _run("continue", params, args, what=args.input)
+    m = result["motion"]
+    m.save(out)
+    print(f"wrote {out}: {motion.num_frames} input frames + {m.num_frames - motion.num_frames} new at "
+          f"{m.fps:g} fps (seed {result['seed']})")
+    return 0
+
+
+def run_caption(args: argparse.Namespace) -> int:
+    result, _ = _run("caption", {"motion": _load(args.input)}, args, what=args.input)
+    print(result["caption"])
+    return 0
+
+
+# ------------------------------------------------------------------------------
+
+def _options(args: argparse.Namespace) -> dict:
+    return {"foot_cleanup": bool(args.foot_cleanup), "in_place": bool(args.in_place)}
+
+
+def _check_out(path: str) -> Path:
+    from ..pipeline.motion_io import check_suffix
+    out = Path(path)
+    check_suffix(out)
+    return out
+
+
+def _load(path: str):
+    from ..pipeline.motion_io import Motion
+    return Motion.load(path)
+
+
+def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
+    """Validate (ParamErrors worded with the CLI's flags / the input file),
+    load the model, run the task with a progress bar. Returns the result
+    with Motions (not dicts) and the input motion, if any."""
+    from ..pipeline import jobs, tasks
+    from ..pipeline.errors import ParamError
+    try:
+        p = jobs.validate_job(task, params)
+    except ParamError as exc:
+        raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
+    model = jobs.load_model(args.model, args.device)
+    seed = p.get("seed")
+    if task != "caption" and seed is None:
+        seed = jobs.pick_seed()
+    with _Progress(args.quiet, task) as bar:
+        kw = dict(progress=bar.update)
+        try:
+            if task == "generate":
+                motions = tasks.generate(model, p["text"], p["seconds"], seed, p["variants"], p["fps"], p["options"],
+                                         **kw)
+                return {"motions": motions, "seeds": [seed + i for i in range(len(motions))]}, None
+            if task == "inbetween":
+                m = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], p["text"], seed,
+                                    p["options"], **kw)
+                return {"motion": m, "seed": seed}, p["motion"]
+            if task == "continue":
+                m = tasks.continue_motion(model, p["motion"], p["seconds"], p["text"], seed, p["options"], **kw)
+                return {"motion": m, "seed": seed}, p["motion"]
+            return {"caption": tasks.caption(model, p["motion"], **kw)}, p["motion"]
+        except ParamError as exc:
+            raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
+
+
+def _where(field: str, what: str | None, task: str) -> str:
+    if field == "motion" or field.startswith("motion."):
+        return str(what)
+    if field == "text":
+        return "TEXT" if task == "generate" else "--text"
+    return FLAGS.get(field, field)
+
+
+class _Progress:
+    """A tqdm bar fed by the pipeline's progress(fraction, message)."""
+
+    def __init__(self, quiet: bool, task: str):
+        self.quiet = quiet
+        self.task = task
+        self.bar = None
+
+    def __enter__(self) -> "_Progress":
+        if not self.quiet:
+            from tqdm import tqdm
+            self.bar = tqdm(total=100, desc=self.task, unit="%", leave=False,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+        return self
+
+    def update(self, fraction: float, message: str = "") -> None:
+        if self.bar is None:
+            return
+        self.bar.set_description_str(f"{self.task}: {message}" if message else self.task, refresh=False)
+        self.bar.update(max(0, int(round(fraction * 100)) - self.bar.n))
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

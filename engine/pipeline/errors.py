@@ -1,0 +1,23 @@
+"""Errors of the task pipeline that callers (CLI, server) treat specially."""
+from __future__ import annotations
+
+from ..errors import MotionGPTError
+
+
+class ParamError(MotionGPTError, ValueError):
+    """A job parameter is missing or wrong. ``field`` names it the way the
+    request spells it (``"seconds"``, ``"motion.fps"``, ``"options.in_place"``)
+    so a client can point at the widget to fix; the message says what to do."""
+
+    def __init__(self, field: str, message: str):
+        self.field = str(field)
+        self.message = str(message)
+        super().__init__(f"{self.field}: {self.message}")
+
+
+class JobCancelled(MotionGPTError):
+    """The caller's ``cancelled()`` said stop; raised between stages and,
+    through :func:`engine.lm.generate.cancel_check`, between generated tokens."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)

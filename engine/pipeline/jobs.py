@@ -1,0 +1,243 @@
+"""The job contract the server (and the CLI) run tasks through.
+
+``validate_job(task, params)`` checks and normalises a request's params and
+raises :class:`ParamError` naming the offending field; ``run_job(model, task,
+params, progress, cancelled)`` runs it and returns a JSON-ready dict. Params
+(JSON names; anything else is refused as an unknown parameter):
+
+========== ==================================================================
+task       params
+========== ==================================================================
+generate   text (required), seconds (optional: the model picks), seed,
+           variants (1..8, default 1), fps (default 20), options
+inbetween  motion (required), from_frame, to_frame (required, at the
+           motion's fps), text, seed, options
+continue   motion (required), seconds (required), text, seed, options
+caption    motion (required)
+========== ==================================================================
+
+``motion`` is a :meth:`Motion.to_dict`-style object: ``{"fps",
+"joint_positions"}`` or ``{"fps", "local_quats", "root_translation",
+["rest_offsets"]}``. ``options`` is ``{"foot_cleanup": bool, "in_place":
+bool}`` (both default false). ``seed`` None means "pick one": the one used is
+returned, so any result can be made again.
+
+Results: generate -> ``{"motions": [motion dict, ...], "seeds": [int, ...]}``
+(variant i used seed ``seeds[i]``); inbetween / continue -> ``{"motion":
+motion dict, "seed": int}``; caption -> ``{"caption": str}``.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import MotionGPTError
+from ..models.bundle import DEFAULT_MODEL_DIR, MANIFEST
+from ..models.motiongpt import MAX_PROMPT_CHARS
+from . import tasks
+from .errors import JobCancelled, ParamError
+from .motion_io import MAX_SECONDS, Motion, check_fps
+from .post import PostOptions
+
+__all__ = ["TASKS", "validate_job", "run_job", "load_model", "JobCancelled", "ParamError", "MAX_PROMPT_CHARS",
+           "MAX_SECONDS", "MAX_VARIANTS", "MAX_SEED"]
+
+TASKS: tuple[str, ...] = ("generate", "inbetween", "continue", "caption")
+MAX_VARIANTS: int = 8
+MAX_SEED: int = 2 ** 31 - 1
+
+PARAMS: dict[str, tuple[str, ...]] = {
+    "generate": ("text", "seconds", "seed", "variants", "fps", "options"),
+    "inbetween": ("motion", "from_frame", "to_frame", "text", "seed", "options"),
+    "continue": ("motion", "seconds", "text", "seed", "options"),
+    "caption": ("motion",),
+}
+
+
+def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Checked, normalised params for ``task`` (a Motion under "motion", a
+    PostOptions under "options", numbers as int/float, text whitespace
+    collapsed, optional text None when empty). Idempotent: already
+    normalised params pass unchanged. Raises ParamError(field, message)."""
+    if not isinstance(task, str) or task not in TASKS:
+        raise ParamError("task", f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ParamError("params", "must be an object of named parameters")
+    allowed = PARAMS[task]
+    for key in params:
+        if key not in allowed:
+            raise ParamError(str(key), f"unknown parameter for {task}; it takes {', '.join(allowed)}")
+    out: dict[str, Any] = {}
+    if task == "generate":
+        out["text"] = _text(params.get("text"), "text", required=True)
+        out["seconds"] = _seconds(params.get("seconds"), "seconds", required=False)
+        out["seed"] = _seed(params.get("seed"))
+        out["variants"] = _int(params.get("variants", 1), "variants", 1, MAX_VARIANTS)
+        out["fps"] = check_fps(params.get("fps", tasks.MODEL_FPS), "fps")
+        out["options"] = _options(params.get("options"))
+        if out["seconds"] is not None and round(out["seconds"] * out["fps"]) < 2:
+            raise ParamError("seconds", f"{out['seconds']:g} s is under two frames at {out['fps']:g} fps; ask for more")
+        return out
+    out["motion"] = _motion(params.get("motion"))
+    if task == "caption":
+        return out
+    motion = out["motion"]
+    if task == "inbetween":
+        last = motion.num_frames - 1
+        f0 = _int(params.get("from_frame"), "from_frame", 0, None, required=True)
+        f1 = _int(params.get("to_frame"), "to_frame", 0, None, required=True)
+        if f0 > last:
+            raise ParamError("from_frame", f"frame {f0} is outside the motion (frames 0..{last} at "
+                                           f"{motion.fps:g} fps)")
+        if f1 > last:
+            raise ParamError("to_frame", f"frame {f1} is outside the motion (frames 0..{last} at {motion.fps:g} fps)")
+        if f0 >= f1:
+            raise ParamError("to_frame", f"must be after the first key (frame {f0}), got {f1}")
+        if f1 - f0 < 2:
+            raise ParamError("to_frame", f"the gap {f0}..{f1} has no frame in between; leave at least one "
+                                         "frame between the keys")
+        out["from_frame"], out["to_frame"] = f0, f1
+    else:
+        out["seconds"] = _seconds(params.get("seconds"), "seconds", required=True)
+        if round(out["seconds"] * motion.fps) < 1:
+            raise ParamError("seconds", f"{out['seconds']:g} s adds no frame at {motion.fps:g} fps; ask for at "
+                                        f"least {1 / motion.fps:.3f} s")
+    out["text"] = _text(params.get("text"), "text", required=False)
+    out["seed"] = _seed(params.get("seed"))
+    out["options"] = _options(params.get("options"))
+    return out
+
+
+def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float, str], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run a task (params raw or from :func:`validate_job`) and return its
+    JSON-ready result (module docstring). Raises ParamError for bad params,
+    JobCancelled when ``cancelled()`` turns True, MotionGPTError for other
+    problems the user can fix."""
+    p = validate_job(task, params)
+    if task == "caption":
+        return {"caption": tasks.caption(model, p["motion"], progress=progress, cancelled=cancelled)}
+    seed = p["seed"] if p["seed"] is not None else pick_seed()
+    if task == "generate":
+        motions = tasks.generate(model, p["text"], seconds=p["seconds"], seed=seed, variants=p["variants"],
+                                 fps=p["fps"], options=p["options"], progress=progress, cancelled=cancelled)
+        return {"motions": [m.to_dict() for m in motions], "seeds": [seed + i for i in range(len(motions))]}
+    if task == "inbetween":
+        motion = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], text=p["text"], seed=seed,
+                                 options=p["options"], progress=progress, cancelled=cancelled)
+    else:
+        motion = tasks.continue_motion(model, p["motion"], p["seconds"], text=p["text"], seed=seed,
+                                       options=p["options"], progress=progress, cancelled=cancelled)
+    return {"motion": motion.to_dict(), "seed": seed}
+
+
+def pick_seed() -> int:
+    """A fresh seed such that seed + variants - 1 stays within MAX_SEED."""
+    return secrets.randbelow(MAX_SEED - MAX_VARIANTS)
+
+
+def load_model(folder: str | Path | None = None, device: str = "auto"):
+    """MotionGPT.load with a clear message when no model is installed."""
+    from ..models.motiongpt import MotionGPT
+    if folder is None and not (DEFAULT_MODEL_DIR / MANIFEST).is_file():
+        raise MotionGPTError(
+            f"no model installed at {DEFAULT_MODEL_DIR} (the default). Pass --model DIR with a model folder "
+            "(model.json, vq/, lm/), or make one: train it ('motiongpt train-vq', then 'motiongpt train-lm "
+            "--out DIR') or convert the official checkpoint ('motiongpt convert-official ... --out DIR'); a folder "
+            "copied to models/default is used without --model")
+    return MotionGPT.load(folder, device)
+
+
+# ------------------------------------------------------------------------------
+# field checks
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def _text(value: Any, field: str, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise ParamError(field, "missing; describe the motion, e.g. \"a person walks forward\"")
+        return None
+    if not isinstance(value, str):
+        raise ParamError(field, f"must be a string, got {type(value).__name__}")
+    text = " ".join(value.split())
+    if not text:
+        if required:
+            raise ParamError(field, "is empty; describe the motion, e.g. \"a person walks forward\"")
+        return None
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ParamError(field, f"is {len(text)} characters long; keep it to {MAX_PROMPT_CHARS}")
+    return text
+
+
+def _seconds(value: Any, field: str, required: bool) -> float | None:
+    if value is None:
+        if required:
+            raise ParamError(field, f"missing; give a length in seconds (up to {MAX_SECONDS:g})")
+        return None
+    if not _is_number(value):
+        raise ParamError(field, f"must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ParamError(field, f"must be a positive number of seconds, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ParamError(field, f"must be at most {MAX_SECONDS:g} seconds, got {value!r}")
+    return seconds
+
+
+def _int(value: Any, field: str, lo: int, hi: int | None, required: bool = False) -> int:
+    if value is None:
+        if required:
+            raise ParamError(field, "missing; give a whole number")
+        raise ParamError(field, "must be a whole number, got null")
+    if not _is_number(value) or not float(value).is_integer():
+        raise ParamError(field, f"must be a whole number, got {value!r}")
+    number = int(value)
+    if number < lo or (hi is not None and number > hi):
+        span = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
+        raise ParamError(field, f"must be {span}, got {number}")
+    return number
+
+
+def _seed(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not _is_number(value) or not math.isfinite(float(value)) or not float(value).is_integer():
+        raise ParamError("seed", f"must be a whole number (or left out to pick one), got {value!r}")
+    return _int(value, "seed", 0, MAX_SEED - MAX_VARIANTS)
+
+
+def _options(value: Any) -> PostOptions:
+    if value is None:
+        return PostOptions()
+    if isinstance(value, PostOptions):
+        return value
+    if not isinstance(value, dict):
+        raise ParamError("options", "must be an object like {\"foot_cleanup\": true, \"in_place\": false}")
+    names = PostOptions.names()
+    for key, flag in value.items():
+        if key not in names:
+            raise ParamError(f"options.{key}", f"unknown option; known options: {', '.join(names)}")
+        if not isinstance(flag, bool):
+            raise ParamError(f"options.{key}", f"must be true or false, got {flag!r}")
+    return PostOptions(**value)
+
+
+def _motion(value: Any) -> Motion:
+    if value is None:
+        raise ParamError("motion", "missing; send the motion as {\"fps\": ..., \"joint_positions\": [...]} or "
+                                   "{\"fps\": ..., \"local_quats\": [...], \"root_translation\": [...]}")
+    motion = value if isinstance(value, Motion) else Motion.from_dict(value, "motion")
+    if motion.duration < tasks.MIN_MODEL_SECONDS:
+        raise ParamError("motion", tasks._too_short(motion))
+    if motion.duration > MAX_SECONDS + 1e-9:
+        raise ParamError("motion", f"is {motion.duration:.1f} s long; the limit is {MAX_SECONDS:g} s")
+    return motion

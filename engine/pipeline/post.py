@@ -1,0 +1,214 @@
+"""Post-processing of a Motion: foot-contact cleanup and in-place motion.
+
+Foot cleanup (:func:`foot_cleanup`)
+    1. Contacts: a foot is planted on the frames where its ankle and toe are
+       both near the floor (within :data:`CONTACT_HEIGHT_M` of the clip's
+       low ankle / toe height) and the ankle moves slower than
+       :data:`CONTACT_SPEED_MS` horizontally; runs shorter than
+       :data:`MIN_CONTACT_S` are ignored.
+    2. Lock: each contact run's ankle target is the run's mean ankle
+       position. The offset target - ankle fades in and out over
+       :data:`BLEND_S` around each run (smoothstep), so the foot eases into
+       and out of the lock instead of popping.
+    3. Two-bone IK, vectorised over frames: the knee bends about the leg's
+       hinge axis (the thigh's local X: the normal of the hip-knee-ankle
+       plane for the engine's rotations) until hip-to-ankle has the target
+       distance, then the thigh swings by the shortest arc to aim the ankle at
+       the target; the ankle keeps its world rotation, so the foot stays flat
+       where it was flat. The knee stays a hinge in its plane. Targets out of
+       reach are approached as closely as a straight leg allows.
+    Only the hip, knee and ankle rotations change; pelvis, root, spine and
+    arms are untouched.
+
+In place (:func:`in_place`)
+    The root's horizontal translation is removed (held at the first frame's
+    x, z); height and every rotation (so the facing) are kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion import skeleton as sk
+from ..motion.quaternion import axis_angle_to_quat, qbetween, qinv, qmul, qnormalize, qrot
+from .blend import smoothstep
+from .motion_io import Motion
+
+CONTACT_HEIGHT_M: float = 0.05
+CONTACT_SPEED_MS: float = 0.6
+MIN_CONTACT_S: float = 0.1
+BLEND_S: float = 0.15
+
+_I = sk.JOINT_INDEX
+LEGS: tuple[tuple[int, int, int, int], ...] = (
+    (_I["left_hip"], _I["left_knee"], _I["left_ankle"], _I["left_foot"]),
+    (_I["right_hip"], _I["right_knee"], _I["right_ankle"], _I["right_foot"]),
+)
+"""(hip, knee, ankle, toe) joint indices of each leg. The hip joint's rotation
+carries the thigh, the knee's the shin, the ankle's the foot."""
+
+
+@dataclass(frozen=True)
+class PostOptions:
+    """Post-processing applied to every task's output."""
+    foot_cleanup: bool = False
+    in_place: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(cls.__dataclass_fields__)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def foot_contacts(positions: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 2) bool: left / right foot planted (see module docstring)."""
+    ankles = positions[:, [leg[2] for leg in LEGS]]
+    toes = positions[:, [leg[3] for leg in LEGS]]
+    ankle_floor = np.percentile(ankles[..., 1], 5)
+    toe_floor = np.percentile(toes[..., 1], 5)
+    if len(positions) > 1:
+        vel = np.gradient(ankles[..., [0, 2]], axis=0) * fps
+    else:
+        vel = np.zeros(ankles[..., [0, 2]].shape)
+    speed = np.linalg.norm(vel, axis=-1)
+    mask = ((ankles[..., 1] < ankle_floor + CONTACT_HEIGHT_M) & (toes[..., 1] < toe_floor + CONTACT_HEIGHT_M)
+            & (speed < CONTACT_SPEED_MS))
+    min_len = max(2, int(round(MIN_CONTACT_S * fps)))
+    for side in range(mask.shape[1]):
+        for a, b in _runs(mask[:, side]):
+            if b - a < min_len:
+                mask[a:b, side] = False
+    return mask
+
+
+def _locked_offsets(ankle: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
+    """(T, 3) offset from each frame's ankle to its locked target, faded in
+    and out around the contact runs."""
+    n = len(ankle)
+    offsets = np.zeros((n, 3))
+    weight = np.zeros(n)
+    runs = _runs(contact)
+    k = np.arange(n)
+    for a, b in runs:
+        target = ankle[a:b].mean(axis=0)
+        offsets[a:b] = target - ankle[a:b]
+        weight[a:b] = 1.0
+    if blend < 1:
+        return offsets
+    # outside the runs: carry each run's edge offset, fading over `blend` frames
+    faded = np.zeros((n, 3))
+    for a, b in runs:
+        before = (k < a) & (k >= a - blend)
+        fade = 1.0 - smoothstep((a - k[before]) / blend)
+        faded[before] += fade[:, None] * offsets[a]
+        after = (k >= b) & (k < b + blend)
+        fade = 1.0 - smoothstep((k[after] - (b - 1)) / blend)
+        faded[after] += fade[:, None] * offsets[b - 1]
+    return np.where(weight[:, None] > 0, offsets, faded)
+
+
+def _editable_weight(n: int, lo: int, hi: int, blend: int) -> np.ndarray:
+    """1 inside [lo, hi), easing to 0 at an edge that is not the clip's end,
+    0 outside: the cleanup must not move frames outside the range."""
+    k = np.arange(n, dtype=np.float64)
+    w = ((k >= lo) & (k < hi)).astype(np.float64)
+    if blend > 0:
+        if lo > 0:
+            w *= smoothstep((k - lo) / blend)
+        if hi < n:
+            w *= smoothstep((hi - 1 - k) / blend)
+    return w
+
+
+def two_bone_ik(local_quats: np.ndarray, world: np.ndarray, positions: np.ndarray, leg: tuple[int, int, int, int],
+                target: np.ndarray, frames: np.ndarray) -> None:
+    """Move the ankle of ``leg`` onto ``target`` (F, 3) on ``frames`` by
+    changing the hip, knee and ankle local rotations in ``local_quats`` in place."""
+    hip, knee, ankle, _toe = leg
+    pelvis = sk.PARENTS[hip]
+    h, kn, a = positions[frames, hip], positions[frames, knee], positions[frames, ankle]
+    wh, wk, wa, wp = world[frames, hip], world[frames, knee], world[frames, ankle], world[frames, pelvis]
+    l1 = np.linalg.norm(kn - h, axis=-1)
+    l2 = np.linalg.norm(a - kn, axis=-1)
+    reach = np.clip(np.linalg.norm(target - h, axis=-1), np.abs(l1 - l2) + 1e-5, l1 + l2 - 1e-5)
+
+    # 1. turn the shin about the knee's hinge axis (the thigh's X: flexing turns the shin about +X) until
+    #    |ankle - hip| = reach; solved on the circle the ankle sweeps, so it is exact even where the knee
+    #    is not a perfect hinge, and the knee rotation's off-hinge part is left as it was
+    u = -qrot(wh, np.array([1.0, 0.0, 0.0]))
+    w, v = h - kn, a - kn
+    w_par, v_par = (w * u).sum(-1), (v * u).sum(-1)
+    w_perp, v_perp = w - w_par[:, None] * u, v - v_par[:, None] * u
+    rw, rv = np.linalg.norm(w_perp, axis=-1), np.linalg.norm(v_perp, axis=-1)
+    alpha0 = np.arctan2((u * np.cross(w_perp, v_perp)).sum(-1), (w_perp * v_perp).sum(-1))
+    alpha0 = np.mod(alpha0 + np.pi / 2, 2 * np.pi) - np.pi / 2      # hyperextension stays near pi
+    cos1 = ((w * w).sum(-1) + (v * v).sum(-1) - reach ** 2 - 2 * w_par * v_par) / np.maximum(2 * rw * rv, 1e-12)
+    alpha1 = np.arccos(np.clip(cos1, -1.0, 1.0))                   # on the flexing side
+    bend = axis_angle_to_quat(u, alpha1 - alpha0)
+    wk_new = qmul(bend, wk)
+    a_new = kn + qrot(bend, v)
+
+    # 2. swing the thigh to aim the ankle at the target
+    swing = qbetween(a_new - h, target - h)
+    wh_new = qmul(swing, wh)
+    wk_new = qmul(swing, wk_new)
+
+    local_quats[frames, hip] = qnormalize(qmul(qinv(wp), wh_new))
+    local_quats[frames, knee] = qnormalize(qmul(qinv(wh_new), wk_new))
+    # 3. the foot keeps its world rotation
+    local_quats[frames, ankle] = qnormalize(qmul(qinv(wk_new), wa))
+
+
+def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motion:
+    """Lock planted feet and fix the legs with two-bone IK (module docstring).
+    ``frames`` (lo, hi): only frames lo..hi-1 may change, and the correction
+    eases to nothing at a range edge inside the clip. Returns a new Motion."""
+    n = motion.num_frames
+    if n < 3:
+        return motion
+    lo, hi = frames if frames is not None else (0, n)
+    positions = motion.positions()
+    world = motion.world_quats()
+    contacts = foot_contacts(positions, motion.fps)
+    blend = max(1, int(round(BLEND_S * motion.fps)))
+    editable = _editable_weight(n, lo, hi, blend)
+    quats = motion.local_quats.copy()
+    changed = False
+    for side, leg in enumerate(LEGS):
+        ankle = positions[:, leg[2]]
+        offsets = _locked_offsets(ankle, contacts[:, side], blend) * editable[:, None]
+        active = np.flatnonzero(np.linalg.norm(offsets, axis=-1) > 1e-9)
+        if len(active) == 0:
+            continue
+        two_bone_ik(quats, world, positions, leg, ankle[active] + offsets[active], active)
+        changed = True
+    return motion.replace(local_quats=quats) if changed else motion
+
+
+def foot_skate(motion: Motion, contacts: np.ndarray | None = None) -> float:
+    """Mean horizontal ankle speed (m/s) over the planted frames: how much
+    the feet slide while they should stand still."""
+    positions = motion.positions()
+    if contacts is None:
+        contacts = foot_contacts(positions, motion.fps)
+    ankles = positions[:, [leg[2] for leg in LEGS]][..., [0, 2]]
+    speed = np.linalg.norm(np.diff(ankles, axis=0), axis=-1) * motion.fps
+    both = contacts[1:] & contacts[:-1]
+    return float(speed[both].mean()) if both.any() else 0.0
+
+
+def in_place(motion: Motion, frames: tuple[int, int] | None = None) -> Motion:
+    """Hold the root's x, z at its value on the first frame of ``frames``
+    (default: the whole clip); height and rotations are kept."""
+    lo, hi = frames if frames is not None else (0, motion.num_frames)
+    root = motion.root_pos.copy()
+    root[lo:hi, 0] = root[lo, 0]
+    root[lo:hi, 2] = root[lo, 2]
+    return motion.replace(root_pos=root)
