@@ -101,10 +101,11 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     dev = pick_device(device)
     lm_dir = out_dir / "lm"
     vq = MotionTokenizer.load(vq_dir, device=dev)
-    if out_dir.resolve() != vq_dir.resolve().parent or vq_dir.name != "vq":
+    if (out_dir / "vq").resolve() != vq_dir.resolve():
+        # only what inference needs: weights, config, mean/std (no optimizer state)
         if (out_dir / "vq").exists():
             shutil.rmtree(out_dir / "vq")
-        shutil.copytree(vq_dir, out_dir / "vq")
+        vq.save(out_dir / "vq")
     train_clips = _tokenized(data_dir, "train", vq, out_dir / "cache", progress)
     has_val = (data_dir / f"{val_split}.txt").is_file()
     val_clips = _tokenized(data_dir, val_split, vq, out_dir / "cache", progress) if has_val else train_clips
