@@ -11,10 +11,19 @@ import sys
 
 from .. import __version__
 from ..errors import MotionGPTError
-from . import data_commands, model_commands, motion_commands, serve_command, train_lm_command, train_vq_command
-from . import task_commands
+from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, task_commands,
+               train_lm_command, train_vq_command)
 
-COMMAND_MODULES = (motion_commands, data_commands, train_vq_command, train_lm_command, model_commands, serve_command, task_commands)
+COMMAND_MODULES = (
+    task_commands,      # generate, inbetween, continue, caption
+    serve_command,      # serve
+    motion_commands,    # features, joints, bvh
+    data_commands,      # build-data
+    train_vq_command,   # train-vq
+    train_lm_command,   # train-lm
+    evaluate_command,   # evaluate
+    model_commands,     # convert-official
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
