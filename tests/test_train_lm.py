@@ -64,3 +64,16 @@ def test_cli_resume_without_checkpoint_is_explained(tmp_path, built_sample, tiny
                  "--preset", "tiny", "--resume", "--quiet"])
     assert code == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_export_ships_half_precision_without_training_state(trained, tmp_path):
+    out, _ = trained
+    assert main(["export-model", str(out), "--out", str(tmp_path / "shipped"), "--name", "test model"]) == 0
+    shipped = tmp_path / "shipped"
+    assert not list(shipped.rglob("optimizer.safetensors")) and not (shipped / "cache").exists()
+    from engine.checkpoint import load_weights
+    assert all(t.dtype == torch.float16 for t in load_weights(shipped / "lm" / "model.safetensors").values())
+    original, shipped_model = MotionGPT.load(out, device="cpu"), MotionGPT.load(shipped, device="cpu")
+    for key, value in original.lm.state_dict().items():
+        torch.testing.assert_close(shipped_model.lm.state_dict()[key], value, rtol=2e-3, atol=2e-3)
+    assert shipped_model.text_to_motion("a person walks", seconds=2.0, seed=7)[0].shape == (40, 263)

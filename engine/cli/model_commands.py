@@ -1,4 +1,4 @@
-"""``motiongpt convert-official``."""
+"""``motiongpt convert-official`` and ``export-model``."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output model folder, e.g. models/official")
     p.add_argument("--stats", help="HumanML3D folder holding Mean.npy and Std.npy")
     p.set_defaults(handler=run_convert_official)
+    register_export(sub)
 
 
 def run_convert_official(args: argparse.Namespace) -> int:
@@ -25,4 +26,23 @@ def run_convert_official(args: argparse.Namespace) -> int:
     if not args.stats:
         print(f"note: no --stats given; copy HumanML3D's Mean.npy and Std.npy into {out}/vq/ as mean.npy and "
               "std.npy (or rerun with --stats HUMANML3D_DIR) before generating with this model")
+    return 0
+
+
+def register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export-model", help="copy a trained model folder into its shipped form (float16, no "
+                                            "optimizer state)")
+    p.add_argument("source", help="model folder written by train-lm")
+    p.add_argument("--out", required=True, help="destination, e.g. models/default")
+    p.add_argument("--name", help="model name written to model.json")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    p.set_defaults(handler=run_export_model)
+
+
+def run_export_model(args: argparse.Namespace) -> int:
+    from ..models.bundle import export_bundle
+    extra = {"name": args.name} if args.name else {}
+    out = export_bundle(args.source, args.out, half=not args.fp32, **extra)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+    print(f"exported {args.source} -> {out} ({size:.1f} MB)")
     return 0

@@ -56,3 +56,39 @@ def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
         if not (folder / manifest.get(key, key)).is_dir():
             raise MotionFileError(folder / manifest.get(key, key), "is missing from the model folder")
     return manifest
+
+
+INFERENCE_FILES = ("model.safetensors", "config.json", "mean.npy", "std.npy")
+
+
+def export_bundle(source: str | Path, dest: str | Path, half: bool = True, **manifest_extra: Any) -> Path:
+    """Copy what inference needs from a training output folder (no optimizer
+    state, caches or logs), with weights in float16 when ``half`` — the form a
+    model is shipped in. Loading casts back to the model's float32."""
+    import shutil
+
+    import torch
+
+    from ..checkpoint import load_weights, save_weights
+    source, dest = Path(source), Path(dest)
+    manifest = read_bundle_manifest(source)
+    dest.mkdir(parents=True, exist_ok=True)
+    for sub in SUBFOLDERS:
+        src_dir, dst_dir = source / manifest.get(sub, sub), dest / sub
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        for name in INFERENCE_FILES:
+            if not (src_dir / name).is_file():
+                continue
+            if name == "model.safetensors":
+                save_weights(dst_dir / name, load_weights(src_dir / name), {"format": "pt"},
+                             dtype=torch.float16 if half else None)
+            else:
+                shutil.copy2(src_dir / name, dst_dir / name)
+        if (src_dir / "tokenizer").is_dir():
+            shutil.rmtree(dst_dir / "tokenizer", ignore_errors=True)
+            shutil.copytree(src_dir / "tokenizer", dst_dir / "tokenizer")
+    kept = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "codebook_size", "fps",
+                                                            "joints", "engine_version", *SUBFOLDERS)}
+    kept.update(manifest_extra, weights_dtype="float16" if half else "float32")
+    write_bundle_manifest(dest, name=kept.pop("name", dest.name), codebook_size=manifest["codebook_size"], **kept)
+    return dest
