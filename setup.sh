@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine. Creates/reuses .venv/ and installs
 # what the chosen job needs, then runs it.
-#   ./setup.sh demo "a person waves"   the main job end to end
+#   ./setup.sh demo "a person waves"   the main job end to end (Blender extension, headless)
 #   ./setup.sh test                    the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
-DATA="${MOTIONGPT_DATA:-$ROOT/../shared/data}"
 
 ensure_venv() {
     if [ ! -x "$PY" ]; then
@@ -35,7 +34,11 @@ job="$1"; shift
 case "$job" in
     demo)
         ensure_venv
-        exec "$PY" -m engine.demo --data "$DATA" --out "$ROOT/out" "$@"
+        # The extension end to end in a headless Blender (bpy module): build and
+        # install the zip, Generate / Fill Gap / Caption on a Rigify metarig,
+        # out/demo.blend + out/demo.png. Needs models/default (or --model DIR);
+        # without one it says how to make it and exits 2.
+        exec "$PY" "$ROOT/scripts/blender_demo.py" --out "$ROOT/out" "$@"
         ;;
     test)
         ensure_venv

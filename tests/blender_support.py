@@ -60,8 +60,9 @@ os._exit(0)   # skip interpreter teardown: an enabled Rigify can keep the proces
 """
 
 
-def run_blender(code: str, data: dict | None = None, timeout: float = 120.0) -> dict:
-    """Run ``code`` with bpy in a subprocess and return its ``RESULT`` dict."""
+def run_blender(code: str, data: dict | None = None, timeout: float = 120.0, env: dict | None = None) -> dict:
+    """Run ``code`` with bpy in a subprocess and return its ``RESULT`` dict
+    (``env``: extra environment variables, e.g. ``BLENDER_USER_EXTENSIONS``)."""
     with tempfile.TemporaryDirectory(prefix="mgpt_bpy_") as tmp:
         tmp = Path(tmp)
         inp, out, script = tmp / "in.json", tmp / "out.json", tmp / "script.py"
@@ -69,7 +70,7 @@ def run_blender(code: str, data: dict | None = None, timeout: float = 120.0) -> 
         body = textwrap.indent(textwrap.dedent(code), "    ")
         script.write_text(_PRELUDE.format(repo=str(REPO), tests=str(TESTS), out=str(out), inp=str(inp))
                           + body + _EPILOGUE)
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), env.get("PYTHONPATH", "")])
         proc = subprocess.run([sys.executable, str(script)], cwd=str(REPO), env=env, capture_output=True,
                               text=True, timeout=timeout)

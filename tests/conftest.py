@@ -74,3 +74,21 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, built_sample: Path, ti
                                val_every=20, val_batches=1, max_tokens=20)
     train_lm(built_sample, tiny_vq_dir, out, lm_model.tiny(), settings, device="cpu", progress=False)
     return out
+
+
+ENGINE_TOKEN = "remote-test-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def token_engine(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real engine (``motiongpt serve``) on the tiny model started with the
+    known token :data:`ENGINE_TOKEN`: the add-on's "remote engine"."""
+    import signal
+    from engine.server.launch import start_engine
+    log = open(tmp_path_factory.mktemp("token_engine") / "engine.log", "w", encoding="utf-8")
+    eng = start_engine(["--port", "0", "--model", str(tiny_bundle), "--device", "cpu", "--token", ENGINE_TOKEN,
+                        "--parent-pid", str(os.getpid())], stderr=log, timeout=180)
+    yield eng
+    eng.proc.send_signal(signal.SIGTERM)
+    eng.proc.wait(30)
+    log.close()

@@ -1,0 +1,381 @@
+"""What the four operators send and how their answers become keys (bpy glue).
+
+Each task is split in two, both on Blender's main thread:
+
+- ``plan_*``: check the selection and settings (raising :class:`UserError`
+  with a message for the status bar), read what the engine needs from the
+  scene (:func:`rig_reader.read_motion`) and return a :class:`Plan`: the
+  engine task and params plus what applying needs. Nothing is changed.
+- ``apply_*``: write the engine's answer into Blender data. This is the only
+  place data changes, so an operator is one undo step and a failed or
+  cancelled job writes nothing.
+
+Frames: the engine is asked for motion at the scene's frame rate, so one
+engine frame is one scene frame. Generate keys ``frame_current ..
+frame_current + round(seconds * fps)``; Fill Gap keys strictly between the
+two keys (a curve that has no key at a gap end gets one there holding the
+current pose, so the rest of that curve does not move); Continue keys
+``last key + 1 .. last key + round(seconds * fps)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+import numpy as np
+
+from . import bone_maps, retarget_math as rm
+from .retarget import resolve_bone_map, retarget_motion
+from .rig_reader import _object_fcurves, read_motion, scene_fps
+
+MAX_SECONDS = 60.0              # the engine's limit on a motion
+MIN_SECONDS = 0.25              # shortest motion the model can read (one token)
+GAP_CONTEXT_S = 3.0             # Fill Gap: animation sent on each side of the gap
+CONTINUE_CONTEXT_S = 8.0        # Continue: animation sent before the last key (what the engine reads)
+CAPTION_WINDOW_S = 10.0         # Caption: the engine describes the first 10 s
+CAPTION_PROP = "motiongpt_caption"
+ACTION_NAME_CHARS = 48
+
+
+class UserError(Exception):
+    """Something the animator can fix; the message goes to the status bar."""
+
+
+@dataclass
+class Plan:
+    task: str
+    params: dict[str, Any]
+    obj_name: str
+    label: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# selection and keys
+
+def check_armature(obj) -> bpy.types.Object:
+    if obj is None:
+        raise UserError("Select an armature first: nothing is active.")
+    if obj.type != 'ARMATURE':
+        raise UserError(f"Select an armature: the active object {obj.name!r} is a {obj.type.lower()}, not an "
+                        "armature.")
+    if obj.mode == 'EDIT':
+        raise UserError(f"The armature {obj.name!r} is in Edit Mode; switch to Object or Pose Mode first.")
+    if len(obj.data.bones) == 0:
+        raise UserError(f"The armature {obj.name!r} has no bones.")
+    return obj
+
+
+def bone_map_for(obj) -> dict[str, str]:
+    try:
+        return resolve_bone_map(obj)
+    except bone_maps.BoneMapError as exc:
+        raise UserError(f"{obj.name}: {exc}") from None
+
+
+def object_action(obj):
+    ad = obj.animation_data
+    return ad.action if ad is not None else None
+
+
+def _keys(obj) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, selected) of every key of the object's F-curves."""
+    frames, selected = [], []
+    for fc in _object_fcurves(obj):
+        n = len(fc.keyframe_points)
+        if not n:
+            continue
+        co = np.empty(2 * n, dtype=np.float32)
+        sel = np.empty(n, dtype=bool)
+        fc.keyframe_points.foreach_get("co", co)
+        fc.keyframe_points.foreach_get("select_control_point", sel)
+        frames.append(co[0::2])
+        selected.append(sel)
+    if not frames:
+        return np.zeros(0, np.float32), np.zeros(0, bool)
+    return np.concatenate(frames), np.concatenate(selected)
+
+
+def key_range(obj) -> tuple[int, int] | None:
+    """(first, last) key frame of the object's animation, None without keys."""
+    frames, _ = _keys(obj)
+    if not len(frames):
+        return None
+    return int(math.floor(float(frames.min()) + 1e-4)), int(math.ceil(float(frames.max()) - 1e-4))
+
+
+def selected_key_frames(obj) -> list[float]:
+    """Distinct frames of the selected keys (any editor: the F-curves'
+    ``select_control_point``)."""
+    frames, selected = _keys(obj)
+    return sorted({round(float(f), 3) for f in frames[selected]})
+
+
+def _frames_text(frames) -> str:
+    return ", ".join(f"{f:g}" for f in frames)
+
+
+def _options(settings) -> dict[str, bool]:
+    return {"foot_cleanup": bool(settings.foot_cleanup), "in_place": settings.root_motion == 'IN_PLACE'}
+
+
+def _motion_window(obj, w0: int, w1: int, mapping) -> dict[str, Any]:
+    m = read_motion(obj, w0, w1, bone_map=mapping, as_lists=False)
+    pos = m["joint_positions"]
+    if not np.all(np.isfinite(pos)):
+        raise UserError("The animation has broken values (NaN) in frames "
+                        f"{w0}-{w1}; fix or delete those keys first.")
+    return {"fps": m["fps"], "joint_positions": np.round(pos, 6).tolist()}
+
+
+def slice_motion(motion: dict[str, Any], first: int, last: int) -> dict[str, Any]:
+    """Frames first..last (inclusive) of an engine motion dict."""
+    out = dict(motion)
+    for key in ("local_quats", "root_translation", "joint_positions"):
+        if key in out and out[key] is not None:
+            out[key] = out[key][first:last + 1]
+    out["num_frames"] = last - first + 1
+    return out
+
+
+def _retarget(obj, motion, mapping, **kw):
+    try:
+        return retarget_motion(obj, motion, mapping, **kw)
+    except (rm.RetargetError, bone_maps.BoneMapError) as exc:
+        raise UserError(f"{obj.name}: {exc}") from None
+
+
+def _object(plan: Plan) -> bpy.types.Object:
+    obj = bpy.data.objects.get(plan.obj_name)
+    if obj is None or obj.type != 'ARMATURE':
+        raise UserError(f"The armature {plan.obj_name!r} is gone; nothing was changed.")
+    if obj.mode == 'EDIT':
+        raise UserError(f"The armature {obj.name!r} is in Edit Mode; nothing was changed. Switch to Object or Pose "
+                        "Mode and run it again.")
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# Generate
+
+def plan_generate(context, obj, prompt: str, seconds: float, seed: int | None, variants: int,
+                  settings) -> Plan:
+    prompt = " ".join((prompt or "").split())
+    if not prompt:
+        raise UserError("Type a prompt first: describe the motion, e.g. \"a person waves\".")
+    obj = check_armature(obj)
+    mapping = bone_map_for(obj)
+    scene = context.scene
+    fps = scene_fps(scene)
+    frames = int(round(float(seconds) * fps)) + 1            # keys at current .. current + seconds * fps
+    if frames < 2:
+        raise UserError(f"{seconds:g} s is less than one frame at {fps:g} fps; ask for more.")
+    frames = min(frames, int(math.floor(MAX_SECONDS * fps + 1e-6)))
+    params: dict[str, Any] = {"text": prompt, "seconds": frames / fps, "variants": int(variants), "fps": fps,
+                              "options": _options(settings)}
+    if seed is not None:
+        params["seed"] = int(seed)
+    return Plan("generate", params, obj.name, "Generate",
+                {"frame_start": int(scene.frame_current), "frames": frames, "mapping": mapping, "prompt": prompt})
+
+
+def action_name(prompt: str) -> str:
+    name = prompt if len(prompt) <= ACTION_NAME_CHARS else prompt[:ACTION_NAME_CHARS - 1].rstrip() + "…"
+    return name
+
+
+def apply_generate(context, plan: Plan, result: dict[str, Any]) -> str:
+    obj = _object(plan)
+    motions = result.get("motions") or []
+    if not motions:
+        raise UserError("The engine returned no motion; nothing was changed.")
+    seeds = result.get("seeds") or [None] * len(motions)
+    start = plan.data["frame_start"]
+    base = action_name(plan.data["prompt"])
+    previous = object_action(obj)
+    actions = []
+    end = start + plan.data["frames"] - 1
+    try:
+        for k, motion in enumerate(motions):
+            name = base if len(motions) == 1 else f"{base} v{k + 1}"
+            act = bpy.data.actions.new(name)
+            act.use_fake_user = True            # every variant survives save, assigned or not
+            act["motiongpt_prompt"] = plan.data["prompt"]
+            if seeds[k] is not None:
+                act["motiongpt_seed"] = int(seeds[k])
+            act["motiongpt_variant"] = k + 1
+            actions.append(act)
+        # last variant first: each is assigned while it is keyed (rigs with
+        # constraints are refined by evaluating the assigned action), the first stays
+        for k in reversed(range(len(motions))):
+            _retarget(obj, motions[k], plan.data["mapping"], action=actions[k], frame_start=start, frame_end=end,
+                      root_motion="relative")
+    except Exception:
+        # leave the file as it was: no half-made variants
+        if obj.animation_data is not None:
+            obj.animation_data.action = previous
+        for act in actions:
+            bpy.data.actions.remove(act)
+        raise
+    variants = f" ({len(actions)} variants: {', '.join(a.name for a in actions)})" if len(actions) > 1 else ""
+    return f"Generated {actions[0].name!r} on {obj.name}, frames {start}-{end}{variants}"
+
+
+# ---------------------------------------------------------------------------
+# Fill Gap
+
+def gap_frames(obj, use_selected: bool, frame_from: int, frame_to: int) -> tuple[int, int]:
+    if use_selected:
+        frames = selected_key_frames(obj)
+        if len(frames) < 2:
+            found = "no key is selected" if not frames else f"only keys at frame {_frames_text(frames)} are selected"
+            raise UserError(f"Select the keys at two frames of {obj.name}'s action ({found}); or switch Fill Gap to "
+                            "Frames and type the two frame numbers.")
+        if len(frames) > 2:
+            raise UserError(f"Select keys at exactly two frames (keys are selected at frames {_frames_text(frames)}).")
+        a, b = frames
+        if a != int(a) or b != int(b):
+            raise UserError(f"The selected keys sit between frames ({_frames_text(frames)}); use keys on whole frames.")
+        a, b = int(a), int(b)
+    else:
+        a, b = sorted((int(frame_from), int(frame_to)))
+    if b - a < 2:
+        raise UserError(f"There is no frame between frames {a} and {b}; leave at least one frame between the keys.")
+    return a, b
+
+
+def plan_fill_gap(context, obj, use_selected: bool, frame_from: int, frame_to: int, prompt: str, seed,
+                  settings) -> Plan:
+    obj = check_armature(obj)
+    action = object_action(obj)
+    if action is None or key_range(obj) is None:
+        raise UserError(f"{obj.name} has no animation: key the two poses first (or use Generate).")
+    a, b = gap_frames(obj, use_selected, frame_from, frame_to)
+    mapping = bone_map_for(obj)
+    fps = scene_fps(context.scene)
+    if (b - a) / fps > MAX_SECONDS - 2 * 0.25:
+        raise UserError(f"The gap {a}-{b} is {(b - a) / fps:.1f} s long; the engine fills at most "
+                        f"{MAX_SECONDS - 0.5:g} s.")
+    k0, k1 = key_range(obj)
+    ctx = int(round(GAP_CONTEXT_S * fps))
+    w0 = min(a, max(k0, a - ctx))
+    w1 = max(b, min(k1, b + ctx))
+    limit = int(math.floor(MAX_SECONDS * fps)) - 1
+    while w1 - w0 > limit:                              # long gap: trim the context, never the gap
+        if w0 < a:
+            w0 += 1
+        if w1 - w0 > limit and w1 > b:
+            w1 -= 1
+    motion = _motion_window(obj, w0, w1, mapping)
+    params: dict[str, Any] = {"motion": motion, "from_frame": a - w0, "to_frame": b - w0,
+                              "options": _options(settings)}
+    text = " ".join((prompt or "").split())
+    if text:
+        params["text"] = text
+    if seed is not None:
+        params["seed"] = int(seed)
+    return Plan("inbetween", params, obj.name, "Fill Gap",
+                {"a": a, "b": b, "w0": w0, "mapping": mapping, "action": action.name})
+
+
+def _plan_action(obj, plan: Plan):
+    action = object_action(obj)
+    if action is None or action.name != plan.data["action"]:
+        raise UserError(f"{obj.name}'s action changed while the engine worked; nothing was changed.")
+    return action
+
+
+def apply_fill_gap(context, plan: Plan, result: dict[str, Any]) -> str:
+    obj = _object(plan)
+    action = _plan_action(obj, plan)
+    a, b, w0 = plan.data["a"], plan.data["b"], plan.data["w0"]
+    motion = slice_motion(result["motion"], a - w0, b - w0)
+    rep = _retarget(obj, motion, plan.data["mapping"], action=action, frame_start=a, frame_end=b,
+                    replace_range=True, root_motion="absolute")
+    return f"Filled frames {a + 1}-{b - 1} of {action.name!r} ({rep.keys_written} keys)"
+
+
+# ---------------------------------------------------------------------------
+# Continue
+
+def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> Plan:
+    obj = check_armature(obj)
+    action = object_action(obj)
+    rng = key_range(obj)
+    if action is None or rng is None:
+        raise UserError(f"{obj.name} has no animation to continue; key some poses first (or use Generate).")
+    mapping = bone_map_for(obj)
+    fps = scene_fps(context.scene)
+    k0, last = rng
+    count = int(round(float(seconds) * fps))
+    if count < 1:
+        raise UserError(f"{seconds:g} s adds no frame at {fps:g} fps; ask for more.")
+    w0 = max(k0, last - int(round(CONTINUE_CONTEXT_S * fps)))
+    if (last - w0) / fps < MIN_SECONDS:
+        raise UserError(f"Continue needs at least {MIN_SECONDS:g} s of animation before the last key (frame {last}); "
+                        f"{obj.name} has {(last - w0) / fps:.2f} s.")
+    motion = _motion_window(obj, w0, last, mapping)
+    params: dict[str, Any] = {"motion": motion, "seconds": count / fps, "options": _options(settings)}
+    text = " ".join((prompt or "").split())
+    if text:
+        params["text"] = text
+    if seed is not None:
+        params["seed"] = int(seed)
+    return Plan("continue", params, obj.name, "Continue",
+                {"last": last, "n_in": last - w0 + 1, "count": count, "mapping": mapping, "action": action.name})
+
+
+def apply_continue(context, plan: Plan, result: dict[str, Any]) -> str:
+    obj = _object(plan)
+    action = _plan_action(obj, plan)
+    motion = result["motion"]
+    n_in, last = plan.data["n_in"], plan.data["last"]
+    total = int(motion.get("num_frames") or len(motion["local_quats"]))
+    count = total - n_in
+    if count < 1:
+        raise UserError("The engine returned no new frames; nothing was changed.")
+    seam = slice_motion(motion, n_in - 1, total - 1)          # the last input frame + the new ones
+    rep = _retarget(obj, seam, plan.data["mapping"], action=action, frame_start=last, frame_end=last + count,
+                    replace_range=True, root_motion="absolute")
+    return f"Continued {action.name!r}: frames {last + 1}-{last + count} ({rep.keys_written} keys)"
+
+
+# ---------------------------------------------------------------------------
+# Caption
+
+def plan_caption(context, obj) -> Plan:
+    obj = check_armature(obj)
+    action = object_action(obj)
+    rng = key_range(obj)
+    if action is None or rng is None:
+        raise UserError(f"{obj.name} has no animation to describe.")
+    mapping = bone_map_for(obj)
+    fps = scene_fps(context.scene)
+    k0, k1 = rng
+    if (k1 - k0) / fps < MIN_SECONDS:
+        raise UserError(f"The animation is {(k1 - k0) / fps:.2f} s long; Caption needs at least {MIN_SECONDS:g} s.")
+    w1 = min(k1, k0 + int(round(CAPTION_WINDOW_S * fps)))
+    return Plan("caption", {"motion": _motion_window(obj, k0, w1, mapping)}, obj.name, "Caption",
+                {"action": action.name, "frames": (k0, w1)})
+
+
+def apply_caption(context, plan: Plan, result: dict[str, Any]) -> str:
+    _object(plan)
+    action = bpy.data.actions.get(plan.data["action"])
+    if action is None:
+        raise UserError(f"The action {plan.data['action']!r} is gone; nothing was changed.")
+    caption = " ".join(str(result.get("caption") or "").split())
+    action[CAPTION_PROP] = caption
+    return f"{action.name}: {caption}" if caption else f"The engine had no words for {action.name!r}"
+
+
+def caption_of(obj) -> str | None:
+    if obj is None or obj.type != 'ARMATURE':
+        return None
+    action = object_action(obj)
+    if action is None:
+        return None
+    value = action.get(CAPTION_PROP)
+    return str(value) if value is not None else None

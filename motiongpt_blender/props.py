@@ -1,0 +1,58 @@
+"""The panel's settings (saved with the scene) and the job status (not saved)."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+
+class MotionGPTSettings(bpy.types.PropertyGroup):
+    prompt: StringProperty(name="Prompt", default="",
+                           description="What the character does, e.g. \"a person waves with the right hand\"")
+    seconds: FloatProperty(name="Seconds", default=4.0, min=0.1, max=60.0, soft_max=20.0, precision=1,
+                           description="Length of the generated animation")
+    use_seed: BoolProperty(name="Fixed Seed", default=False,
+                           description="Use the seed below (same prompt + seed = same motion); off: a new one each time")
+    seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 1)
+    variants: IntProperty(name="Variants", default=1, min=1, max=8,
+                          description="How many versions to generate; each becomes its own action (the first is "
+                                      "assigned, switch in the Action Editor)")
+    root_motion: EnumProperty(
+        name="Root", default='ROOT',
+        items=[('ROOT', "Root Motion", "The hips travel through the scene"),
+               ('IN_PLACE', "In Place", "The character stays where it stands (horizontal travel removed)")])
+    foot_cleanup: BoolProperty(name="Foot Cleanup", default=True,
+                               description="Pin feet that touch the ground so they do not slide")
+    gap_source: EnumProperty(
+        name="Gap", default='SELECTED',
+        items=[('SELECTED', "Selected Keys", "The two frames whose keys are selected (Dope Sheet, Graph Editor, "
+                                             "Timeline)"),
+               ('FRAMES', "Frames", "Two frame numbers")])
+    gap_from: IntProperty(name="From", default=1, description="Frame of the first key")
+    gap_to: IntProperty(name="To", default=48, description="Frame of the second key")
+    gap_prompt: StringProperty(name="In Between", default="",
+                               description="Optional: what happens between the keys, e.g. \"jumps over a puddle\"")
+    continue_seconds: FloatProperty(name="Seconds", default=3.0, min=0.05, max=60.0, soft_max=20.0, precision=1,
+                                    description="How long to extend the action past its last key")
+    continue_prompt: StringProperty(name="Then", default="",
+                                    description="Optional: what happens next, e.g. \"then sits down\"")
+
+
+class MotionGPTStatus(bpy.types.PropertyGroup):
+    running: BoolProperty(default=False)
+    task: StringProperty(default="")
+    progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype='FACTOR')
+    message: StringProperty(default="")
+    last: StringProperty(default="", description="What the last MotionGPT job did")
+
+
+classes = (MotionGPTSettings, MotionGPTStatus)
+
+
+def register() -> None:
+    bpy.types.Scene.motiongpt = PointerProperty(type=MotionGPTSettings)
+    bpy.types.WindowManager.motiongpt_status = PointerProperty(type=MotionGPTStatus)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.motiongpt_status
+    del bpy.types.Scene.motiongpt

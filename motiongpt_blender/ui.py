@@ -1,0 +1,130 @@
+"""View3D > Sidebar > MotionGPT."""
+from __future__ import annotations
+
+import bpy
+
+from . import animation, operators
+
+
+def _wrap(text: str, width: int = 38) -> list[str]:
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def _width_chars(context) -> int:
+    region = context.region
+    return max(20, int((region.width if region else 300) / 7.5))
+
+
+class _Base:
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MotionGPT"
+
+
+class MOTIONGPT_PT_main(_Base, bpy.types.Panel):
+    bl_idname = "MOTIONGPT_PT_main"
+    bl_label = "MotionGPT"
+
+    def draw(self, context):
+        layout = self.layout
+        obj = context.active_object
+        if obj is None or obj.type != 'ARMATURE':
+            layout.label(text="Select an armature", icon='INFO')
+        else:
+            ad = obj.animation_data
+            act = ad.action if ad is not None else None
+            layout.label(text=f"{obj.name}: {act.name if act else 'no action'}", icon='ARMATURE_DATA')
+        st = context.window_manager.motiongpt_status
+        s = context.scene.motiongpt
+        col = layout.column(align=True)
+        col.prop(s, "root_motion", expand=True)
+        col.prop(s, "foot_cleanup")
+        row = col.row(align=True)
+        row.prop(s, "use_seed")
+        sub = row.row(align=True)
+        sub.active = s.use_seed
+        sub.prop(s, "seed", text="")
+        if st.running:
+            box = layout.box()
+            if hasattr(box, "progress"):
+                box.progress(factor=st.progress, type='BAR', text=f"{st.task}: {st.message}")
+            else:                                                   # pragma: no cover - Blender < 4.0
+                box.label(text=f"{st.task}: {int(st.progress * 100)}% {st.message}")
+            box.operator(operators.MOTIONGPT_OT_cancel_job.bl_idname, icon='CANCEL')
+        elif st.last:
+            for line in _wrap(st.last, _width_chars(context)):
+                layout.label(text=line)
+
+
+class MOTIONGPT_PT_generate(_Base, bpy.types.Panel):
+    bl_label = "Generate"
+    bl_parent_id = "MOTIONGPT_PT_main"
+
+    def draw(self, context):
+        s = context.scene.motiongpt
+        layout = self.layout
+        layout.enabled = operators.active_runner() is None
+        layout.prop(s, "prompt", text="")
+        row = layout.row(align=True)
+        row.prop(s, "seconds")
+        row.prop(s, "variants")
+        layout.operator(operators.MOTIONGPT_OT_generate.bl_idname, icon='PLAY')
+
+
+class MOTIONGPT_PT_fill_gap(_Base, bpy.types.Panel):
+    bl_label = "Fill Gap"
+    bl_parent_id = "MOTIONGPT_PT_main"
+
+    def draw(self, context):
+        s = context.scene.motiongpt
+        layout = self.layout
+        layout.enabled = operators.active_runner() is None
+        layout.prop(s, "gap_source", expand=True)
+        if s.gap_source == 'FRAMES':
+            row = layout.row(align=True)
+            row.prop(s, "gap_from")
+            row.prop(s, "gap_to")
+        layout.prop(s, "gap_prompt")
+        layout.operator(operators.MOTIONGPT_OT_fill_gap.bl_idname, icon='IPO_EASE_IN_OUT')
+
+
+class MOTIONGPT_PT_continue(_Base, bpy.types.Panel):
+    bl_label = "Continue"
+    bl_parent_id = "MOTIONGPT_PT_main"
+
+    def draw(self, context):
+        s = context.scene.motiongpt
+        layout = self.layout
+        layout.enabled = operators.active_runner() is None
+        layout.prop(s, "continue_seconds")
+        layout.prop(s, "continue_prompt")
+        layout.operator(operators.MOTIONGPT_OT_continue.bl_idname, icon='FF')
+
+
+class MOTIONGPT_PT_caption(_Base, bpy.types.Panel):
+    bl_label = "Caption"
+    bl_parent_id = "MOTIONGPT_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        col = layout.column()
+        col.enabled = operators.active_runner() is None
+        col.operator(operators.MOTIONGPT_OT_caption.bl_idname, icon='TEXT')
+        caption = animation.caption_of(context.active_object)
+        if caption:
+            box = layout.box()
+            for line in _wrap(caption, _width_chars(context)):
+                box.label(text=line)
+
+
+classes = (MOTIONGPT_PT_main, MOTIONGPT_PT_generate, MOTIONGPT_PT_fill_gap, MOTIONGPT_PT_continue,
+           MOTIONGPT_PT_caption)

@@ -1,0 +1,283 @@
+"""The main job (``./setup.sh demo "a person waves"``): the extension end to end
+in a headless Blender (the bpy module), as an animator would use it.
+
+1. ``python build.py`` -> ``dist/motiongpt-<version>.zip``;
+2. a fresh Blender (factory settings; its user folders in ``out/blender_user``
+   so your own Blender setup is untouched) installs the zip through
+   ``bpy.ops.extensions.package_install_files`` and enables it; the script
+   checks the add-on is registered and its Preferences point at the model;
+3. Blender's Human metarig (Rigify) -- not an SMPL skeleton -- is added;
+4. MotionGPT > Generate with the prompt (two variants, from frame 1), then
+   Fill Gap between two keys of the result, then Caption -- the real
+   operators through their blocking (EXEC) path, with the engine started by
+   the add-on itself;
+5. ``out/demo.blend`` (armature, actions, caption, a simple bone mesh that
+   follows the rig, camera) and ``out/demo.png``: a contact sheet of eight
+   Workbench renders across the action.
+
+Exit status 0 on success, 2 when the model is missing or a step fails.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = "bl_ext.user_default.motiongpt"
+
+
+def fail(msg: str) -> "NoReturn":  # noqa: F821
+    print(f"error: {msg}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(2)
+
+
+def build_zip() -> Path:
+    spec = importlib.util.spec_from_file_location("mgpt_build", REPO / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        return mod.build()
+    except mod.BuildError as exc:
+        fail("the extension does not build:\n  " + "\n  ".join(exc.problems))
+
+
+def model_missing_message(model: Path) -> str:
+    return (f"no model at {model} (model.json is missing).\n"
+            "The main job needs a trained model. Either\n"
+            "  - train one:   .venv/bin/motiongpt build-data --source ../shared/data --out data/bandai\n"
+            "                 .venv/bin/motiongpt train-vq --data data/bandai --out models/vq\n"
+            "                 .venv/bin/motiongpt train-lm --data data/bandai --vq models/vq --out models/default\n"
+            "  - or convert the official checkpoint:\n"
+            "                 .venv/bin/motiongpt convert-official motiongpt_s3_h3d.tar --t5 FLAN_T5_DIR "
+            "--stats HUMANML3D_DIR --out models/default\n"
+            "  - or point the demo at a model folder: ./setup.sh demo \"a prompt\" --model DIR")
+
+
+# ---------------------------------------------------------------------------
+# inside Blender
+
+def call(bpy, op, **kw) -> str:
+    t = time.perf_counter()
+    try:
+        op('EXEC_DEFAULT', **kw)
+    except RuntimeError as exc:
+        fail(f"{op.idname_py()} failed: {str(exc).strip()}")
+    msg = bpy.context.window_manager.motiongpt_status.last
+    print(f"      {msg} ({time.perf_counter() - t:.1f} s)")
+    return msg
+
+
+def bone_mesh(bpy, rig, bones):
+    """A mesh of tapered octahedra, one per bone, skinned 100% to its bone:
+    what the renders show (armatures themselves do not render)."""
+    verts, faces, groups = [], [], {}
+    for name in bones:
+        b = rig.data.bones[name]
+        head, tail = b.head_local, b.tail_local
+        axis = (tail - head)
+        length = axis.length
+        if length < 1e-6:
+            continue
+        y = axis.normalized()
+        x = b.matrix_local.to_3x3().col[0].normalized()
+        z = y.cross(x).normalized()
+        r = max(0.018, min(0.07, 0.12 * length)) * (2.2 if "spine.006" in name or name.lower().endswith("head") else 1)
+        mid = head + axis * 0.2
+        base = len(verts)
+        verts += [head, mid + x * r, mid + z * r, mid - x * r, mid - z * r, tail]
+        faces += [(base, base + 1 + i, base + 1 + (i + 1) % 4) for i in range(4)]
+        faces += [(base + 5, base + 1 + (i + 1) % 4, base + 1 + i) for i in range(4)]
+        groups[name] = list(range(base, base + 6))
+    mesh = bpy.data.meshes.new("MotionGPT_bones")
+    mesh.from_pydata([tuple(v) for v in verts], [], faces)
+    obj = bpy.data.objects.new("MotionGPT_bones", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.parent = rig
+    for name, idx in groups.items():
+        vg = obj.vertex_groups.new(name=name)
+        vg.add(idx, 1.0, 'REPLACE')
+    mod = obj.modifiers.new("Armature", 'ARMATURE')
+    mod.object = rig
+    obj.color = (0.85, 0.45, 0.2, 1.0)
+    return obj
+
+
+def contact_sheet(bpy, rig, hips: str, frames, out_png: Path, tile=(320, 420), cols=4):
+    import numpy as np
+    from mathutils import Vector
+    scene = bpy.context.scene
+    scene.render.engine = 'BLENDER_WORKBENCH'
+    scene.display.shading.light = 'STUDIO'
+    scene.display.shading.color_type = 'OBJECT'
+    scene.display.shading.show_shadows = True
+    scene.render.resolution_x, scene.render.resolution_y = tile
+    scene.render.resolution_percentage = 100
+    scene.render.image_settings.file_format = 'PNG'
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("MotionGPT_world")
+    scene.world.color = (0.05, 0.06, 0.08)
+    bpy.ops.mesh.primitive_plane_add(size=60.0, location=(0, 0, 0))
+    floor = bpy.context.active_object
+    floor.name = "floor"
+    floor.color = (0.62, 0.64, 0.66, 1.0)
+    cam_data = bpy.data.cameras.new("MotionGPT_cam")
+    cam_data.type = 'ORTHO'
+    cam_data.ortho_scale = 2.8
+    cam = bpy.data.objects.new("MotionGPT_cam", cam_data)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    tmp = out_png.parent / ".frames"
+    tmp.mkdir(parents=True, exist_ok=True)
+    tiles = []
+    direction = Vector((math.sin(math.radians(35)), -math.cos(math.radians(35)), 0.45)).normalized()
+    for f in frames:
+        scene.frame_set(int(f))
+        target = rig.matrix_world @ rig.pose.bones[hips].head
+        target.z = 0.9
+        cam.location = target + direction * 8.0
+        cam.rotation_euler = (-direction).to_track_quat('-Z', 'Y').to_euler()
+        path = tmp / f"frame_{int(f):04d}.png"
+        scene.render.filepath = str(path)
+        bpy.ops.render.render(write_still=True)
+        img = bpy.data.images.load(str(path))
+        px = np.empty(tile[0] * tile[1] * 4, dtype=np.float32)
+        img.pixels.foreach_get(px)
+        tiles.append(px.reshape(tile[1], tile[0], 4))
+        bpy.data.images.remove(img)
+    rows = math.ceil(len(tiles) / cols)
+    sheet = np.ones((rows * tile[1], cols * tile[0], 4), dtype=np.float32)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        y0 = (rows - 1 - r) * tile[1]                 # Blender images are stored bottom-up
+        sheet[y0:y0 + tile[1], c * tile[0]:(c + 1) * tile[0]] = t
+        sheet[y0:y0 + tile[1], c * tile[0]:c * tile[0] + 2, :3] = 1.0       # white gutters
+        sheet[y0:y0 + 2, c * tile[0]:(c + 1) * tile[0], :3] = 1.0
+    img = bpy.data.images.new("MotionGPT_contact_sheet", cols * tile[0], rows * tile[1], alpha=True)
+    img.pixels.foreach_set(sheet.ravel())
+    img.filepath_raw = str(out_png)
+    img.file_format = 'PNG'
+    img.save()
+    bpy.data.images.remove(img)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out_png
+
+
+def run(args) -> dict:
+    out = args.out.resolve()
+    user = out / "blender_user"
+    shutil.rmtree(user, ignore_errors=True)
+    # a fresh Blender user setup, so the demo never touches yours
+    os.environ["BLENDER_USER_EXTENSIONS"] = str(user / "extensions")
+    os.environ["BLENDER_USER_CONFIG"] = str(user / "config")
+    os.environ["BLENDER_USER_SCRIPTS"] = str(user / "scripts")
+    t0 = time.perf_counter()
+    print("[1/6] Building the extension ...")
+    zip_path = build_zip()
+    import bpy
+    import addon_utils
+    print(f"[2/6] Installing {zip_path.name} into a fresh Blender {bpy.app.version_string} (bpy module) ...")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    res = bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
+                                                   enable_on_install=True)
+    if res != {'FINISHED'} or PKG not in bpy.context.preferences.addons or not hasattr(bpy.ops.motiongpt, "generate"):
+        fail(f"the extension did not install and enable ({res})")
+    enabled, loaded = addon_utils.check(PKG)
+    print(f"      installed at {Path(sys.modules[PKG].__file__).parent}; enabled={enabled}, loaded={loaded}")
+    prefs = bpy.context.preferences.addons[PKG].preferences
+    prefs.engine_root = str(REPO)
+    prefs.engine_python = sys.executable
+    prefs.model_choice = 'CUSTOM'
+    prefs.model_path = str(args.model)
+    prefs.device = args.device.upper()
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = args.fps, 1.0
+
+    print("[3/6] Adding Blender's Human metarig (Rigify) ...")
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    rig = bpy.context.active_object
+    rig.name = "metarig"
+    anim = sys.modules[PKG + ".animation"]
+    mapping = anim.bone_map_for(rig)
+    print(f"      {len(rig.data.bones)} bones; {len(mapping)} of the engine's 22 joints mapped "
+          f"(hips -> {mapping['pelvis']})")
+
+    print(f"[4/6] Generate {args.prompt!r} ({args.seconds:g} s, {args.variants} variants) -- the add-on starts "
+          "the engine ...")
+    scene.frame_set(1)
+    gen_kw = {"prompt": args.prompt, "seconds": args.seconds, "variants": args.variants}
+    if args.seed is not None:
+        gen_kw["seed"] = args.seed
+    gen_msg = call(bpy, bpy.ops.motiongpt.generate, **gen_kw)
+    first, last = anim.key_range(rig)
+    a = first + int(round(0.25 * (last - first)))
+    b = first + int(round(0.6 * (last - first)))
+    print(f"[5/6] Fill Gap between the keys at frames {a} and {b} (selected in the action), then Caption ...")
+    for fc in sys.modules[PKG + ".rig_reader"]._object_fcurves(rig):
+        for kp in fc.keyframe_points:
+            kp.select_control_point = kp.co[0] in (a, b)
+    fill_msg = call(bpy, bpy.ops.motiongpt.fill_gap, prompt=args.gap_prompt)
+    cap_msg = call(bpy, bpy.ops.motiongpt.caption)
+    caption = rig.animation_data.action.get(anim.CAPTION_PROP, "")
+
+    print("[6/6] Saving out/demo.blend and rendering out/demo.png ...")
+    out.mkdir(parents=True, exist_ok=True)
+    bone_mesh(bpy, rig, list(mapping.values()))
+    scene.frame_start, scene.frame_end = first, last
+    frames = [round(first + i * (last - first) / 7) for i in range(8)]
+    png = contact_sheet(bpy, rig, mapping["pelvis"], frames, out / "demo.png")
+    scene.frame_set(first)
+    blend = out / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    info = sys.modules[PKG + ".engine_manager"].MANAGER.info()
+    sys.modules[PKG + ".engine_manager"].MANAGER.stop()
+    summary = {"prompt": args.prompt, "model": str(args.model), "generate": gen_msg, "fill_gap": fill_msg,
+               "caption": caption, "actions": [a.name for a in bpy.data.actions], "frames": [first, last],
+               "contact_sheet_frames": frames, "blend": str(blend), "png": str(png),
+               "engine": {k: info.get(k) for k in ("model", "device", "log")},
+               "seconds": round(time.perf_counter() - t0, 1)}
+    (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"      caption: {caption!r}")
+    print(f"Done in {summary['seconds']} s: {blend}, {png} (contact sheet of frames {frames}), {out / 'demo.json'}")
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="setup.sh demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("prompt", nargs="?", default="a person walks forward")
+    p.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    p.add_argument("--out", type=Path, default=REPO / "out")
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--variants", type=int, default=2)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--fps", type=int, default=24)
+    p.add_argument("--gap-prompt", default="", help="what happens in the filled gap (default: the model decides)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--data", help=argparse.SUPPRESS)          # accepted for setup.sh compatibility
+    args = p.parse_args(argv)
+    args.model = args.model.resolve()
+    if not (args.model / "model.json").is_file():
+        print("error: " + model_missing_message(args.model), file=sys.stderr)
+        return 2
+    try:
+        run(args)
+    except Exception as exc:                       # noqa: BLE001 - report, then leave without Blender's teardown
+        import traceback
+        traceback.print_exc()
+        fail(f"the demo failed: {exc}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)                                    # an enabled Rigify keeps the process alive at exit
+
+
+if __name__ == "__main__":
+    sys.exit(main())
