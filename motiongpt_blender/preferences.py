@@ -1,6 +1,8 @@
 """Preferences > Add-ons > MotionGPT: where the engine is and how to reach it."""
 from __future__ import annotations
 
+import textwrap
+
 import os
 import sys
 import tempfile
@@ -213,16 +215,7 @@ class MotionGPTPreferences(bpy.types.AddonPreferences):
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    words, lines, cur = text.split(), [], ""
-    for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}" if cur else w
-    if cur:
-        lines.append(cur)
-    return lines or [""]
+    return textwrap.wrap(text, width, break_long_words=False) or [""]
 
 
 classes = (MOTIONGPT_OT_install_engine, MOTIONGPT_OT_cancel_install, MOTIONGPT_OT_stop_engine, MotionGPTPreferences)

@@ -1,22 +1,15 @@
 """View3D > Sidebar > MotionGPT."""
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 from . import animation, operators
 
 
 def _wrap(text: str, width: int = 38) -> list[str]:
-    words, lines, cur = text.split(), [], ""
-    for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}" if cur else w
-    if cur:
-        lines.append(cur)
-    return lines
+    return textwrap.wrap(text, width, break_long_words=False)
 
 
 def _width_chars(context) -> int:

@@ -92,3 +92,9 @@ def token_engine(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
     eng.proc.send_signal(signal.SIGTERM)
     eng.proc.wait(30)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def clip(sample_joints: dict[str, np.ndarray]) -> np.ndarray:
+    """The first sample clip of at least 2 s (40 frames)."""
+    return next(j for j in sample_joints.values() if len(j) >= 40)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 
 def tiny_t5_tokenizer_folder(path, texts):
     """A small tokenizer laid out like FLAN-T5's (Unigram, metaspace, <pad>
@@ -24,3 +26,8 @@ def tiny_t5_tokenizer_folder(path, texts):
         "tokenizer_class": "T5Tokenizer", "extra_ids": 100, "eos_token": "</s>", "pad_token": "<pad>",
         "unk_token": "<unk>", "additional_special_tokens": [f"<extra_id_{i}>" for i in range(100)]}))
     return t.get_vocab_size()
+
+
+def motion_dict(joints: np.ndarray, frames: int = 40) -> dict:
+    """The pipeline's input form for a small real clip (2 s at 20 fps)."""
+    return {"fps": 20, "joint_positions": np.asarray(joints[:frames], dtype=float).round(5).tolist()}

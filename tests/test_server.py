@@ -24,6 +24,7 @@ from engine.errors import MotionGPTError
 from engine.server.app import EngineHTTPServer, EngineService
 from engine.server.client import EngineClient, EngineError
 from engine.server.launch import start_engine
+from support import motion_dict
 
 # ----------------------------------------------------------------------------
 # part 1: the core with a stub runner
@@ -232,15 +233,6 @@ def test_core_http_errors(core):
 
 # ----------------------------------------------------------------------------
 # part 2: a real server subprocess with the tiny model and the real pipeline
-
-def motion_dict(joints: np.ndarray, frames: int = 40) -> dict:
-    """The pipeline's input form for a small real clip (2 s at 20 fps)."""
-    return {"fps": 20, "joint_positions": np.asarray(joints[:frames], dtype=float).round(5).tolist()}
-
-
-@pytest.fixture(scope="module")
-def clip(sample_joints) -> np.ndarray:
-    return next(j for j in sample_joints.values() if len(j) >= 40)
 
 
 @pytest.fixture(scope="module")

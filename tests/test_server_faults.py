@@ -18,17 +18,10 @@ import requests
 
 from engine.server.client import EngineError
 from engine.server.launch import pid_rss_mb, serve_command, start_engine
+from support import motion_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def motion_dict(joints: np.ndarray, frames: int = 40) -> dict:
-    return {"fps": 20, "joint_positions": np.asarray(joints[:frames], dtype=float).round(5).tolist()}
-
-
-@pytest.fixture(scope="module")
-def clip(sample_joints) -> np.ndarray:
-    return next(j for j in sample_joints.values() if len(j) >= 40)
 
 
 @pytest.fixture(scope="module")
