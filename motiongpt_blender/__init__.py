@@ -15,27 +15,30 @@ _REGISTERED: list = []
 
 
 def _class_modules():
-    from . import operators, preferences, props, ui
-    return props, preferences, operators, ui
+    from . import bone_map_editor, operators, preferences, props, ui
+    return props, bone_map_editor, preferences, operators, ui
 
 
 def register() -> None:
     import bpy
-    props, preferences, operators, ui = _class_modules()
-    for module in (props, preferences, operators, ui):
+    modules = _class_modules()
+    for module in modules:
         for cls in module.classes:
             bpy.utils.register_class(cls)
             _REGISTERED.append(cls)
+    props, bone_map_editor = modules[:2]
     props.register()
+    bone_map_editor.register()
 
 
 def unregister() -> None:
     import bpy
     from .engine_manager import MANAGER
-    props, preferences, operators, ui = _class_modules()
+    props, bone_map_editor, preferences, operators, ui = _class_modules()
     operators.cancel_all()
     preferences.stop_install()
     MANAGER.stop()                      # the engine goes with the add-on
+    bone_map_editor.unregister()
     props.unregister()
     for cls in reversed(_REGISTERED):
         try:

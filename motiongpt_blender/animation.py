@@ -27,6 +27,7 @@ import bpy
 import numpy as np
 
 from . import bone_maps, retarget_math as rm
+from .bone_map_editor import custom_bone_map
 from .retarget import resolve_bone_map, retarget_motion
 from .rig_reader import _object_fcurves, read_motion, scene_fps
 
@@ -69,8 +70,10 @@ def check_armature(obj) -> bpy.types.Object:
 
 
 def bone_map_for(obj) -> dict[str, str]:
+    """The map the operators drive the rig through: the one set in the
+    panel's Bone Map if the animator turned it on, else auto-detected."""
     try:
-        return resolve_bone_map(obj)
+        return resolve_bone_map(obj, custom_bone_map(obj))
     except bone_maps.BoneMapError as exc:
         raise UserError(f"{obj.name}: {exc}") from None
 

@@ -5,7 +5,7 @@ import textwrap
 
 import bpy
 
-from . import animation, operators
+from . import animation, bone_map_editor as bme, bone_maps, operators
 
 
 def _wrap(text: str, width: int = 38) -> list[str]:
@@ -119,5 +119,44 @@ class MOTIONGPT_PT_caption(_Base, bpy.types.Panel):
                 box.label(text=line)
 
 
+class MOTIONGPT_PT_bone_map(_Base, bpy.types.Panel):
+    """Which bone plays which joint: shown when auto-detection is right,
+    editable when it is not."""
+    bl_label = "Bone Map"
+    bl_parent_id = "MOTIONGPT_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context):
+        layout = self.layout
+        obj = context.active_object
+        if obj is None or obj.type != 'ARMATURE':
+            layout.label(text="Select an armature", icon='INFO')
+            return
+        bmap = bme.stored(obj.data)
+        has_slots = len(bmap.slots) == len(bone_maps.JOINT_NAMES)
+        ready, message = bme.status_of(obj)
+        box = layout.box()
+        for i, line in enumerate(_wrap(message, _width_chars(context))):
+            box.label(text=line, icon=('CHECKMARK' if ready else 'ERROR') if i == 0 else 'BLANK1')
+        if has_slots:
+            layout.prop(bmap, "use_custom")
+        if not bmap.use_custom or not has_slots:
+            det = bme.detection_for(obj)
+            layout.label(text=f"Auto-detected: {bme.source_label(det.source)}")
+            layout.operator_menu_enum(bme.MOTIONGPT_OT_bone_map_fill.bl_idname, "preset", text="Edit Bone Map From",
+                                      icon='BONE_DATA')
+        else:
+            if bmap.source:
+                layout.label(text=f"Started from: {bme.source_label(bmap.source)}")
+            col = layout.column(align=True)
+            for slot in bmap.slots:
+                col.prop_search(slot, "bone", obj.data, "bones", text=bone_maps.JOINT_LABELS.get(slot.joint, slot.joint))
+            layout.operator_menu_enum(bme.MOTIONGPT_OT_bone_map_fill.bl_idname, "preset", text="Refill From",
+                                      icon='FILE_REFRESH')
+        row = layout.row(align=True)
+        row.operator(bme.MOTIONGPT_OT_bone_map_load.bl_idname, text="Load", icon='FILE_FOLDER')
+        row.operator(bme.MOTIONGPT_OT_bone_map_save.bl_idname, text="Save", icon='FILE_TICK')
+
+
 classes = (MOTIONGPT_PT_main, MOTIONGPT_PT_generate, MOTIONGPT_PT_fill_gap, MOTIONGPT_PT_continue,
-           MOTIONGPT_PT_caption)
+           MOTIONGPT_PT_caption, MOTIONGPT_PT_bone_map)

@@ -83,6 +83,49 @@ def run_blender(code: str, data: dict | None = None, timeout: float = 120.0, env
 # ---------------------------------------------------------------------------
 # inside the subprocess: scenes and rigs
 
+class FakeLayout:
+    """Enough of Blender's UILayout to run a panel's ``draw()`` headless (no
+    window there) while checking every property and operator it names
+    exists; ``log`` collects (kind, name) of what was drawn."""
+
+    def __init__(self, log: list):
+        self.log = log
+        self.enabled = self.active = True
+
+    def _sub(self, *a, **k):
+        return FakeLayout(self.log)
+
+    row = column = box = split = _sub
+
+    def prop(self, data, name, **kw):
+        assert name in data.bl_rna.properties, name
+        self.log.append(("prop", name))
+
+    def prop_search(self, data, name, search_data, search_name, **kw):
+        assert name in data.bl_rna.properties, name
+        assert search_name in search_data.bl_rna.properties, search_name
+        self.log.append(("prop_search", kw.get("text", name), getattr(data, name)))
+
+    def label(self, text="", **kw):
+        self.log.append(("label", text))
+
+    def _check_op(self, idname):
+        import bpy
+        cat, op = idname.split(".")
+        assert hasattr(getattr(bpy.ops, cat), op), idname
+
+    def operator(self, idname, **kw):
+        self._check_op(idname)
+        self.log.append(("operator", idname))
+
+    def operator_menu_enum(self, idname, prop, **kw):
+        self._check_op(idname)
+        self.log.append(("operator_menu_enum", idname, prop))
+
+    def progress(self, **kw):
+        self.log.append(("progress", kw.get("text")))
+
+
 def new_scene() -> None:
     import bpy
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -106,25 +106,7 @@ def select_keys(obj, frames):
         fc.keyframe_points.foreach_set("select_left_handle", np.zeros(n, bool))
         fc.keyframe_points.foreach_set("select_right_handle", np.zeros(n, bool))
 
-class FakeLayout:
-    # enough of UILayout to run the draw() code and check every property it names
-    def __init__(self, log):
-        self.log = log
-        self.enabled = self.active = True
-    def _sub(self, *a, **k):
-        return FakeLayout(self.log)
-    row = column = box = split = _sub
-    def prop(self, data, name, **kw):
-        assert name in data.bl_rna.properties, name
-        self.log.append(("prop", name))
-    def label(self, text="", **kw):
-        self.log.append(("label", text))
-    def operator(self, idname, **kw):
-        cat, op = idname.split(".")
-        assert hasattr(getattr(bpy.ops, cat), op), idname
-        self.log.append(("operator", idname))
-    def progress(self, **kw):
-        self.log.append(("progress", kw.get("text")))
+FakeLayout = bs.FakeLayout
 
 def draw_all():
     log = []
@@ -475,6 +457,8 @@ def test_panels_and_preferences_draw(run):
     ops = {x[1] for x in run["draw_smpl"] if x[0] == "operator"}
     assert {"motiongpt.generate", "motiongpt.fill_gap", "motiongpt.continue_action", "motiongpt.caption",
             "motiongpt.install_engine"} <= ops
+    labels = [x[1] for x in run["draw_smpl"] if x[0] == "label"]
+    assert "Ready: 22 of 22 joints mapped." in labels and "Auto-detected: SMPL" in labels   # the Bone Map panel
 
 
 @pytest.mark.parametrize("key,start,variants", [("smpl", 5, 2), ("mixamo", 1, 1), ("metarig", 12, 1)])

@@ -1,0 +1,124 @@
+"""Text-to-motion latency of a model folder, the engine's own share (no HTTP).
+
+    python benchmarks/generation_latency.py                   # models/default, CPU (+ CUDA if present)
+    python benchmarks/generation_latency.py path/to/model --runs 9 --threads 2
+
+For each device (CPU always; CUDA when torch sees a GPU):
+- load: ``MotionGPT.load`` of the folder in this process (weights, tokenizers,
+  moving to the device), median of ``--loads``; the first load, which also
+  pays for importing torch/transformers, is printed separately.
+- for 2, 4 and 8 s motions: prompt -> decoded 263-dim features, median /
+  min / max of ``--runs`` after one warm-up; "tokens/s" is motion tokens
+  sampled (5 per second of motion) over the whole request time, so it
+  includes the VQ decode and the prompt encoding.
+
+Runs are seeded (same prompt, a different seed each run) so every run does
+the same amount of work. Torch threads default to what torch picks; pass
+``--threads 2`` to match the 2-core target machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PROMPT = "a person walks forward and waves with the right hand"
+SECONDS = (2.0, 4.0, 8.0)
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def _sync(device: str) -> None:
+    import torch
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_device(model_dir: Path, device: str, runs: int, loads: int) -> dict:
+    from engine.lm.vocab import seconds_to_tokens
+    from engine.models.motiongpt import MotionGPT
+
+    t = time.perf_counter()
+    model = MotionGPT.load(model_dir, device=device)             # pays for lazy imports / CUDA init
+    _sync(device)
+    first_load = time.perf_counter() - t
+    load_times = []
+    for _ in range(loads):
+        t = time.perf_counter()
+        model = MotionGPT.load(model_dir, device=device)
+        _sync(device)
+        load_times.append(time.perf_counter() - t)
+    out: dict = {"device": device, "first_load_s": first_load, "load_s": _stats(load_times), "lengths": {}}
+    for seconds in SECONDS:
+        model.text_to_motion(PROMPT, seconds=seconds, seed=999)           # warm-up
+        times = []
+        for run in range(runs):
+            _sync(device)
+            t = time.perf_counter()
+            feats = model.text_to_motion(PROMPT, seconds=seconds, seed=run)
+            _sync(device)
+            times.append(time.perf_counter() - t)
+        tokens = seconds_to_tokens(seconds)
+        st = _stats(times)
+        st["frames"] = int(feats[0].shape[0])
+        st["motion_tokens"] = int(tokens)
+        st["tokens_per_s"] = tokens / st["median"]
+        out["lengths"][f"{seconds:g}"] = st
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", nargs="?", default=str(REPO / "models" / "default"), help="model folder")
+    parser.add_argument("--runs", type=int, default=7, help="timed generations per length (default 7)")
+    parser.add_argument("--loads", type=int, default=3, help="timed model loads (default 3)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
+    parser.add_argument("--json", help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    model_dir = Path(args.model)
+    if not (model_dir / "model.json").is_file():
+        parser.error(f"{model_dir} is not a model folder (no model.json)")
+
+    t = time.perf_counter()
+    import torch
+    import engine.models.motiongpt  # noqa: F401  (transformers comes with it)
+    import_s = time.perf_counter() - t
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+
+    report = {"model": str(model_dir), "machine": platform.processor() or platform.machine(),
+              "torch": torch.__version__, "threads": torch.get_num_threads(), "import_s": import_s,
+              "prompt": PROMPT, "results": []}
+    print(f"model {model_dir}  torch {torch.__version__}  CPU threads {torch.get_num_threads()}")
+    print(f"import torch + transformers + engine: {import_s:.2f} s")
+    for device in devices:
+        if device == "cuda":
+            print(f"GPU: {torch.cuda.get_device_name(0)}")
+        res = bench_device(model_dir, device, args.runs, args.loads)
+        report["results"].append(res)
+        ld = res["load_s"]
+        print(f"[{device}] model load: first {res['first_load_s']:.3f} s, then median {ld['median']:.3f} s "
+              f"(min {ld['min']:.3f}, max {ld['max']:.3f}, n={ld['n']})")
+        print(f"[{device}] {'motion':>7} {'frames':>6} {'median s':>9} {'min s':>7} {'max s':>7} {'tokens/s':>9}")
+        for seconds, st in res["lengths"].items():
+            print(f"[{device}] {seconds + ' s':>7} {st['frames']:>6} {st['median']:>9.3f} {st['min']:>7.3f} "
+                  f"{st['max']:>7.3f} {st['tokens_per_s']:>9.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
