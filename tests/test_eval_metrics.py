@@ -11,7 +11,7 @@ from engine.eval import motion_metrics as MM
 from engine.eval.report import format_table, write_json
 from engine.motion import skeleton as sk
 from engine.motion.kinematics import forward_kinematics
-from engine.motion.quaternion import axis_angle_to_quat, qmul, qnormalize
+from engine.motion.quaternion import axis_angle_to_quat, qmul, qnormalize, qrot
 
 
 # --------------------------------------------------------------------------
@@ -234,3 +234,22 @@ def test_report_table_and_json(tmp_path):
     data = json.loads(path.read_text())
     assert data["arr"] == [0, 1, 2] and data["nan"] is None
     assert data["bleu4"]["generated"] == pytest.approx(0.1)
+
+
+def test_gait_tells_walking_from_standing_on_real_clips(sample_joints):
+    walks = {k: MM.gait(v) for k, v in sample_joints.items() if "walk" in k or "run" in k or "dash" in k}
+    still = {k: MM.gait(v) for k, v in sample_joints.items()
+             if any(w in k for w in ("bow", "_bye_", "call", "raise-up", "wave"))}
+    assert len(walks) >= 6 and len(still) >= 5
+    for name, g in walks.items():                       # forward, backward, sideways, turning, running
+        assert g["travel_m"] > 3.0 and g["steps"] >= 4 and 1.0 < g["step_rate_hz"] < 3.0, (name, g)
+    for name, g in still.items():
+        assert g["travel_m"] < 0.3 and g["steps"] == 0, (name, g)
+
+
+def test_gait_does_not_depend_on_heading(sample_joints):
+    joints = sample_joints["dataset-1_walk_active_001"]
+    q = axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), 2.1)
+    turned = qrot(np.broadcast_to(q, joints.shape[:-1] + (4,)), joints) + np.array([3.0, 0.0, -2.0])
+    a, b = MM.gait(joints), MM.gait(turned)
+    assert a["steps"] == b["steps"] and a["travel_m"] == pytest.approx(b["travel_m"], abs=1e-9)

@@ -68,7 +68,7 @@ def test_every_section_has_finite_model_and_reference_numbers(results):
     assert set(results["inbetween"]) == {str(g) for g in INBETWEEN_GAPS.values()}
     for gap, sec in results["inbetween"].items():
         assert sec["gap_frames_20fps"] == int(gap) and sec["clips"] >= 1
-        for name in ("model", "linear", "slerp"):
+        for name in ("model", "linear", "slerp", "vq_oracle"):
             assert set(sec[name]) == {"ade_m", "l2p"} and _finite(sec[name])
 
     for name in ("text_to_motion", "prediction", "inbetween"):
@@ -95,6 +95,7 @@ def test_table_shows_every_section(results):
     for title in ("Text-to-motion", "Captioning", "Prediction", "In-betweening", "Physical plausibility"):
         assert title in text
     assert "gap 3 frames @20fps (= 5 @30fps)" in text and "ADE m vs constant velocity" in text
+    assert "L2P vs VQ oracle" in text
     assert "ratio" in text and "baseline" in text
 
 
@@ -129,7 +130,8 @@ def test_real_only_needs_no_model(built_sample):
     assert res["meta"]["model"] is None and res["text_to_motion"]["generated"] is None
     assert res["captioning"]["model"] is None and _finite(res["captioning"]["constant_baseline"])
     assert res["prediction"]["model"] is None and _finite(res["prediction"]["constant_pose"])
-    assert all(sec["model"] is None and _finite(sec["slerp"]) for sec in res["inbetween"].values())
+    assert all(sec["model"] is None and sec["vq_oracle"] is None and _finite(sec["slerp"])
+               for sec in res["inbetween"].values())
     assert _finite(res["plausibility"]["inbetween"]["real"])
     assert "real data and baselines only" in E.format_results(res)
 

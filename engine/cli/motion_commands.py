@@ -135,4 +135,10 @@ def run_bvh_info(args: argparse.Namespace) -> int:
     for i, name in enumerate(motion.names):
         parent = motion.names[motion.parents[i]] if motion.parents[i] >= 0 else "-"
         print(f"  {i:3d} {name:24s} parent {parent:24s} channels {' '.join(motion.channels[i])}")
+    if set(motion.names) == set(sk.JOINT_NAMES):           # the engine's skeleton: say how it moves
+        from ..eval.motion_metrics import gait
+        quats, root, offsets, fps = bvh.read_t2m_bvh(args.bvh)
+        g = gait(forward_kinematics(quats, root, offsets, sk.PARENTS)[0], fps)
+        print(f"root travels {g['travel_m']:.2f} m (path {g['path_m']:.2f} m, {g['speed_ms']:.2f} m/s); "
+              f"the leading foot changes {g['steps']} times ({g['step_rate_hz']:.1f} per second)")
     return 0

@@ -24,7 +24,10 @@ beside a reference computed in the same run on the same clips:
   frames at 30 fps: same durations) in the middle of each clip long enough
   (gap + 20 frames), filled with :func:`engine.pipeline.tasks.inbetween`;
   L2P and ADE on the gap frames, beside linear position and SLERP rotation
-  interpolation between the two keys.
+  interpolation between the two keys, and beside the tokenizer's ceiling:
+  the same pipeline fed the VQ reconstruction of the true motion instead of
+  generated tokens ("vq_oracle"), so the share of the error that no language
+  model on this tokenizer can remove is visible.
 - **plausibility**: foot skating, ground penetration and jerk of every
   generated set, beside the real frames it stands for (the real clips, the
   real future, the real gaps).
@@ -373,6 +376,18 @@ def inbetween_window(num_frames: int, gap: int) -> tuple[int, int]:
     return f0, f0 + gap + 1
 
 
+class _TokenizerOracle:
+    """Stands in for the model in :func:`engine.pipeline.tasks.inbetween`:
+    its "in-between" is the VQ-VAE's reconstruction of the true motion, i.e.
+    what a language model that predicted every masked token right would get."""
+
+    def __init__(self, model):
+        self.vq = model.vq
+
+    def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text=None, seed=None) -> np.ndarray:
+        return self.vq.decode(self.vq.encode(features))
+
+
 def inbetween_section(model, joints: Sequence[np.ndarray], std: np.ndarray, seed: int = 0,
                       progress: bool = True) -> tuple[dict, list, list]:
     """In-betweening at each gap of :data:`motion_metrics.INBETWEEN_GAPS`.
@@ -385,7 +400,8 @@ def inbetween_section(model, joints: Sequence[np.ndarray], std: np.ndarray, seed
     motions: dict[int, Motion] = {}
     for lafan, gap in mm.INBETWEEN_GAPS.items():
         usable = [i for i, j in enumerate(joints) if len(j) >= gap + INBETWEEN_MARGIN]
-        scores: dict[str, list[dict]] = {"model": [], "linear": [], "slerp": []}
+        scores: dict[str, list[dict]] = {"model": [], "linear": [], "slerp": [], "vq_oracle": []}
+        oracle = _TokenizerOracle(model) if getattr(model, "vq", None) is not None else None
         bar = _bar(len(usable) if model is not None else 0, f"in-between gap {gap}", progress)
         for n, i in enumerate(usable):
             j = joints[i]
@@ -398,6 +414,9 @@ def inbetween_section(model, joints: Sequence[np.ndarray], std: np.ndarray, seed
                     motions[i] = Motion.from_positions(j, sk.FPS)
                 out = tasks.inbetween(model, motions[i], f0, f1, seed=seed + n).positions()
                 scores["model"].append(_errors(out[f0 + 1:f1], truth, std))
+                if oracle is not None:
+                    ceiling = tasks.inbetween(oracle, motions[i], f0, f1).positions()
+                    scores["vq_oracle"].append(_errors(ceiling[f0 + 1:f1], truth, std))
                 gen_windows.append(out[f0 - 1:f1 + 2])
                 bar.update(1)
             real_windows.append(j[f0 - 1:f1 + 2])
@@ -548,11 +567,13 @@ def result_tables(results: dict) -> list[tuple[str, dict]]:
     for gap, sec in results["inbetween"].items():
         sub = {}
         for key, label in (("l2p", "L2P"), ("ade_m", "ADE m")):
-            for base, bname in (("linear", "linear"), ("slerp", "SLERP")):
-                sub[f"{label} vs {bname}"] = {"generated": _get(sec["model"], key), "baseline": _get(sec[base], key)}
+            for base, bname in (("linear", "linear"), ("slerp", "SLERP"), ("vq_oracle", "VQ oracle")):
+                if sec.get(base) is not None:
+                    sub[f"{label} vs {bname}"] = {"generated": _get(sec["model"], key),
+                                                  "baseline": _get(sec[base], key)}
         rows[f"gap {gap} frames @20fps (= {sec['gap_frames_30fps']} @30fps), {sec['clips']} clips"] = sub
-    tables.append(("In-betweening (gaps in frames at 20 fps: the durations of LaFAN1's 5 / 15 / 30 frames at 30 fps)",
-                   rows))
+    tables.append(("In-betweening (gaps in frames at 20 fps: the durations of LaFAN1's 5 / 15 / 30 frames at 30 fps; "
+                   "VQ oracle = the true motion's own tokens, the tokenizer's ceiling)", rows))
     rows = {}
     for name, sec in results["plausibility"].items():
         rows[name.replace("_", "-")] = {label: {"generated": _get(sec["generated"], k), "real": _get(sec["real"], k)}

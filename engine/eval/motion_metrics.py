@@ -252,3 +252,45 @@ def plausibility(joints: np.ndarray, fps: float = sk.FPS) -> dict[str, float]:
     return {"foot_skate_ms": skate["skate_speed"], "foot_contact_fraction": skate["contact_fraction"],
             "penetration_depth_m": pen["depth"], "penetration_fraction": pen["fraction"],
             "jerk_ms3": jerk(joints, fps) if np.shape(joints)[-3] >= 4 else 0.0}
+
+
+# --------------------------------------------------------------------------
+# gait: does a motion walk?
+
+STEP_HYSTERESIS_M: float = 0.05
+"""How far one ankle must get ahead of the other (along the body's facing)
+before the lead counts as switched, so stance jitter is not a step."""
+
+
+def body_forward(joints: np.ndarray) -> np.ndarray:
+    """(..., T, 2) unit horizontal (x, z) facing per frame: perpendicular to
+    the hip and shoulder lines, as HumanML3D's features define it."""
+    joints = _joints(joints, "joints")
+    across = (joints[..., sk.JOINT_INDEX["right_hip"], :] - joints[..., sk.JOINT_INDEX["left_hip"], :]
+              + joints[..., sk.JOINT_INDEX["right_shoulder"], :] - joints[..., sk.JOINT_INDEX["left_shoulder"], :])
+    fwd = np.stack([across[..., 2], -across[..., 0]], axis=-1)      # cross(up, across) in the x-z plane
+    return fwd / np.maximum(np.linalg.norm(fwd, axis=-1, keepdims=True), 1e-9)
+
+
+def gait(joints: np.ndarray, fps: float = sk.FPS) -> dict[str, float]:
+    """Whether a (T, 22, 3) motion walks: ``travel_m`` (straight-line root
+    distance, start to end, horizontal), ``path_m`` (length of the root's
+    horizontal path), ``speed_ms`` (path / duration), ``steps`` (times the
+    leading foot changes: the left-minus-right ankle offset along the body's
+    facing crosses from beyond +:data:`STEP_HYSTERESIS_M` to beyond -it or
+    back) and ``step_rate_hz``. A walk travels and has steps >= 2 per
+    couple of seconds; a motion on the spot has ~0 of both."""
+    joints = _joints(joints, "joints", min_frames=2)
+    if joints.ndim != 3:
+        raise MotionShapeError(f"gait takes one motion (frames, {sk.NUM_JOINTS}, 3), got {joints.shape}")
+    root = joints[:, 0, [0, 2]]
+    path = float(np.linalg.norm(np.diff(root, axis=0), axis=-1).sum())
+    seconds = (len(joints) - 1) / fps
+    lead = ((joints[:, sk.JOINT_INDEX["left_ankle"], :] - joints[:, sk.JOINT_INDEX["right_ankle"], :])[:, [0, 2]]
+            * body_forward(joints)).sum(-1)
+    state = np.where(lead > STEP_HYSTERESIS_M, 1, np.where(lead < -STEP_HYSTERESIS_M, -1, 0))
+    decided = state[state != 0]
+    steps = int(np.count_nonzero(np.diff(decided))) if len(decided) else 0
+    return {"travel_m": float(np.linalg.norm(root[-1] - root[0])), "path_m": path,
+            "speed_ms": path / seconds if seconds > 0 else 0.0, "steps": steps,
+            "step_rate_hz": steps / seconds if seconds > 0 else 0.0}
