@@ -77,3 +77,31 @@ def test_export_ships_half_precision_without_training_state(trained, tmp_path):
     for key, value in original.lm.state_dict().items():
         torch.testing.assert_close(shipped_model.lm.state_dict()[key], value, rtol=2e-3, atol=2e-3)
     assert shipped_model.text_to_motion("a person walks", seconds=2.0, seed=7)[0].shape == (40, 263)
+
+
+def test_export_carries_the_sampling_the_model_was_tuned_with(trained, tmp_path, capsys):
+    out, _ = trained
+    shipped = tmp_path / "tuned"
+    assert main(["export-model", str(out), "--out", str(shipped), "--top-p", "0.8", "--temperature", "0.9"]) == 0
+    model = MotionGPT.load(shipped, device="cpu")
+    assert (model.sampling.top_p, model.sampling.temperature, model.sampling.top_k) == (0.8, 0.9, 50)
+    # the folder's default decides unless a caller passes its own, and it changes what is sampled
+    a = model.text_to_motion("a person walks", seconds=2.0, seed=3)[0]
+    plain = MotionGPT.load(out, device="cpu")
+    assert plain.sampling.top_p is None
+    b = plain.text_to_motion("a person walks", seconds=2.0, seed=3,
+                             sampling=type(plain.sampling)(top_k=50, temperature=0.9, top_p=0.8))[0]
+    np.testing.assert_allclose(a, b, atol=2e-2)
+    assert main(["export-model", str(out), "--out", str(tmp_path / "bad"), "--top-p", "1.5"]) == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_inbetween_keeps_the_candidate_that_meets_the_known_frames():
+    from engine.models.motiongpt import BOUNDARY_FRAMES, boundary_error
+    rng = np.random.default_rng(0)
+    known = rng.normal(size=(40, 22, 3))
+    near, far = known.copy(), known.copy()
+    near[16:24] += 5.0                                     # differs only inside the gap: no penalty
+    far[24:26] += 0.1                                      # misses the frames after the gap
+    assert boundary_error(near, known, 16, 24) == 0.0
+    assert boundary_error(far, known, 16, 24) == pytest.approx(0.1 * np.sqrt(3) * 2 / (2 * BOUNDARY_FRAMES))

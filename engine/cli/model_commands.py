@@ -36,12 +36,21 @@ def register_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="destination, e.g. models/default")
     p.add_argument("--name", help="model name written to model.json")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    p.add_argument("--top-k", type=int, help="default top-k for sampling motion tokens (written to model.json)")
+    p.add_argument("--top-p", type=float, help="default nucleus (top-p) for sampling motion tokens")
+    p.add_argument("--temperature", type=float, help="default sampling temperature")
     p.set_defaults(handler=run_export_model)
 
 
 def run_export_model(args: argparse.Namespace) -> int:
     from ..models.bundle import export_bundle
     extra = {"name": args.name} if args.name else {}
+    sampling = {k: v for k, v in (("top_k", args.top_k), ("top_p", args.top_p), ("temperature", args.temperature))
+                if v is not None}
+    if sampling:
+        from ..models.motiongpt import SamplingOptions
+        SamplingOptions.from_manifest({"sampling": sampling}, "--top-k/--top-p/--temperature")
+        extra["sampling"] = sampling
     out = export_bundle(args.source, args.out, half=not args.fp32, **extra)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     print(f"exported {args.source} -> {out} ({size:.1f} MB)")

@@ -18,8 +18,16 @@ from ..lm import model as lm_model
 from ..lm.generate import generate_motion_ids, generate_text
 from ..lm.tasks import Task, instruction
 from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
+from ..motion.features import features_to_joints
 from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest
 from .motion_tokenizer import MotionTokenizer
+
+INBETWEEN_CANDIDATES: int = 4
+"""In-betweens sampled per request; the one that meets the frames after the
+gap best is kept (see :meth:`MotionGPT.inbetween`)."""
+
+BOUNDARY_FRAMES: int = 2 * FRAMES_PER_TOKEN
+"""Known frames on each side of a gap that score an in-between candidate."""
 
 MAX_PROMPT_CHARS: int = 1000
 """Longest prompt (after collapsing whitespace) any task accepts; the CLI and
@@ -28,8 +36,28 @@ the server's job validation use this same constant."""
 
 @dataclass
 class SamplingOptions:
+    """How motion tokens are sampled. A model folder may carry its own
+    defaults (model.json "sampling", chosen on val when it was exported), so
+    a model and the decoding it was tuned with travel together."""
     top_k: int = 50
     temperature: float = 1.0
+    top_p: float | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p}
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any], folder: Path | str = "") -> "SamplingOptions":
+        raw = manifest.get("sampling") or {}
+        try:
+            out = cls(top_k=int(raw.get("top_k", cls.top_k)), temperature=float(raw.get("temperature", cls.temperature)),
+                      top_p=None if raw.get("top_p") is None else float(raw["top_p"]))
+        except (TypeError, ValueError, AttributeError):
+            raise MotionGPTError(f"{folder}: model.json has an unreadable \"sampling\" entry {raw!r}; expected "
+                                 "{\"top_k\": int, \"temperature\": float, \"top_p\": float or null}") from None
+        if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1):
+            raise MotionGPTError(f"{folder}: model.json \"sampling\" is out of range: {raw!r}")
+        return out
 
 
 class MotionGPT:
@@ -44,6 +72,7 @@ class MotionGPT:
         self.tokenizer = text_tokenizer
         self.manifest = manifest
         self.folder = folder
+        self.sampling = SamplingOptions.from_manifest(manifest, folder)
 
     @classmethod
     def load(cls, folder: str | Path | None = None, device: str = "auto") -> "MotionGPT":
@@ -71,11 +100,11 @@ class MotionGPT:
         length is exact (to the 0.2 s token grid); without, the model decides
         (up to 10 s)."""
         text = _check_text(text)
-        s = sampling or SamplingOptions()
+        s = sampling or self.sampling
         num = seconds_to_tokens(seconds) if seconds else (1, DEFAULT_MAX_TOKENS)
         prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
-        ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, top_k=s.top_k,
-                                  temperature=s.temperature, num_return_sequences=int(variants))
+        ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, **s.kwargs(),
+                                  num_return_sequences=int(variants))
         return self.vq.decode_batch(ids)
 
     def caption(self, features: np.ndarray) -> str:
@@ -87,7 +116,7 @@ class MotionGPT:
                         seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
         """Features of ``seconds`` of new motion that follow ``features``
         (the new part only). The last 8 s of context are given to the model."""
-        s = sampling or SamplingOptions()
+        s = sampling or self.sampling
         context = self.vq.encode(features)[-(DEFAULT_MAX_TOKENS - 10):]
         n_new = seconds_to_tokens(seconds)
         if text:
@@ -97,16 +126,23 @@ class MotionGPT:
                                  vocab=self.tokenizer.vocab)
         else:
             prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
-        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=n_new, seed=seed, top_k=s.top_k,
-                                  temperature=s.temperature)[0]
+        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=n_new, seed=seed, **s.kwargs())[0]
         whole = self.vq.decode(np.concatenate([context, new]))
         return whole[len(context) * FRAMES_PER_TOKEN:]
 
     def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text: str | None = None,
-                  seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
+                  seed: int | None = None, sampling: SamplingOptions | None = None,
+                  candidates: int = INBETWEEN_CANDIDATES) -> np.ndarray:
         """Features of the whole clip with frames [start_frame, end_frame)
-        regenerated from their surroundings (on the 4-frame token grid)."""
-        s = sampling or SamplingOptions()
+        regenerated from their surroundings (on the 4-frame token grid).
+
+        ``candidates`` spans are sampled in one batch and the one whose
+        decoded motion best meets the known frames around the gap (global
+        joint positions over :data:`BOUNDARY_FRAMES` on each side, so the
+        span that travels to where the motion resumes wins) is kept: an
+        in-between is judged by how well it joins its keys, and picking by
+        the known frames uses nothing the user did not give."""
+        s = sampling or self.sampling
         tokens = self.vq.encode(features)
         lo = max(0, start_frame // FRAMES_PER_TOKEN)
         hi = min(len(tokens), -(-end_frame // FRAMES_PER_TOKEN))
@@ -117,10 +153,31 @@ class MotionGPT:
         task = Task.INBETWEEN_TEXT if text else Task.INBETWEEN_SPAN
         prompt = instruction(task, caption=_check_text(text) if text else None, motion_ids=masked,
                              vocab=self.tokenizer.vocab)
-        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=hi - lo, seed=seed, top_k=s.top_k,
-                                  temperature=s.temperature)[0]
-        tokens[lo:hi] = new
-        return self.vq.decode(tokens)
+        spans = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=hi - lo, seed=seed, **s.kwargs(),
+                                    num_return_sequences=max(1, int(candidates)))
+        options = []
+        for span in spans:
+            filled = tokens.copy()
+            filled[lo:hi] = span
+            options.append(filled)
+        decoded = self.vq.decode_batch(options)
+        if len(decoded) == 1:
+            return decoded[0]
+        known = features_to_joints(np.asarray(features, dtype=np.float64))
+        errors = [boundary_error(features_to_joints(d), known, lo * FRAMES_PER_TOKEN, hi * FRAMES_PER_TOKEN)
+                  for d in decoded]
+        return decoded[int(np.argmin(errors))]
+
+
+def boundary_error(candidate: np.ndarray, known: np.ndarray, start: int, end: int) -> float:
+    """Mean global joint position error (m) of ``candidate`` against the
+    ``known`` joints (both (T, 22, 3) on the same frame grid) on the
+    :data:`BOUNDARY_FRAMES` frames before ``start`` and from ``end`` on."""
+    n = min(len(candidate), len(known))
+    frames = np.r_[max(0, start - BOUNDARY_FRAMES):min(n, start), min(n, end):min(n, end + BOUNDARY_FRAMES)]
+    if frames.size == 0:
+        return 0.0
+    return float(np.linalg.norm(candidate[frames] - known[frames], axis=-1).mean())
 
 
 def _check_text(text: str | None) -> str:
