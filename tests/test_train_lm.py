@@ -100,8 +100,11 @@ def test_inbetween_keeps_the_candidate_that_meets_the_known_frames():
     from engine.models.motiongpt import BOUNDARY_FRAMES, boundary_error
     rng = np.random.default_rng(0)
     known = rng.normal(size=(40, 22, 3))
-    near, far = known.copy(), known.copy()
-    near[16:24] += 5.0                                     # differs only inside the gap: no penalty
-    far[24:26] += 0.1                                      # misses the frames after the gap
-    assert boundary_error(near, known, 16, 24) == 0.0
-    assert boundary_error(far, known, 16, 24) == pytest.approx(0.1 * np.sqrt(3) * 2 / (2 * BOUNDARY_FRAMES))
+    inside, travelled, far = known.copy(), known.copy(), known.copy()
+    inside[16:24] += 5.0                                   # differs only inside the gap: no penalty
+    travelled[20:] += np.array([0.7, 0.0, -0.3])           # the same poses somewhere else: no penalty
+    far[24:26, 1:] += 0.1                                  # the body misses the frames after the gap
+    assert boundary_error(inside, known, 16, 24) == 0.0
+    assert boundary_error(travelled, known, 16, 24) == pytest.approx(0.0, abs=1e-12)
+    expected = 0.1 * np.sqrt(3) * (21 / 22) * 2 / (2 * BOUNDARY_FRAMES)
+    assert boundary_error(far, known, 16, 24) == pytest.approx(expected)

@@ -22,7 +22,7 @@ from ..motion.features import features_to_joints
 from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest
 from .motion_tokenizer import MotionTokenizer
 
-INBETWEEN_CANDIDATES: int = 4
+INBETWEEN_CANDIDATES: int = 8
 """In-betweens sampled per request; the one that meets the frames after the
 gap best is kept (see :meth:`MotionGPT.inbetween`)."""
 
@@ -137,11 +137,13 @@ class MotionGPT:
         regenerated from their surroundings (on the 4-frame token grid).
 
         ``candidates`` spans are sampled in one batch and the one whose
-        decoded motion best meets the known frames around the gap (global
-        joint positions over :data:`BOUNDARY_FRAMES` on each side, so the
-        span that travels to where the motion resumes wins) is kept: an
-        in-between is judged by how well it joins its keys, and picking by
-        the known frames uses nothing the user did not give."""
+        decoded motion best meets the known frames around the gap is kept
+        (:func:`boundary_error`: body pose relative to the hips, so where
+        the root ends up does not count -- the pipeline pins the root to the
+        keys anyway). An in-between is judged by how well it joins its keys,
+        and picking by the known frames uses nothing the user did not give.
+        On val this is what puts the 1 s in-between below linear/SLERP
+        interpolation (one sample alone is not; models/default/MODEL_CARD.md)."""
         s = sampling or self.sampling
         tokens = self.vq.encode(features)
         lo = max(0, start_frame // FRAMES_PER_TOKEN)
@@ -170,14 +172,18 @@ class MotionGPT:
 
 
 def boundary_error(candidate: np.ndarray, known: np.ndarray, start: int, end: int) -> float:
-    """Mean global joint position error (m) of ``candidate`` against the
-    ``known`` joints (both (T, 22, 3) on the same frame grid) on the
+    """Mean joint position error (m) of ``candidate`` against the ``known``
+    joints (both (T, 22, 3) on the same frame grid), each frame taken
+    relative to its own hips' horizontal position, on the
     :data:`BOUNDARY_FRAMES` frames before ``start`` and from ``end`` on."""
     n = min(len(candidate), len(known))
     frames = np.r_[max(0, start - BOUNDARY_FRAMES):min(n, start), min(n, end):min(n, end + BOUNDARY_FRAMES)]
     if frames.size == 0:
         return 0.0
-    return float(np.linalg.norm(candidate[frames] - known[frames], axis=-1).mean())
+    ground = np.array([1.0, 0.0, 1.0])
+    a = candidate[frames] - candidate[frames, :1] * ground
+    b = known[frames] - known[frames, :1] * ground
+    return float(np.linalg.norm(a - b, axis=-1).mean())
 
 
 def _check_text(text: str | None) -> str:
