@@ -69,6 +69,17 @@ def check_armature(obj) -> bpy.types.Object:
     return obj
 
 
+def _animated(obj, missing: str):
+    """(armature, action, (first key, last key)) of an animated armature;
+    else a UserError "<name> <missing>"."""
+    obj = check_armature(obj)
+    action = object_action(obj)
+    rng = key_range(obj)
+    if action is None or rng is None:
+        raise UserError(f"{obj.name} {missing}")
+    return obj, action, rng
+
+
 def bone_map_for(obj) -> dict[str, str]:
     """The map the operators drive the rig through: the one set in the
     panel's Bone Map if the animator turned it on, else auto-detected."""
@@ -251,17 +262,13 @@ def gap_frames(obj, use_selected: bool, frame_from: int, frame_to: int) -> tuple
 
 def plan_fill_gap(context, obj, use_selected: bool, frame_from: int, frame_to: int, prompt: str, seed,
                   settings) -> Plan:
-    obj = check_armature(obj)
-    action = object_action(obj)
-    if action is None or key_range(obj) is None:
-        raise UserError(f"{obj.name} has no animation: key the two poses first (or use Generate).")
+    obj, action, (k0, k1) = _animated(obj, "has no animation: key the two poses first (or use Generate).")
     a, b = gap_frames(obj, use_selected, frame_from, frame_to)
     mapping = bone_map_for(obj)
     fps = scene_fps(context.scene)
     if (b - a) / fps > MAX_SECONDS - 2 * 0.25:
         raise UserError(f"The gap {a}-{b} is {(b - a) / fps:.1f} s long; the engine fills at most "
                         f"{MAX_SECONDS - 0.5:g} s.")
-    k0, k1 = key_range(obj)
     ctx = int(round(GAP_CONTEXT_S * fps))
     w0 = min(a, max(k0, a - ctx))
     w1 = max(b, min(k1, b + ctx))
@@ -304,14 +311,10 @@ def apply_fill_gap(context, plan: Plan, result: dict[str, Any]) -> str:
 # Continue
 
 def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> Plan:
-    obj = check_armature(obj)
-    action = object_action(obj)
-    rng = key_range(obj)
-    if action is None or rng is None:
-        raise UserError(f"{obj.name} has no animation to continue; key some poses first (or use Generate).")
+    obj, action, (k0, last) = _animated(obj, "has no animation to continue; key some poses first (or use "
+                                             "Generate).")
     mapping = bone_map_for(obj)
     fps = scene_fps(context.scene)
-    k0, last = rng
     count = int(round(float(seconds) * fps))
     if count < 1:
         raise UserError(f"{seconds:g} s adds no frame at {fps:g} fps; ask for more.")
@@ -349,14 +352,9 @@ def apply_continue(context, plan: Plan, result: dict[str, Any]) -> str:
 # Caption
 
 def plan_caption(context, obj) -> Plan:
-    obj = check_armature(obj)
-    action = object_action(obj)
-    rng = key_range(obj)
-    if action is None or rng is None:
-        raise UserError(f"{obj.name} has no animation to describe.")
+    obj, action, (k0, k1) = _animated(obj, "has no animation to describe.")
     mapping = bone_map_for(obj)
     fps = scene_fps(context.scene)
-    k0, k1 = rng
     if (k1 - k0) / fps < MIN_SECONDS:
         raise UserError(f"The animation is {(k1 - k0) / fps:.2f} s long; Caption needs at least {MIN_SECONDS:g} s.")
     w1 = min(k1, k0 + int(round(CAPTION_WINDOW_S * fps)))

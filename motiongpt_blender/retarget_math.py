@@ -494,16 +494,21 @@ class RigRest:
             p = int(self.parents[p])
         return out
 
+    def with_ancestors(self, bones) -> set[int]:
+        """``bones`` and every bone above them: what evaluating them needs."""
+        needed: set[int] = set()
+        for b in bones:
+            needed.add(b)
+            needed.update(self.ancestors(b))
+        return needed
+
 
 def pose_chain(rig: RigRest, basis: Mapping[int, np.ndarray], bones: Sequence[int],
                n_frames: int) -> dict[int, np.ndarray]:
     """Armature-space pose matrices (T, 4, 4) of ``bones`` and their
     ancestors: Blender's evaluation without constraints, with the per-frame
     ``basis`` (T, 4, 4) where given, else the rig's static basis."""
-    needed: set[int] = set()
-    for b in bones:
-        needed.add(b)
-        needed.update(rig.ancestors(b))
+    needed = rig.with_ancestors(bones)
     pose: dict[int, np.ndarray] = {}
     for b in topological_order(rig.parents):
         if b not in needed:
@@ -705,10 +710,7 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
     inv_obj = affine_inverse(rig.object_matrix)
     basis: dict[int, np.ndarray] = {}
     pose: dict[int, np.ndarray] = {}
-    needed: set[int] = set()
-    for b in world_rot:
-        needed.add(b)
-        needed.update(rig.ancestors(b))
+    needed = rig.with_ancestors(world_rot)
     for b in topological_order(rig.parents):
         if b not in needed:
             continue

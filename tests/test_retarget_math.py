@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from blender_support import direction_errors_deg
+from blender_support import direction_errors_deg, engine_motion_dict
 from motiongpt_blender import bone_maps as bm
 from motiongpt_blender import retarget_math as rm
 
@@ -15,17 +15,6 @@ RNG = np.random.default_rng(7)
 
 # ---------------------------------------------------------------------------
 # helpers: engine motions and synthetic rigs
-
-def engine_motion_dict(joints: np.ndarray, fps: float = 20.0) -> dict:
-    """The engine's motion dict for (T, 22, 3) positions (what the add-on receives)."""
-    from engine.motion import skeleton as sk
-    from engine.motion.rotations import solve_rotations
-    rot = solve_rotations(joints, fps)
-    return {"fps": fps, "num_frames": rot.num_frames, "joint_names": list(sk.JOINT_NAMES),
-            "parents": [int(p) for p in sk.PARENTS], "rest_offsets": rot.offsets.tolist(),
-            "local_quats": rot.local_quats.tolist(), "root_translation": rot.root_pos.tolist(),
-            "joint_positions": rot.positions().tolist()}
-
 
 @pytest.fixture(scope="module")
 def walk(sample_joints) -> rm.EngineMotion:

@@ -137,7 +137,7 @@ def run_bvh_info(args: argparse.Namespace) -> int:
         print(f"  {i:3d} {name:24s} parent {parent:24s} channels {' '.join(motion.channels[i])}")
     if set(motion.names) == set(sk.JOINT_NAMES):           # the engine's skeleton: say how it moves
         from ..eval.motion_metrics import gait
-        quats, root, offsets, fps = bvh.read_t2m_bvh(args.bvh)
+        quats, root, offsets, fps = bvh.t2m_arrays(motion, args.bvh)
         g = gait(forward_kinematics(quats, root, offsets, sk.PARENTS)[0], fps)
         print(f"root travels {g['travel_m']:.2f} m (path {g['path_m']:.2f} m, {g['speed_ms']:.2f} m/s); "
               f"the leading foot changes {g['steps']} times ({g['step_rate_hz']:.1f} per second)")

@@ -766,7 +766,11 @@ def read_t2m_bvh(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     """Read a BVH of the t2m skeleton (any joint order, rotation orders or
     unit "m"/"cm"). Returns (local_quats (F, 22, 4) in JOINT_NAMES order,
     root_pos (F, 3) in metres, offsets (22, 3) in metres, fps)."""
-    motion = read_bvh(path)
+    return t2m_arrays(read_bvh(path), path)
+
+
+def t2m_arrays(motion: BvhMotion, path: str | Path = "<bvh>") -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """:func:`read_t2m_bvh` for a BVH already read (``path`` names it in errors)."""
     perm = _t2m_permutation(path, motion)
     quats, root_pos = bvh_to_local_quats(motion)
     scale = guess_scale_to_metres(motion, units=("m", "cm"))
