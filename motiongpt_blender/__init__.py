@@ -29,12 +29,14 @@ def register() -> None:
     props, bone_map_editor = modules[:2]
     props.register()
     bone_map_editor.register()
+    modules[-1].register_menus()
 
 
 def unregister() -> None:
     import bpy
     from .engine_manager import MANAGER
     props, bone_map_editor, preferences, operators, ui = _class_modules()
+    ui.unregister_menus()
     operators.cancel_all()
     preferences.stop_install()
     MANAGER.stop()                      # the engine goes with the add-on

@@ -6,38 +6,60 @@ Each task is split in two, both on Blender's main thread:
   with a message for the status bar), read what the engine needs from the
   scene (:func:`rig_reader.read_motion`) and return a :class:`Plan`: the
   engine task and params plus what applying needs. Nothing is changed.
-- ``apply_*``: write the engine's answer into Blender data. This is the only
-  place data changes, so an operator is one undo step and a failed or
-  cancelled job writes nothing.
+- ``applier(plan, result)``: an :class:`Applier` that writes the engine's
+  answer into Blender data in short steps (:meth:`Applier.steps`), so a modal
+  operator can spread a long result over timer ticks with a progress bar;
+  :meth:`Applier.rollback` puts everything back when the job is cancelled or
+  fails half-way. This is the only place data changes, so an operator is one
+  undo step and a failed or cancelled job writes nothing. ``apply_*`` run
+  all steps at once (scripts, tests).
+
+What is never lost
+------------------
+- No bone's ``rotation_mode`` changes: keys are written in each bone's own
+  mode (quaternion, any Euler order, axis-angle).
+- Fill Gap and Continue leave every key at or outside the range they write
+  bit-identical, and the pose at every frame outside it unchanged; the new
+  motion eases into the poses at the gap ends (and out of the last key for
+  Continue), so hand-keyed poses do not pop.
+- Generate never drops the action it replaces: like Blender's Action Editor,
+  it stashes it in the NLA (a muted "[Action Stash]" track) so it survives a
+  save, and says so. With "Add as NLA Strip" the active action stays and the
+  new motion becomes a strip at the current frame.
 
 Frames: the engine is asked for motion at the scene's frame rate, so one
 engine frame is one scene frame. Generate keys ``frame_current ..
 frame_current + round(seconds * fps)``; Fill Gap keys strictly between the
-two keys (a curve that has no key at a gap end gets one there holding the
-current pose, so the rest of that curve does not move); Continue keys
+two keys (a curve that has no key at a gap end gets one there holding its
+current value, so the rest of that curve does not move); Continue keys
 ``last key + 1 .. last key + round(seconds * fps)``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import bpy
 import numpy as np
 
 from . import bone_maps, retarget_math as rm
 from .bone_map_editor import custom_bone_map
-from .retarget import resolve_bone_map, retarget_motion
-from .rig_reader import _object_fcurves, read_motion, scene_fps
+from .fcurves import ChangeLog, object_fcurves
+from .key_reduction import KeyReduction
+from .retarget import RetargetJob, resolve_bone_map
+from .rig_reader import read_motion, scene_fps
 
 MAX_SECONDS = 60.0              # the engine's limit on a motion
 MIN_SECONDS = 0.25              # shortest motion the model can read (one token)
 GAP_CONTEXT_S = 3.0             # Fill Gap: animation sent on each side of the gap
 CONTINUE_CONTEXT_S = 8.0        # Continue: animation sent before the last key (what the engine reads)
+CONTINUE_EASE_S = 1.0           # Continue: the last key's pose eases out over this long
 CAPTION_WINDOW_S = 10.0         # Caption: the engine describes the first 10 s
 CAPTION_PROP = "motiongpt_caption"
 ACTION_NAME_CHARS = 48
+STASH_TRACK = "[Action Stash]"  # Blender's own name for stashed actions
+NLA_TRACK = "MotionGPT"
 
 
 class UserError(Exception):
@@ -66,6 +88,10 @@ def check_armature(obj) -> bpy.types.Object:
         raise UserError(f"The armature {obj.name!r} is in Edit Mode; switch to Object or Pose Mode first.")
     if len(obj.data.bones) == 0:
         raise UserError(f"The armature {obj.name!r} has no bones.")
+    ad = obj.animation_data
+    if ad is not None and ad.use_tweak_mode:
+        raise UserError(f"{obj.name} is in NLA tweak mode; leave it (Tab in the NLA editor) so MotionGPT writes "
+                        "into the action you see.")
     return obj
 
 
@@ -97,7 +123,7 @@ def object_action(obj):
 def _keys(obj) -> tuple[np.ndarray, np.ndarray]:
     """(frames, selected) of every key of the object's F-curves."""
     frames, selected = [], []
-    for fc in _object_fcurves(obj):
+    for fc in object_fcurves(obj):
         n = len(fc.keyframe_points)
         if not n:
             continue
@@ -135,6 +161,14 @@ def _options(settings) -> dict[str, bool]:
     return {"foot_cleanup": bool(settings.foot_cleanup), "in_place": settings.root_motion == 'IN_PLACE'}
 
 
+def _reduction(settings) -> KeyReduction | None:
+    """The "Reduce Keys" tolerances, or None when the option is off."""
+    if not getattr(settings, "reduce_keys", False):
+        return None
+    return KeyReduction(rotation_deg=float(settings.reduce_rotation_deg),
+                        location_m=float(settings.reduce_location_cm) / 100.0)
+
+
 def _motion_window(obj, w0: int, w1: int, mapping) -> dict[str, Any]:
     m = read_motion(obj, w0, w1, bone_map=mapping, as_lists=False)
     pos = m["joint_positions"]
@@ -154,13 +188,6 @@ def slice_motion(motion: dict[str, Any], first: int, last: int) -> dict[str, Any
     return out
 
 
-def _retarget(obj, motion, mapping, **kw):
-    try:
-        return retarget_motion(obj, motion, mapping, **kw)
-    except (rm.RetargetError, bone_maps.BoneMapError) as exc:
-        raise UserError(f"{obj.name}: {exc}") from None
-
-
 def _object(plan: Plan) -> bpy.types.Object:
     obj = bpy.data.objects.get(plan.obj_name)
     if obj is None or obj.type != 'ARMATURE':
@@ -171,8 +198,226 @@ def _object(plan: Plan) -> bpy.types.Object:
     return obj
 
 
+def _plan_action(obj, plan: Plan):
+    action = object_action(obj)
+    if action is None or action.name != plan.data["action"]:
+        raise UserError(f"{obj.name}'s action changed while the engine worked; nothing was changed.")
+    return action
+
+
 # ---------------------------------------------------------------------------
-# Generate
+# applying an answer, in steps
+
+class Applier:
+    """Writes one engine answer (see the module docstring). Iterate
+    :meth:`steps` (fractions done); afterwards :attr:`message` says what
+    happened. On an exception or a cancel, call :meth:`rollback`."""
+
+    def __init__(self, context, plan: Plan, result: dict[str, Any]):
+        self.context = context
+        self.plan = plan
+        self.result = result
+        self.changes = ChangeLog()
+        self.undo: list[Callable[[], None]] = []      # extra undo actions, run last-first
+        self.message = ""
+
+    def steps(self) -> Iterator[float]:
+        raise NotImplementedError
+
+    def run(self) -> str:
+        try:
+            for _ in self.steps():
+                pass
+        except BaseException:
+            self.rollback()
+            raise
+        return self.message
+
+    def rollback(self) -> None:
+        self.changes.rollback()
+        while self.undo:
+            self.undo.pop()()
+
+    def _retarget_steps(self, job: RetargetJob) -> Iterator[float]:
+        try:
+            yield from job.steps()
+        except (rm.RetargetError, bone_maps.BoneMapError) as exc:
+            raise UserError(f"{self.plan.obj_name}: {exc}") from None
+
+
+def action_name(prompt: str) -> str:
+    name = prompt if len(prompt) <= ACTION_NAME_CHARS else prompt[:ACTION_NAME_CHARS - 1].rstrip() + "…"
+    return name
+
+
+def _assignment(obj) -> tuple[Any, Any]:
+    ad = obj.animation_data
+    if ad is None:
+        return None, None
+    return ad.action, getattr(ad, "action_slot", None)
+
+
+def _assign(obj, action, slot) -> None:
+    ad = obj.animation_data or obj.animation_data_create()
+    ad.action = action
+    if action is not None and slot is not None and hasattr(ad, "action_slot"):
+        try:
+            ad.action_slot = slot
+        except (TypeError, RuntimeError, ReferenceError):
+            pass
+
+
+def _strip_for(track, name: str, frame: int, action, slot):
+    strip = track.strips.new(name, int(frame), action)
+    if slot is not None and hasattr(strip, "action_slot"):
+        try:
+            strip.action_slot = slot
+        except (TypeError, RuntimeError, ReferenceError):
+            pass
+    return strip
+
+
+def _is_stashed(obj, action) -> bool:
+    ad = obj.animation_data
+    return ad is not None and any(strip.action == action for track in ad.nla_tracks for strip in track.strips)
+
+
+class GenerateApplier(Applier):
+    def steps(self) -> Iterator[float]:
+        plan, result = self.plan, self.result
+        obj = _object(plan)
+        motions = result.get("motions") or []
+        if not motions:
+            raise UserError("The engine returned no motion; nothing was changed.")
+        seeds = result.get("seeds") or [None] * len(motions)
+        start = plan.data["frame_start"]
+        end = start + plan.data["frames"] - 1
+        base = action_name(plan.data["prompt"])
+        previous, previous_slot = _assignment(obj)
+        self.undo.append(lambda: _assign(obj, previous, previous_slot))
+        actions = []
+        for k in range(len(motions)):
+            name = base if len(motions) == 1 else f"{base} v{k + 1}"
+            act = bpy.data.actions.new(name)
+            act.use_fake_user = True            # every variant survives save, assigned or not
+            act["motiongpt_prompt"] = plan.data["prompt"]
+            if seeds[k] is not None:
+                act["motiongpt_seed"] = int(seeds[k])
+            act["motiongpt_variant"] = k + 1
+            actions.append(act)
+            self.undo.append(lambda act=act: bpy.data.actions.remove(act))
+        # last variant first: each is assigned while it is keyed (a rig the
+        # constraint model cannot explain is refined by evaluating the
+        # assigned action); the first stays
+        for n, k in enumerate(reversed(range(len(motions)))):
+            job = RetargetJob(obj, motions[k], plan.data["mapping"], action=actions[k], frame_start=start,
+                              frame_end=end, root_motion="relative", reduce=plan.data.get("reduce"),
+                              changes=self.changes)
+            for progress in self._retarget_steps(job):
+                yield (n + progress) / len(motions)
+        new = actions[0]
+        slot = getattr(obj.animation_data, "action_slot", None)
+        if plan.data.get("as_nla"):
+            _assign(obj, previous, previous_slot)
+            track = obj.animation_data.nla_tracks.new()
+            track.name = NLA_TRACK
+            strip = _strip_for(track, new.name, start, new, slot)
+            self.undo.append(lambda: obj.animation_data.nla_tracks.remove(track))
+            where = (f"as an NLA strip {strip.name!r} on track {track.name!r} at frame {start}; "
+                     + (f"the active action {previous.name!r} is untouched" if previous else "no action is active"))
+        elif previous is not None and previous != new and not _is_stashed(obj, previous):
+            track = obj.animation_data.nla_tracks.new()
+            track.name = STASH_TRACK
+            track.mute = True
+            _strip_for(track, previous.name, int(previous.frame_range[0]), previous, previous_slot)
+            self.undo.append(lambda: obj.animation_data.nla_tracks.remove(track))
+            where = (f"the previous action {previous.name!r} is kept in the NLA editor (muted track "
+                     f"{STASH_TRACK!r})")
+        elif previous is not None and previous != new:
+            where = f"the previous action {previous.name!r} stays in the NLA editor"
+        else:
+            where = ""
+        variants = f" ({len(actions)} variants: {', '.join(a.name for a in actions)})" if len(actions) > 1 else ""
+        self.message = (f"Generated {new.name!r} on {obj.name}, frames {start}-{end}{variants}"
+                        + (f"; {where}" if where else ""))
+        yield 1.0
+
+
+class FillGapApplier(Applier):
+    def steps(self) -> Iterator[float]:
+        plan = self.plan
+        obj = _object(plan)
+        action = _plan_action(obj, plan)
+        a, b, w0 = plan.data["a"], plan.data["b"], plan.data["w0"]
+        motion = slice_motion(self.result["motion"], a - w0, b - w0)
+        job = RetargetJob(obj, motion, plan.data["mapping"], action=action, frame_start=a, frame_end=b,
+                          replace_range=True, root_motion="absolute", hold=(True, True),
+                          reduce=plan.data.get("reduce"), changes=self.changes)
+        yield from self._retarget_steps(job)
+        self.message = f"Filled frames {a + 1}-{b - 1} of {action.name!r} ({job.keys_written} keys)"
+
+
+class ContinueApplier(Applier):
+    def steps(self) -> Iterator[float]:
+        plan = self.plan
+        obj = _object(plan)
+        action = _plan_action(obj, plan)
+        motion = self.result["motion"]
+        n_in, last = plan.data["n_in"], plan.data["last"]
+        total = int(motion.get("num_frames") or len(motion["local_quats"]))
+        count = total - n_in
+        if count < 1:
+            raise UserError("The engine returned no new frames; nothing was changed.")
+        seam = slice_motion(motion, n_in - 1, total - 1)          # the last input frame + the new ones
+        fade = max(1, int(round(CONTINUE_EASE_S * scene_fps(self.context.scene))))
+        job = RetargetJob(obj, seam, plan.data["mapping"], action=action, frame_start=last,
+                          frame_end=last + count, replace_range=True, root_motion="absolute", hold=(True, False),
+                          hold_fade=fade, reduce=plan.data.get("reduce"), changes=self.changes)
+        yield from self._retarget_steps(job)
+        self.message = f"Continued {action.name!r}: frames {last + 1}-{last + count} ({job.keys_written} keys)"
+
+
+class CaptionApplier(Applier):
+    def steps(self) -> Iterator[float]:
+        _object(self.plan)
+        action = bpy.data.actions.get(self.plan.data["action"])
+        if action is None:
+            raise UserError(f"The action {self.plan.data['action']!r} is gone; nothing was changed.")
+        caption = " ".join(str(self.result.get("caption") or "").split())
+        old = action.get(CAPTION_PROP)
+        self.undo.append(lambda: action.__setitem__(CAPTION_PROP, old) if old is not None
+                         else action.pop(CAPTION_PROP, None))
+        action[CAPTION_PROP] = caption
+        self.message = f"{action.name}: {caption}" if caption else f"The engine had no words for {action.name!r}"
+        yield 1.0
+
+
+APPLIERS: dict[str, type[Applier]] = {"generate": GenerateApplier, "inbetween": FillGapApplier,
+                                      "continue": ContinueApplier, "caption": CaptionApplier}
+
+
+def applier(context, plan: Plan, result: dict[str, Any]) -> Applier:
+    return APPLIERS[plan.task](context, plan, result)
+
+
+def apply_generate(context, plan: Plan, result: dict[str, Any]) -> str:
+    return GenerateApplier(context, plan, result).run()
+
+
+def apply_fill_gap(context, plan: Plan, result: dict[str, Any]) -> str:
+    return FillGapApplier(context, plan, result).run()
+
+
+def apply_continue(context, plan: Plan, result: dict[str, Any]) -> str:
+    return ContinueApplier(context, plan, result).run()
+
+
+def apply_caption(context, plan: Plan, result: dict[str, Any]) -> str:
+    return CaptionApplier(context, plan, result).run()
+
+
+# ---------------------------------------------------------------------------
+# plans
 
 def plan_generate(context, obj, prompt: str, seconds: float, seed: int | None, variants: int,
                   settings) -> Plan:
@@ -192,53 +437,9 @@ def plan_generate(context, obj, prompt: str, seconds: float, seed: int | None, v
     if seed is not None:
         params["seed"] = int(seed)
     return Plan("generate", params, obj.name, "Generate",
-                {"frame_start": int(scene.frame_current), "frames": frames, "mapping": mapping, "prompt": prompt})
+                {"frame_start": int(scene.frame_current), "frames": frames, "mapping": mapping, "prompt": prompt,
+                 "as_nla": bool(getattr(settings, "add_as_nla", False)), "reduce": _reduction(settings)})
 
-
-def action_name(prompt: str) -> str:
-    name = prompt if len(prompt) <= ACTION_NAME_CHARS else prompt[:ACTION_NAME_CHARS - 1].rstrip() + "…"
-    return name
-
-
-def apply_generate(context, plan: Plan, result: dict[str, Any]) -> str:
-    obj = _object(plan)
-    motions = result.get("motions") or []
-    if not motions:
-        raise UserError("The engine returned no motion; nothing was changed.")
-    seeds = result.get("seeds") or [None] * len(motions)
-    start = plan.data["frame_start"]
-    base = action_name(plan.data["prompt"])
-    previous = object_action(obj)
-    actions = []
-    end = start + plan.data["frames"] - 1
-    try:
-        for k, motion in enumerate(motions):
-            name = base if len(motions) == 1 else f"{base} v{k + 1}"
-            act = bpy.data.actions.new(name)
-            act.use_fake_user = True            # every variant survives save, assigned or not
-            act["motiongpt_prompt"] = plan.data["prompt"]
-            if seeds[k] is not None:
-                act["motiongpt_seed"] = int(seeds[k])
-            act["motiongpt_variant"] = k + 1
-            actions.append(act)
-        # last variant first: each is assigned while it is keyed (rigs with
-        # constraints are refined by evaluating the assigned action), the first stays
-        for k in reversed(range(len(motions))):
-            _retarget(obj, motions[k], plan.data["mapping"], action=actions[k], frame_start=start, frame_end=end,
-                      root_motion="relative")
-    except Exception:
-        # leave the file as it was: no half-made variants
-        if obj.animation_data is not None:
-            obj.animation_data.action = previous
-        for act in actions:
-            bpy.data.actions.remove(act)
-        raise
-    variants = f" ({len(actions)} variants: {', '.join(a.name for a in actions)})" if len(actions) > 1 else ""
-    return f"Generated {actions[0].name!r} on {obj.name}, frames {start}-{end}{variants}"
-
-
-# ---------------------------------------------------------------------------
-# Fill Gap
 
 def gap_frames(obj, use_selected: bool, frame_from: int, frame_to: int) -> tuple[int, int]:
     if use_selected:
@@ -287,28 +488,9 @@ def plan_fill_gap(context, obj, use_selected: bool, frame_from: int, frame_to: i
     if seed is not None:
         params["seed"] = int(seed)
     return Plan("inbetween", params, obj.name, "Fill Gap",
-                {"a": a, "b": b, "w0": w0, "mapping": mapping, "action": action.name})
+                {"a": a, "b": b, "w0": w0, "mapping": mapping, "action": action.name,
+                 "reduce": _reduction(settings)})
 
-
-def _plan_action(obj, plan: Plan):
-    action = object_action(obj)
-    if action is None or action.name != plan.data["action"]:
-        raise UserError(f"{obj.name}'s action changed while the engine worked; nothing was changed.")
-    return action
-
-
-def apply_fill_gap(context, plan: Plan, result: dict[str, Any]) -> str:
-    obj = _object(plan)
-    action = _plan_action(obj, plan)
-    a, b, w0 = plan.data["a"], plan.data["b"], plan.data["w0"]
-    motion = slice_motion(result["motion"], a - w0, b - w0)
-    rep = _retarget(obj, motion, plan.data["mapping"], action=action, frame_start=a, frame_end=b,
-                    replace_range=True, root_motion="absolute")
-    return f"Filled frames {a + 1}-{b - 1} of {action.name!r} ({rep.keys_written} keys)"
-
-
-# ---------------------------------------------------------------------------
-# Continue
 
 def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> Plan:
     obj, action, (k0, last) = _animated(obj, "has no animation to continue; key some poses first (or use "
@@ -330,26 +512,9 @@ def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> 
     if seed is not None:
         params["seed"] = int(seed)
     return Plan("continue", params, obj.name, "Continue",
-                {"last": last, "n_in": last - w0 + 1, "count": count, "mapping": mapping, "action": action.name})
+                {"last": last, "n_in": last - w0 + 1, "count": count, "mapping": mapping, "action": action.name,
+                 "reduce": _reduction(settings)})
 
-
-def apply_continue(context, plan: Plan, result: dict[str, Any]) -> str:
-    obj = _object(plan)
-    action = _plan_action(obj, plan)
-    motion = result["motion"]
-    n_in, last = plan.data["n_in"], plan.data["last"]
-    total = int(motion.get("num_frames") or len(motion["local_quats"]))
-    count = total - n_in
-    if count < 1:
-        raise UserError("The engine returned no new frames; nothing was changed.")
-    seam = slice_motion(motion, n_in - 1, total - 1)          # the last input frame + the new ones
-    rep = _retarget(obj, seam, plan.data["mapping"], action=action, frame_start=last, frame_end=last + count,
-                    replace_range=True, root_motion="absolute")
-    return f"Continued {action.name!r}: frames {last + 1}-{last + count} ({rep.keys_written} keys)"
-
-
-# ---------------------------------------------------------------------------
-# Caption
 
 def plan_caption(context, obj) -> Plan:
     obj, action, (k0, k1) = _animated(obj, "has no animation to describe.")
@@ -360,16 +525,6 @@ def plan_caption(context, obj) -> Plan:
     w1 = min(k1, k0 + int(round(CAPTION_WINDOW_S * fps)))
     return Plan("caption", {"motion": _motion_window(obj, k0, w1, mapping)}, obj.name, "Caption",
                 {"action": action.name, "frames": (k0, w1)})
-
-
-def apply_caption(context, plan: Plan, result: dict[str, Any]) -> str:
-    _object(plan)
-    action = bpy.data.actions.get(plan.data["action"])
-    if action is None:
-        raise UserError(f"The action {plan.data['action']!r} is gone; nothing was changed.")
-    caption = " ".join(str(result.get("caption") or "").split())
-    action[CAPTION_PROP] = caption
-    return f"{action.name}: {caption}" if caption else f"The engine had no words for {action.name!r}"
 
 
 def caption_of(obj) -> str | None:

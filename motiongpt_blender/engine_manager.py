@@ -264,9 +264,9 @@ class EngineManager:
         if eng is None or eng.alive():
             return None
         code = eng.exit_code
-        how = f"it was killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        how = f"it was killed by signal {-code}" if code is not None and code < 0 else f"it exited with code {code}"
         last = last_log_line(eng.log_path, problems_only=True)
-        return f"{how}" + (f"; last log line: {last}" if last else "") + f" (log: {eng.log_path})"
+        return how + (f"; its last log line was: {last}" if last else "") + f"; log: {eng.log_path}"
 
     def info(self) -> dict[str, Any]:
         eng = self.engine

@@ -66,6 +66,9 @@ class EngineInstaller:
                 or not (self.engine_root / "pyproject.toml").is_file():
             return (f"The engine folder {self.engine_root or '(not set)'} is not a MotionGPT-for-Blender checkout "
                     "(engine/ and pyproject.toml). Set Preferences > MotionGPT > Engine Folder first.")
+        if Path(self.base_python).is_dir():
+            return (f"The Python for the install {self.base_python} is a folder, not a Python executable; choose the "
+                    "python file itself.")
         if not Path(self.base_python).is_file():
             return f"The Python for the install {self.base_python} does not exist."
         return None

@@ -60,7 +60,7 @@ def explain(exc: EngineError, settings: EngineSettings, manager: EngineManager |
             note = manager.death_note()
         if note is not None:
             where = "while working on the job" if during_job else "unexpectedly"
-            return EngineError(f"The engine stopped {where} ({note}). Nothing was changed; the next request "
+            return EngineError(f"The engine stopped {where}: {note}. Nothing was changed; the next request "
                                "restarts it.", code="engine_died")
         return EngineError(f"The engine does not answer: {exc.message}. Nothing was changed.", code=exc.code)
     if exc.code == "invalid_param" or (exc.status == 400 and exc.field):

@@ -1,6 +1,6 @@
 """The four MotionGPT operators: Generate, Fill Gap, Continue, Caption.
 
-Two ways to run, one apply step:
+Two ways to run, one way to write the result:
 
 - From the UI (``INVOKE_DEFAULT``): ``invoke`` checks the selection and reads
   the animation (main thread, no waiting), starts a :class:`jobs.JobRunner`
@@ -13,12 +13,22 @@ Two ways to run, one apply step:
 - From scripts / headless (``EXEC_DEFAULT``): ``execute`` does the same but
   blocks until the job ends or ``timeout`` seconds pass (then it cancels).
 
-Either way the result is applied by ``animation.apply_*`` in one go at the
-end: the operator returns FINISHED and Blender records ONE undo step. A
-failed, cancelled or timed-out job returns CANCELLED having written nothing.
+Either way the result is written by an ``animation.Applier`` once the job
+is done: from the UI in steps across timer ticks (at most ~0.1 s of work per
+tick, progress "writing keys"), headless in one go. The operator then
+returns FINISHED and Blender records ONE undo step. A failed, cancelled or
+timed-out job returns CANCELLED having written nothing; Esc while the keys
+are being written rolls back what was written.
+
+``poll()`` greys the buttons out (with the reason as tooltip) while no
+armature is active, it is in Edit Mode, there is nothing to work on, or a
+job runs. Headless scripts (``blender -b``, the bpy module) skip those
+checks so they can name an armature with the ``armature`` property; they get
+the same reasons as errors instead.
 """
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import bpy
@@ -31,6 +41,7 @@ from .jobs import CANCELLED, DONE, JobRunner
 
 _ACTIVE: dict = {"runner": None, "label": ""}
 _HIDDEN = {'HIDDEN', 'SKIP_SAVE'}
+APPLY_BUDGET_S = 0.1            # work per timer tick while keys are written from the UI
 
 
 def active_runner() -> JobRunner | None:
@@ -57,12 +68,38 @@ class _EngineOperator:
     armature: StringProperty(name="Armature", default="", options=_HIDDEN,
                              description="Object name to work on (default: the active object)")
 
+    needs_animation = False          # Fill Gap, Continue and Caption work on an existing action
+
     # -- subclasses ------------------------------------------------------------
     def make_plan(self, context) -> animation.Plan:
         raise NotImplementedError
 
-    def apply(self, context, plan: animation.Plan, result: dict) -> str:
-        raise NotImplementedError
+    # -- availability ------------------------------------------------------------
+    @classmethod
+    def poll_reason(cls, context) -> str | None:
+        """Why the button is greyed out now (None: it can run)."""
+        if active_runner() is not None:
+            return f"MotionGPT is busy ({_ACTIVE['label']}); wait for it or press Cancel"
+        obj = context.active_object
+        if obj is None or obj.type != 'ARMATURE':
+            return "Select an armature (the rig to animate)"
+        if obj.mode == 'EDIT':
+            return f"{obj.name} is in Edit Mode; switch to Object or Pose Mode"
+        ad = obj.animation_data
+        if ad is not None and ad.use_tweak_mode:
+            return f"{obj.name} is in NLA tweak mode; leave it first"
+        if cls.needs_animation and animation.key_range(obj) is None:
+            return f"{obj.name} has no keys to work on; key some poses or use Generate"
+        return None
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        if bpy.app.background:                      # headless script: execute() explains any problem
+            return True
+        reason = cls.poll_reason(context)
+        if reason is not None:
+            cls.poll_message_set(reason)
+        return reason is None
 
     # -- shared ------------------------------------------------------------------
     def target(self, context):
@@ -74,14 +111,15 @@ class _EngineOperator:
         return context.active_object
 
     def post_options(self, context):
+        """The panel's settings, with whatever the operator call overrides."""
         s = context.scene.motiongpt
         root = s.root_motion
-        cleanup = s.foot_cleanup
-        if hasattr(self, "in_place") and self.properties.is_property_set("in_place"):
+        if self._value("in_place", None) is not None:
             root = 'IN_PLACE' if self.in_place else 'ROOT'
-        if hasattr(self, "foot_cleanup") and self.properties.is_property_set("foot_cleanup"):
-            cleanup = self.foot_cleanup
-        return SimpleNamespace(root_motion=root, foot_cleanup=cleanup)
+        return SimpleNamespace(
+            root_motion=root, foot_cleanup=self._value("foot_cleanup", s.foot_cleanup),
+            add_as_nla=self._value("add_as_nla", s.add_as_nla), reduce_keys=self._value("reduce_keys", s.reduce_keys),
+            reduce_rotation_deg=s.reduce_rotation_deg, reduce_location_cm=s.reduce_location_cm)
 
     def seed_value(self, context):
         if self.properties.is_property_set("seed"):
@@ -90,7 +128,9 @@ class _EngineOperator:
         return s.seed if s.use_seed else None
 
     def _value(self, name: str, default):
-        return getattr(self, name) if self.properties.is_property_set(name) else default
+        if hasattr(self, name) and self.properties.is_property_set(name):
+            return getattr(self, name)
+        return default
 
     def _prepare(self, context):
         st = _status(context)
@@ -110,36 +150,61 @@ class _EngineOperator:
         runner.start()
         return plan, runner
 
-    def _finish(self, context, plan, runner) -> set[str]:
+    def _failed(self, context, msg: str) -> set[str]:
+        st = _status(context)
+        st.running = False
+        st.message = st.last = msg
+        self.report({'ERROR'}, msg)
+        return {'CANCELLED'}
+
+    def _job_outcome(self, context, plan, runner):
+        """The applier for a finished job, or the operator's result set when
+        there is nothing to apply (cancelled or failed)."""
         st = _status(context)
         cancelled = runner.cancel_requested or runner.state == CANCELLED
-        st.running, st.progress = False, 1.0 if runner.state == DONE and not cancelled else 0.0
         _ACTIVE["runner"] = None
         if runner.state == DONE and not cancelled:
-            try:
-                text = self.apply(context, plan, runner.result)
-            except (UserError, bone_maps.BoneMapError, rm.RetargetError) as exc:
-                st.message = st.last = str(exc)
-                self.report({'ERROR'}, str(exc))
-                return {'CANCELLED'}
-            except (KeyError, TypeError, ValueError) as exc:
-                msg = f"The engine's answer could not be used ({exc!r}); nothing was changed."
-                st.message = st.last = msg
-                self.report({'ERROR'}, msg)
-                return {'CANCELLED'}
-            st.message = st.last = text
-            self.report({'INFO'}, text)
-            _tag_redraw(context)
-            return {'FINISHED'}
+            return animation.applier(context, plan, runner.result)
+        st.running, st.progress = False, 0.0
         if cancelled:
             msg = f"MotionGPT {plan.label} cancelled; nothing was changed"
             st.message = st.last = msg
             self.report({'WARNING'}, msg)
             return {'CANCELLED'}
         err = runner.error or EngineError("the job failed")
-        st.message = st.last = err.message
-        self.report({'ERROR'}, err.message)
-        return {'CANCELLED'}
+        return self._failed(context, err.message)
+
+    def _advance(self, context, applier, budget: float | None) -> set[str] | None:
+        """Run the applier's steps (all, or for ``budget`` seconds); its
+        result set when it ended, None while it has more to do."""
+        t0 = time.perf_counter()
+        st = _status(context)
+        try:
+            for progress in self._steps:
+                st.progress, st.message = progress, "writing keys"
+                if budget is not None and time.perf_counter() - t0 > budget:
+                    return None
+        except (UserError, bone_maps.BoneMapError, rm.RetargetError) as exc:
+            applier.rollback()
+            return self._failed(context, str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            applier.rollback()
+            return self._failed(context, f"The engine's answer could not be used ({exc!r}); nothing was changed.")
+        except BaseException:
+            applier.rollback()
+            raise
+        st.running, st.progress = False, 1.0
+        st.message = st.last = applier.message
+        self.report({'INFO'}, applier.message)
+        _tag_redraw(context)
+        return {'FINISHED'}
+
+    def _finish(self, context, plan, runner) -> set[str]:
+        outcome = self._job_outcome(context, plan, runner)
+        if isinstance(outcome, set):
+            return outcome
+        self._applier, self._steps = outcome, outcome.steps()
+        return self._advance(context, outcome, None)
 
     # -- blocking path -------------------------------------------------------------
     def execute(self, context):
@@ -180,6 +245,27 @@ class _EngineOperator:
         _tag_redraw(context)
 
     def modal(self, context, event):
+        applier = getattr(self, "_applier", None)
+        if applier is not None:                      # writing keys: nothing else may touch the data now
+            if event.type == 'ESC' and event.value == 'PRESS':
+                applier.rollback()
+                self._applier = None
+                self._cleanup(context)
+                msg = f"MotionGPT {self._plan.label} cancelled while writing keys; nothing was changed"
+                st = _status(context)
+                st.running, st.progress, st.message, st.last = False, 0.0, msg, msg
+                self.report({'WARNING'}, msg)
+                return {'CANCELLED'}
+            if event.type != 'TIMER':
+                return {'RUNNING_MODAL'}
+            done = self._advance(context, applier, APPLY_BUDGET_S)
+            if done is None:
+                context.window_manager.progress_update(int(_status(context).progress * 100))
+                _tag_redraw(context)
+                return {'RUNNING_MODAL'}
+            self._applier = None
+            self._cleanup(context)
+            return done
         runner = self._runner
         if event.type == 'ESC' and event.value == 'PRESS':
             runner.cancel()
@@ -188,8 +274,13 @@ class _EngineOperator:
         if runner.done or runner.cancel_requested:
             if runner.cancel_requested and not runner.done:
                 runner.wait(0.5)                    # the thread sends DELETE; do not wait for the engine
-            self._cleanup(context)
-            return self._finish(context, self._plan, runner)
+            outcome = self._job_outcome(context, self._plan, runner)
+            if isinstance(outcome, set):
+                self._cleanup(context)
+                return outcome
+            self._applier, self._steps = outcome, outcome.steps()
+            _status(context).message = "writing keys"
+            return {'RUNNING_MODAL'}
         state, progress, message = runner.snapshot()
         st = _status(context)
         st.progress, st.message = progress, message
@@ -202,6 +293,10 @@ class _EngineOperator:
         runner = getattr(self, "_runner", None)
         if runner is not None:
             runner.cancel()
+        applier = getattr(self, "_applier", None)
+        if applier is not None:
+            applier.rollback()
+            self._applier = None
         _ACTIVE["runner"] = None
         _status(context).running = False
         self._cleanup(context)
@@ -218,6 +313,8 @@ class MOTIONGPT_OT_generate(_EngineOperator, bpy.types.Operator):
     variants: IntProperty(name="Variants", default=1, min=1, max=8, options=_HIDDEN)
     in_place: BoolProperty(name="In Place", default=False, options=_HIDDEN)
     foot_cleanup: BoolProperty(name="Foot Cleanup", default=True, options=_HIDDEN)
+    add_as_nla: BoolProperty(name="Add as NLA Strip", default=False, options=_HIDDEN)
+    reduce_keys: BoolProperty(name="Reduce Keys", default=False, options=_HIDDEN)
 
     def make_plan(self, context):
         s = context.scene.motiongpt
@@ -225,8 +322,6 @@ class MOTIONGPT_OT_generate(_EngineOperator, bpy.types.Operator):
                                        self._value("seconds", s.seconds), self.seed_value(context),
                                        self._value("variants", s.variants), self.post_options(context))
 
-    def apply(self, context, plan, result):
-        return animation.apply_generate(context, plan, result)
 
 
 class MOTIONGPT_OT_fill_gap(_EngineOperator, bpy.types.Operator):
@@ -234,38 +329,42 @@ class MOTIONGPT_OT_fill_gap(_EngineOperator, bpy.types.Operator):
 outside the gap stay as they are"""
     bl_idname = "motiongpt.fill_gap"
     bl_label = "Fill Gap"
+    needs_animation = True
 
     frame_from: IntProperty(name="From", default=0, options=_HIDDEN)
     frame_to: IntProperty(name="To", default=0, options=_HIDDEN)
+    selected_keys: BoolProperty(name="Selected Keys", default=False, options=_HIDDEN,
+                                description="Use the two frames whose keys are selected, whatever the panel says")
     prompt: StringProperty(name="In Between", default="", options=_HIDDEN)
     seed: IntProperty(name="Seed", default=-1, min=-1, options=_HIDDEN)
     in_place: BoolProperty(name="In Place", default=False, options=_HIDDEN)
     foot_cleanup: BoolProperty(name="Foot Cleanup", default=True, options=_HIDDEN)
+    reduce_keys: BoolProperty(name="Reduce Keys", default=False, options=_HIDDEN)
 
     def make_plan(self, context):
         s = context.scene.motiongpt
         frames_given = self.properties.is_property_set("frame_from") and self.properties.is_property_set("frame_to")
-        use_selected = not frames_given and s.gap_source == 'SELECTED'
+        use_selected = not frames_given and (s.gap_source == 'SELECTED' or self.selected_keys)
         a = self.frame_from if frames_given else s.gap_from
         b = self.frame_to if frames_given else s.gap_to
         return animation.plan_fill_gap(context, self.target(context), use_selected, a, b,
                                        self._value("prompt", s.gap_prompt), self.seed_value(context),
                                        self.post_options(context))
 
-    def apply(self, context, plan, result):
-        return animation.apply_fill_gap(context, plan, result)
 
 
 class MOTIONGPT_OT_continue(_EngineOperator, bpy.types.Operator):
     """Extend the active action past its last key; the seam stays continuous"""
     bl_idname = "motiongpt.continue_action"
     bl_label = "Continue"
+    needs_animation = True
 
     seconds: FloatProperty(name="Seconds", default=3.0, min=0.05, max=60.0, options=_HIDDEN)
     prompt: StringProperty(name="Then", default="", options=_HIDDEN)
     seed: IntProperty(name="Seed", default=-1, min=-1, options=_HIDDEN)
     in_place: BoolProperty(name="In Place", default=False, options=_HIDDEN)
     foot_cleanup: BoolProperty(name="Foot Cleanup", default=True, options=_HIDDEN)
+    reduce_keys: BoolProperty(name="Reduce Keys", default=False, options=_HIDDEN)
 
     def make_plan(self, context):
         s = context.scene.motiongpt
@@ -273,20 +372,17 @@ class MOTIONGPT_OT_continue(_EngineOperator, bpy.types.Operator):
                                        self._value("prompt", s.continue_prompt), self.seed_value(context),
                                        self.post_options(context))
 
-    def apply(self, context, plan, result):
-        return animation.apply_continue(context, plan, result)
 
 
 class MOTIONGPT_OT_caption(_EngineOperator, bpy.types.Operator):
     """Describe the active action in words (stored on the action)"""
     bl_idname = "motiongpt.caption"
     bl_label = "Caption"
+    needs_animation = True
 
     def make_plan(self, context):
         return animation.plan_caption(context, self.target(context))
 
-    def apply(self, context, plan, result):
-        return animation.apply_caption(context, plan, result)
 
 
 class MOTIONGPT_OT_cancel_job(bpy.types.Operator):

@@ -125,6 +125,10 @@ def resolve(root_pref: str = "", python_pref: str = "", model_choice: str = "DEF
         problems.append("No Python for the engine was found. Click Preferences > MotionGPT > Install Engine, or set "
                         "Engine Python to a Python that has the engine installed (e.g. <checkout>/.venv/bin/python "
                         "after ./setup.sh test).")
+    elif python.is_dir():
+        problems.append(f"The engine Python {python} (from {py_src}) is a folder, not a Python executable. Point "
+                        "Preferences > MotionGPT > Engine Python at the python file itself (e.g. "
+                        f"{python / 'bin' / 'python'}) or click Install Engine.")
     elif not python.is_file():
         problems.append(f"The engine Python {python} (from {py_src}) does not exist. Fix Preferences "
                         "> MotionGPT > Engine Python or click Install Engine.")

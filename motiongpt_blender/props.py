@@ -22,6 +22,17 @@ class MotionGPTSettings(bpy.types.PropertyGroup):
                ('IN_PLACE', "In Place", "The character stays where it stands (horizontal travel removed)")])
     foot_cleanup: BoolProperty(name="Foot Cleanup", default=True,
                                description="Pin feet that touch the ground so they do not slide")
+    add_as_nla: BoolProperty(name="Add as NLA Strip", default=False,
+                             description="Generate: put the new motion on an NLA track as a strip at the current "
+                                         "frame and leave the active action as it is (to layer and blend clips)")
+    reduce_keys: BoolProperty(name="Reduce Keys", default=False,
+                              description="Keep only the keys needed (Bezier) instead of one LINEAR key per frame; "
+                                          "the curves stay within the tolerances below")
+    reduce_rotation_deg: FloatProperty(name="Rotation Tolerance", default=1.0, min=0.01, max=10.0, precision=2,
+                                       description="Largest rotation error the reduced keys may have, in degrees")
+    reduce_location_cm: FloatProperty(name="Location Tolerance", default=1.0, min=0.01, max=10.0, precision=2,
+                                      description="Largest hips position error the reduced keys may have, in "
+                                                  "centimetres")
     gap_source: EnumProperty(
         name="Gap", default='SELECTED',
         items=[('SELECTED', "Selected Keys", "The two frames whose keys are selected (Dope Sheet, Graph Editor, "

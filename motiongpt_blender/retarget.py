@@ -1,71 +1,75 @@
 """Retarget an engine motion onto an armature and key it (bpy glue).
 
-The math lives in :mod:`retarget_math` (pure numpy); this module only reads
-the rig from Blender, resolves the bone map and writes F-curves in bulk.
+The math lives in :mod:`retarget_math`, :mod:`rotation_modes`,
+:mod:`constraint_model` and :mod:`key_reduction` (pure numpy); this module
+reads the rig from Blender, resolves the bone map and writes F-curves in bulk
+(:mod:`fcurves`).
 
 Writing keys
 ------------
-F-curves are filled in bulk (``keyframe_points.add(n)`` + ``foreach_set``),
-never with ``keyframe_insert`` per frame. On Blender 4.4+ (layered, "slotted"
-actions: ``action.slots`` / ``action.layers`` / ``strip.channelbag(slot)``)
-the keys go into the channelbag of the armature's action slot (created if
-needed; first layer and first keyframe strip). On 4.2/4.3 they go into
-``action.fcurves``. Every mapped bone gets four ``rotation_quaternion``
-curves (its ``rotation_mode`` is set to ``'QUATERNION'`` -- a change to the
-user's rig, reported in :class:`RetargetReport`), the hips bone also three
-``location`` curves. New keys are LINEAR, with quaternion signs continuous
-over time and with the key just before the written range.
+Every mapped bone is keyed in the rotation mode it already has -- quaternion,
+any Euler order (continuous over time, no +-180 degree flips) or axis-angle --
+and its ``rotation_mode`` is never changed: the user's other keys and
+actions keep playing as before. The hips bone also gets ``location`` keys.
+On Blender 4.4+ (layered, "slotted" actions) the keys go into the channelbag
+of the armature's action slot; on 4.2/4.3 into ``action.fcurves``. New keys
+are LINEAR, or, with ``reduce``, only the keys needed for a Bezier curve
+within the tolerance (:mod:`key_reduction`).
 
 Frame range and replacing keys
 ------------------------------
 The motion's frame i goes to scene frame ``frame_start + i``, up to
-``frame_end``. By default, keys of the written curves at frames in the closed
-range [frame_start, frame_end] are replaced; keys outside it stay bit-identical
-(co, handles, interpolation, types, easing, selection). With
-``replace_range=True`` only keys strictly inside (frame_start, frame_end)
-are removed: existing keys at both ends stay bit-identical and the motion is
-written only where they are not (in-betweening between two kept poses).
-Existing keys are never re-handled: the curves are sorted, not recalculated.
+``frame_end``. By default keys of the written curves at frames in the closed
+range [frame_start, frame_end] are replaced; keys outside it stay
+bit-identical in every field. With ``replace_range=True`` only keys strictly
+inside (frame_start, frame_end) are removed: keys at both ends stay and the
+motion is written only where there is none. ``hold=(start, end)`` makes the
+written motion meet the pose the rig already has at a held end: the
+difference of each bone's rotation (and the hips' location) at that frame is
+eased in over the range (``hold_fade`` frames when only the start is held),
+so the in-between leaves a hand-keyed pose without a pop and a curve that had
+no key at the end gets one holding exactly its old value there.
 
-Rigify (generated rig) note: when FK controls are driven (bones named
-``*_fk``), each limb's ``IK_FK`` property is set to 1.0 (FK) so the keys show.
+Constrained rigs
+----------------
+When constraints or partial inheritance sit between the mapped bones (a
+generated Rigify rig), a :mod:`constraint_model` measured from a few probe
+evaluations of the rig solves every frame at once; three frames are checked
+against Blender's own evaluation. If the rig cannot be modelled, the pose is
+refined by evaluating the written keys frame by frame (slow; done in steps so
+the UI keeps running). Rigify limbs driven through FK controls (bones named
+``*_fk``) get ``IK_FK`` = 1.0 so the keys show.
+
+Steps
+-----
+:class:`RetargetJob` does the work in short steps (a generator), so a modal
+operator can apply a long result across timer ticks with a progress bar;
+:func:`retarget_motion` runs all steps at once. Pass a
+:class:`fcurves.ChangeLog` to be able to undo a half-written result.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from . import bone_maps
+from . import constraint_model as cm
+from . import key_reduction as kr
 from . import retarget_math as rm
+from . import rotation_modes as modes
+from .fcurves import ChangeLog, ChannelTarget, bone_path, layered_actions, property_values, write_fcurve
 
-ROTATION_PATH = 'pose.bones["{}"].rotation_quaternion'
-LOCATION_PATH = 'pose.bones["{}"].location'
+__all__ = ["RetargetJob", "RetargetReport", "retarget_motion", "read_rig_rest", "detect_bone_map",
+           "resolve_bone_map", "constrained_chain", "rig_bones", "layered_actions"]
 
-
-def rotation_path(bone: str) -> str:
-    return ROTATION_PATH.format(bpy.utils.escape_identifier(bone))
-
-
-def location_path(bone: str) -> str:
-    return LOCATION_PATH.format(bpy.utils.escape_identifier(bone))
-
-_KEY_FLOAT2 = ("co", "handle_left", "handle_right")
-_KEY_ENUMS = ("interpolation", "handle_left_type", "handle_right_type", "type", "easing")
-_KEY_FLOATS = ("back", "amplitude", "period")
-_KEY_BOOLS = ("select_control_point", "select_left_handle", "select_right_handle")
-
-
-def _enum_value(prop: str, name: str) -> int:
-    return bpy.types.Keyframe.bl_rna.properties[prop].enum_items[name].value
-
-
-def layered_actions() -> bool:
-    """True on Blender 4.4+, whose actions have slots, layers and strips."""
-    return "slots" in bpy.types.Action.bl_rna.properties and "layers" in bpy.types.Action.bl_rna.properties
+BONES_PER_STEP = 6                  # bones written between two yields
+EVALUATIONS_PER_STEP = 12           # frames evaluated between two yields (fallback refinement)
+MODEL_CHECK_FRAMES = 3              # frames checked against Blender after a constraint-model solve
 
 
 # ---------------------------------------------------------------------------
@@ -141,210 +145,95 @@ def resolve_bone_map(obj: bpy.types.Object, bone_map: Mapping[str, str] | None =
 
 
 # ---------------------------------------------------------------------------
-# actions and F-curves
+# evaluating the rig
 
-class ChannelTarget:
-    """Where the F-curves of one object live in an action: the channelbag of
-    its slot (Blender 4.4+) or the legacy ``action.fcurves``."""
-
-    def __init__(self, obj: bpy.types.Object, action: bpy.types.Action, assign: bool = True):
-        self.action = action
-        self.slot = None
-        self.layered = layered_actions()
-        ad = obj.animation_data or obj.animation_data_create()
-        if assign and ad.action != action:
-            ad.action = action
-        if self.layered:
-            slot = ad.action_slot if ad.action == action else None
-            if slot is None:
-                identifier = "OB" + obj.name
-                slot = next((s for s in action.slots if s.identifier == identifier), None)
-                if slot is None:
-                    slot = action.slots.new(id_type='OBJECT', name=obj.name)
-                if ad.action == action:
-                    ad.action_slot = slot
-            self.slot = slot
-            layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
-            strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type='KEYFRAME')
-            self.bag = strip.channelbag(slot, ensure=True)
-        else:
-            self.bag = None
-
-    def finish(self, obj: bpy.types.Object) -> None:
-        """Legacy API on a 4.4+ Blender: bind the slot ``action.fcurves``
-        created (no-op on 4.2/4.3, which have no slots)."""
-        ad = obj.animation_data
-        if (not self.layered and ad is not None and ad.action == self.action and hasattr(ad, "action_slot")
-                and ad.action_slot is None and len(getattr(self.action, "slots", ()))):
-            ad.action_slot = self.action.slots[0]
-            self.slot = ad.action_slot
-
-    @property
-    def fcurves(self):
-        return self.bag.fcurves if self.layered else self.action.fcurves
-
-    def find(self, data_path: str, index: int):
-        return self.fcurves.find(data_path, index=index)
-
-    def ensure(self, data_path: str, index: int, group: str):
-        fc = self.find(data_path, index)
-        if fc is not None:
-            return fc
-        if not self.layered:
-            return self.action.fcurves.new(data_path, index=index, action_group=group)
-        fc = self.bag.fcurves.new(data_path, index=index)
-        grp = next((g for g in self.bag.groups if g.name == group), None) or self.bag.groups.new(group)
-        fc.group = grp
-        return fc
+def _pose_matrices(obj: bpy.types.Object, index: dict[str, int], prop: str = "matrix") -> np.ndarray:
+    """(B, 4, 4) of every pose bone's ``prop`` as Blender holds it now, in the rig's bone order."""
+    pose_bones = obj.pose.bones
+    n = len(pose_bones)
+    buf = np.empty(n * 16, dtype=np.float32)
+    pose_bones.foreach_get(prop, buf)
+    out = np.empty((n, 4, 4))
+    out[[index[pb.name] for pb in pose_bones]] = np.swapaxes(buf.reshape(n, 4, 4), 1, 2)
+    return out
 
 
-def _get(kps, prop: str, n: int, width: int, dtype) -> np.ndarray:
-    buf = np.empty(n * width, dtype=dtype)
-    if n:
-        kps.foreach_get(prop, buf)
-    return buf
+def _evaluated_poses(obj: bpy.types.Object, frames: np.ndarray, index: dict[str, int]) -> Iterator[np.ndarray]:
+    """(B, 4, 4) armature-space pose evaluated by Blender (constraints,
+    drivers and all) at each frame, one frame per item; the current frame is
+    restored when the iteration ends."""
+    scene = bpy.context.scene
+    current = scene.frame_current, scene.frame_subframe
+    try:
+        for f in frames:
+            scene.frame_set(int(f))
+            yield _pose_matrices(obj, index)
+    finally:
+        scene.frame_set(current[0], subframe=current[1])
 
 
-def write_fcurve(fc, frames: np.ndarray, values: np.ndarray, *, lo: float, hi: float, open_range: bool,
-                 interpolation: str = 'LINEAR') -> int:
-    """Replace the keys of ``fc`` in [lo, hi] (or (lo, hi) with
-    ``open_range``, keeping and not overwriting keys at lo and hi) by keys at
-    ``frames`` with ``values``; keys elsewhere stay bit-identical. Returns the
-    number of keys written."""
-    kps = fc.keyframe_points
-    n_old = len(kps)
-    frames = np.asarray(frames, dtype=np.float32)
-    values = np.asarray(values, dtype=np.float32)
-    kill = np.zeros(n_old, dtype=bool)
-    if n_old:
-        old_frames = _get(kps, "co", n_old, 2, np.float32)[0::2]
-        if open_range:
-            kill = (old_frames > lo) & (old_frames < hi)
-            taken = np.isin(frames, old_frames[(old_frames == np.float32(lo)) | (old_frames == np.float32(hi))])
-            frames, values = frames[~taken], values[~taken]
-        else:
-            kill = (old_frames >= lo) & (old_frames <= hi)
-    n_new = len(frames)
-    if n_new == 0 and not kill.any():
-        return 0
-    props = {p: (2, np.float32) for p in _KEY_FLOAT2}
-    if kill.all():                     # nothing to keep (rewriting a range the curve holds alone)
-        kps.clear()
-        n_old = 0
-        kill = np.zeros(0, dtype=bool)
-    if kill.any():
-        props.update({p: (1, np.int32) for p in _KEY_ENUMS})
-        props.update({p: (1, np.float32) for p in _KEY_FLOATS})
-        props.update({p: (1, bool) for p in _KEY_BOOLS})
-        keep = ~kill
-        saved = {p: _get(kps, p, n_old, w, t).reshape(n_old, w)[keep] for p, (w, t) in props.items()}
-        kps.clear()
-        n_keep = int(keep.sum())
-        kps.add(n_keep + n_new)
-        arrays = {p: _get(kps, p, n_keep + n_new, w, t).reshape(-1, w) for p, (w, t) in props.items()}
-        for p in props:
-            arrays[p][:n_keep] = saved[p]
-    else:
-        props.update({p: (1, np.int32) for p in ("interpolation", "handle_left_type", "handle_right_type")})
-        n_keep = n_old
-        kps.add(n_new)
-        arrays = {p: _get(kps, p, n_keep + n_new, w, t).reshape(-1, w) for p, (w, t) in props.items()}
-    if n_new:
-        new = slice(n_keep, n_keep + n_new)
-        co = np.stack([frames, values], axis=-1)
-        prev = np.concatenate([co[:1] - [1.0, 0.0], co[:-1]]) if n_new > 1 else co - [1.0, 0.0]
-        nxt = np.concatenate([co[1:], co[-1:] + [1.0, 0.0]]) if n_new > 1 else co + [1.0, 0.0]
-        arrays["co"][new] = co
-        arrays["handle_left"][new] = co + (prev - co) / 3.0
-        arrays["handle_right"][new] = co + (nxt - co) / 3.0
-        arrays["interpolation"][new, 0] = _enum_value("interpolation", interpolation)
-        auto = _enum_value("handle_left_type", 'AUTO_CLAMPED')
-        arrays["handle_left_type"][new, 0] = auto
-        arrays["handle_right_type"][new, 0] = auto
-    for p, arr in arrays.items():
-        kps.foreach_set(p, arr.ravel())
-    if hasattr(kps, "sort"):
-        kps.sort()                     # no handle recalculation: existing keys stay bit-identical
-    else:                              # pragma: no cover - Blender < 4.4
-        fc.update()
-    return n_new
+class _PoseProbe:
+    """Set mapped bones' ``matrix_basis`` directly and let Blender evaluate
+    the rig (no keys, no frame change); the bases are put back on exit."""
+
+    def __init__(self, obj: bpy.types.Object, bones: list[str]):
+        self.obj = obj
+        self.bones = bones
+        self.saved: dict[str, Matrix] = {}
+
+    def __enter__(self) -> "_PoseProbe":
+        self.saved = {b: self.obj.pose.bones[b].matrix_basis.copy() for b in self.bones}
+        return self
+
+    def set(self, bases: Mapping[str, np.ndarray]) -> None:
+        for b, m in bases.items():
+            self.obj.pose.bones[b].matrix_basis = Matrix(np.asarray(m).tolist())
+        bpy.context.view_layer.update()
+
+    def __exit__(self, *exc) -> None:
+        for b, m in self.saved.items():
+            self.obj.pose.bones[b].matrix_basis = m
+        bpy.context.view_layer.update()
+
+
+def _random_rotations(rng: np.random.Generator, n: int, max_angle: float) -> np.ndarray:
+    axis = rm.normalize(rng.normal(size=(n, 3)))
+    half = 0.5 * rng.uniform(0.3, 1.0, size=n) * max_angle
+    return rm.quat_to_matrix(np.concatenate([np.cos(half)[:, None], axis * np.sin(half)[:, None]], -1))
+
+
+def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[str], root: str | None,
+                           probes: int = 4, tol_deg: float = 0.01, seed: int = 0) -> cm.ConstraintModel | None:
+    """Evaluate the rig in ``probes`` poses (the first at rest, the others
+    with every mapped bone turned at random) and fit a
+    :class:`constraint_model.ConstraintModel`; None if it does not fit."""
+    rng = np.random.default_rng(seed)
+    static = {b: rig.basis[rig.index[b]] for b in bones}
+    size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
+    pose_rot, basis_rot, root_pose, root_basis = [], [], [], []
+    idx = [rig.index[b] for b in bones]
+    with _PoseProbe(obj, bones) as probe:
+        for p in range(probes):
+            turns = _random_rotations(rng, len(bones), np.radians(80.0)) if p else np.broadcast_to(np.eye(3), (len(bones), 3, 3))
+            bases = {}
+            for k, b in enumerate(bones):
+                loc = static[b][:3, 3] + (rng.uniform(-0.1, 0.1, 3) * size if (p and b == root) else 0.0)
+                bases[b] = rm.compose(turns[k], loc, np.linalg.norm(static[b][:3, :3], axis=0))
+            probe.set(bases)
+            pose = _pose_matrices(obj, rig.index)[idx]
+            basis = _pose_matrices(obj, rig.index, "matrix_basis")[idx]
+            pose_rot.append(rm.unscale(pose[:, :3, :3]))
+            basis_rot.append(rm.unscale(basis[:, :3, :3]))
+            if root is not None:
+                root_pose.append(pose[bones.index(root)])
+                root_basis.append(basis[bones.index(root)])
+    return cm.fit(bones, np.stack(pose_rot), np.stack(basis_rot), root=root,
+                  root_pose=np.stack(root_pose) if root is not None else None,
+                  root_basis=np.stack(root_basis) if root is not None else None, tol_deg=tol_deg)
 
 
 # ---------------------------------------------------------------------------
 # the operation
-
-def _evaluated_pose(obj: bpy.types.Object, frames: np.ndarray, index: dict[str, int]) -> np.ndarray:
-    """(T, B, 4, 4) armature-space pose matrices evaluated by Blender
-    (constraints, drivers and all) at each frame; the current frame is restored."""
-    scene = bpy.context.scene
-    pose_bones = obj.pose.bones
-    n = len(pose_bones)
-    order = np.array([index[pb.name] for pb in pose_bones])
-    out = np.empty((len(frames), n, 4, 4))
-    buf = np.empty(n * 16, dtype=np.float32)
-    current = scene.frame_current, scene.frame_subframe
-    try:
-        for k, f in enumerate(frames):
-            scene.frame_set(int(f))
-            pose_bones.foreach_get("matrix", buf)
-            out[k, order] = np.swapaxes(buf.reshape(n, 4, 4), 1, 2)
-    finally:
-        scene.frame_set(current[0], subframe=current[1])
-    return out
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = (np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
-def _refine(obj, rig: rm.RigRest, result: rm.RetargetResult, frames: np.ndarray, sel: np.ndarray, write,
-            passes: int, tol_deg: float) -> tuple[int, float]:
-    """Correct the keys of a rig whose pose is not a plain hierarchy (e.g.
-    Rigify controls under constrained MCH parents): evaluate the written
-    pose with Blender at ``frames[sel]`` (the frames actually keyed), and
-    re-solve each bone's basis from the measured parent transform,
-    ``basis' = basis @ actual^-1 @ desired``, until every mapped bone is
-    within ``tol_deg`` (or ``passes`` run out). Returns (passes run, largest
-    remaining rotation error in degrees)."""
-    obj_rot = rm.decompose(rig.object_matrix)[0]
-    inv_obj = rm.affine_inverse(rig.object_matrix)
-    joint_of = {b: j for j, b in result.joint_to_bone.items()}
-    desired = {b: obj_rot.T @ result.predicted_rotations[joint_of[b]][sel] for b in result.quats}
-    root = result.root_bone
-    root_head = None
-    if result.root_location is not None and root is not None:
-        root_head = rm.transform_points(inv_obj, result.predicted_heads[joint_of[root]][sel])
-    pos_tol = 1e-5 * float(np.ptp(rig.rest[:, :3, 3], axis=0).max())     # armature units
-
-    def errors(pose: np.ndarray) -> tuple[float, float]:
-        worst = max(float(_angle_deg(rm.unscale(pose[:, rig.index[b], :3, :3]), desired[b]).max())
-                    for b in result.quats)
-        drift = 0.0 if root_head is None else \
-            float(np.linalg.norm(pose[:, rig.index[root], :3, 3] - root_head, axis=-1).max())
-        return worst, drift
-
-    for k in range(passes + 1):
-        pose = _evaluated_pose(obj, frames[sel], rig.index)
-        worst, drift = errors(pose)
-        if (worst <= tol_deg and drift <= pos_tol) or k == passes:
-            return k, worst
-        for b, q_all in result.quats.items():
-            q = q_all[sel]
-            actual = pose[:, rig.index[b]]
-            if b == root and root_head is not None:
-                # pose = X @ basis  =>  basis' = X^-1 @ desired (rotation and head position)
-                basis = rm.compose(rm.quat_to_matrix(q), result.root_location[sel])
-                x = actual @ np.linalg.inv(basis)
-                new = np.linalg.inv(x) @ rm.compose(desired[b], root_head)
-                result.root_location[sel] = new[:, :3, 3]
-                rot = new[:, :3, :3]
-            else:
-                rot = rm.quat_to_matrix(q) @ np.swapaxes(rm.unscale(actual[:, :3, :3]), -1, -2) @ desired[b]
-            q_all[sel] = rm.quat_continuity(rm.matrix_to_quat(rm.unscale(rot)), q[0])
-        write()
-    return passes, worst
-
 
 @dataclass
 class RetargetReport:
@@ -359,21 +248,346 @@ class RetargetReport:
     skipped_joints: list[str]
     root_bone: str | None
     scale: float
-    rotation_modes_changed: dict[str, str] = field(default_factory=dict)
+    rotation_modes: dict[str, str] = field(default_factory=dict)   # bone -> the mode its keys were written in
     ik_fk_switched: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    refined: str | None = None               # why the pose was refined by evaluation (None: not needed)
+    refined: str | None = None               # why the plain-hierarchy solve was not enough (None: it was)
+    refine_method: str | None = None         # "model" (measured constraint model) or "evaluation"
     refine_passes: int = 0
-    refine_error_deg: float = 0.0            # largest bone rotation error left after refinement
+    refine_error_deg: float = 0.0            # largest bone rotation error left (checked frames)
+    held: tuple[bool, bool] = (False, False)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+class RetargetJob:
+    """``motion`` onto armature ``obj``, in steps (see :func:`retarget_motion`
+    for the arguments; iterate :meth:`steps`, then read :attr:`report`)."""
+
+    def __init__(self, obj: bpy.types.Object, motion: Mapping[str, Any] | rm.EngineMotion,
+                 bone_map: Mapping[str, str] | None = None, *, action: bpy.types.Action | None = None,
+                 frame_start: int | None = None, frame_end: int | None = None, replace_range: bool = False,
+                 root_motion: str = "relative", keep_rig_facing: bool = True, assign_action: bool = True,
+                 interpolation: str = 'LINEAR', refine: bool | None = None, refine_passes: int = 6,
+                 refine_tol_deg: float = 0.05, hold: tuple[bool, bool] = (False, False),
+                 hold_fade: int | None = None, reduce: kr.KeyReduction | None = None,
+                 changes: ChangeLog | None = None):
+        self.obj = obj
+        self.motion = motion
+        self.bone_map = bone_map
+        self.action = action
+        self.frame_start, self.frame_end = frame_start, frame_end
+        self.replace_range = replace_range
+        self.root_motion = root_motion
+        self.keep_rig_facing = keep_rig_facing
+        self.assign_action = assign_action
+        self.interpolation = interpolation
+        self.refine = refine
+        self.refine_passes = refine_passes
+        self.refine_tol_deg = refine_tol_deg
+        self.hold = (bool(hold[0]), bool(hold[1]))
+        self.hold_fade = hold_fade
+        self.reduce = reduce
+        self.changes = changes
+        self.report: RetargetReport | None = None
+        self.keys_written = 0
+
+    # -- steps -------------------------------------------------------------------------------
+    def steps(self) -> Iterator[float]:
+        """Do the work; yields the fraction done between short steps."""
+        t0 = time.perf_counter()
+        self._prepare()
+        t1 = time.perf_counter()
+        yield 0.1
+        self._solve()
+        t2 = time.perf_counter()
+        yield 0.3
+        why = constrained_chain(self.obj, list(self.result.quats)) if self.refine is None else \
+            ("requested" if self.refine else None)
+        method, passes, worst = None, 0, 0.0
+        if why is not None and len(self.written):
+            model = self._constraint_model()
+            if model is not None:
+                method, worst = "model", self._check_model(model)
+                if worst > self.refine_tol_deg:
+                    method = None
+            yield 0.45
+        t3 = time.perf_counter()
+        if why is not None and len(self.written) and method is None:
+            method = "evaluation"
+            for progress in self._write_all(blend=False):
+                yield 0.45 + 0.1 * progress
+            for progress, passes, worst in self._refine_by_evaluation():
+                yield 0.55 + 0.35 * progress
+        for progress in self._write_all(blend=True):
+            yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
+        t4 = time.perf_counter()
+        self.target.finish(self.obj)
+        if why is not None:
+            scene = bpy.context.scene
+            scene.frame_set(scene.frame_current, subframe=scene.frame_subframe)      # show the new keys
+        self.report = RetargetReport(
+            action=self.action.name, slot=self.target.slot.identifier if self.target.slot is not None else None,
+            api="layered" if self.target.layered else "legacy", frame_start=self.start, frame_end=self.end,
+            frames_written=len(self.frames), keys_written=self.keys_written, bone_map=dict(self.mapping),
+            skipped_joints=self.result.skipped_joints, root_bone=self.result.root_bone, scale=self.result.scale,
+            rotation_modes=dict(self.modes), ik_fk_switched=self.switched, warnings=self.warnings, refined=why,
+            refine_method=method, refine_passes=passes, refine_error_deg=worst, held=self.hold,
+            seconds={"read": t1 - t0, "solve": t2 - t1, "constraints": t3 - t2, "write": t4 - t3,
+                     "total": time.perf_counter() - t0})
+
+    def run(self) -> RetargetReport:
+        for _ in self.steps():
+            pass
+        return self.report
+
+    # -- reading -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        obj = self.obj
+        scene = bpy.context.scene
+        bpy.context.view_layer.update()          # object matrices set from Python are stale until evaluated
+        em = self.motion if isinstance(self.motion, rm.EngineMotion) else rm.EngineMotion.from_dict(self.motion)
+        self.rig = read_rig_rest(obj)
+        self.mapping = resolve_bone_map(obj, self.bone_map)
+        start = int(scene.frame_current if self.frame_start is None else self.frame_start)
+        end = start + em.num_frames - 1 if self.frame_end is None else int(self.frame_end)
+        if end < start:
+            raise rm.RetargetError(f"frame_end ({end}) is before frame_start ({start})")
+        total = em.num_frames
+        n_write = min(total, end - start + 1)
+        if n_write < total:
+            em = rm.EngineMotion(em.fps, em.joint_names, em.parents, em.rest_offsets, em.local_quats[:n_write],
+                                 em.root_translation[:n_write], None)
+        self.em, self.start, self.end = em, start, end
+        self.frames = start + np.arange(n_write, dtype=np.float64)
+        ends = (self.frames == start) | (self.frames == end)
+        self.written = self.frames[~ends] if self.replace_range else self.frames
+        warnings = []
+        fps = float(scene.render.fps) / float(scene.render.fps_base or 1.0)
+        if abs(fps - em.fps) > 1e-3:
+            warnings.append(f"the motion runs at {em.fps:g} fps but the scene at {fps:g} fps; its frames were keyed "
+                            f"one per scene frame (ask the engine for {fps:g} fps to keep the timing)")
+        if n_write < total:
+            warnings.append(f"only the first {n_write} of {total} frames fit in frames {start}-{end}")
+        obj_scale = rm.decompose(np.array(obj.matrix_world))[1]
+        if np.ptp(np.abs(obj_scale)) > 1e-4 * np.abs(obj_scale).max():
+            warnings.append(f"the armature object {obj.name!r} is scaled non-uniformly "
+                            f"{tuple(np.round(obj_scale, 4))}; apply its scale for exact results")
+        self.warnings = warnings
+        if self.action is None:
+            ad = obj.animation_data
+            self.action = ad.action if ad is not None and ad.action is not None else \
+                bpy.data.actions.new(f"{obj.name}_MotionGPT")
+        self.target = ChannelTarget(obj, self.action, assign=self.assign_action)
+        self.modes = {bone: obj.pose.bones[bone].rotation_mode for bone in self.mapping.values()}
+        self.switched = []
+        if any("_fk" in b for b in self.mapping.values()):
+            for pb in obj.pose.bones:
+                if "IK_FK" in pb.keys() and pb["IK_FK"] != 1.0:
+                    if self.changes is not None:
+                        self.changes.set_property(pb, "IK_FK", 1.0)
+                    else:
+                        pb["IK_FK"] = 1.0
+                    self.switched.append(pb.name)
+        curves = {(fc.data_path, fc.array_index): fc for fc in self.target.fcurves}
+        first = start + 1 if self.replace_range else start
+        self.reference: dict[str, np.ndarray | None] = {}
+        for bone, mode in self.modes.items():
+            prop, width = modes.rotation_property(mode)
+            prefix = bone_path(bone, "")
+            has = any((prefix + prop, i) in curves for i in range(width))
+            self.reference[bone] = property_values(obj.pose.bones[bone], prop, width, curves, np.array([first - 1.0]),
+                                                   prefix)[0] if has else None
+        self.held_rot: list[dict[str, np.ndarray] | None] = [None, None]
+        self.held_loc: list[np.ndarray | None] = [None, None]
+        for k, frame in enumerate((start, end)):
+            if self.hold[k]:
+                self.held_rot[k], self.held_loc[k] = self._pose_at(curves, float(frame))
+
+    def _pose_at(self, curves, frame: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Basis rotation (quaternion) of every mapped bone and the location
+        of the hips bone that the keys give at ``frame``."""
+        rot = {}
+        loc = None
+        root = self.mapping["pelvis"]
+        for bone, mode in self.modes.items():
+            pb = self.obj.pose.bones[bone]
+            prop, width = modes.rotation_property(mode)
+            prefix = bone_path(bone, "")
+            values = property_values(pb, prop, width, curves, np.array([frame]), prefix)
+            rot[bone] = modes.channels_to_quats(values, mode)[0]
+            if bone == root:
+                loc = property_values(pb, "location", 3, curves, np.array([frame]), prefix)[0]
+        return rot, loc
+
+    # -- solving -----------------------------------------------------------------------------
+    def _solve(self) -> None:
+        self.result = rm.retarget(self.em, self.rig, self.mapping, root_motion=self.root_motion,
+                                  keep_rig_facing=self.keep_rig_facing)
+
+    def _desired(self) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """Armature-space rotation (T, 3, 3) of every keyed bone and the
+        hips bone's armature-space matrix (T, 4, 4) the solve aims at."""
+        res = self.result
+        obj_rot = rm.decompose(self.rig.object_matrix)[0]
+        joint_of = {b: j for j, b in res.joint_to_bone.items()}
+        rot = {b: obj_rot.T @ res.predicted_rotations[joint_of[b]] for b in res.quats}
+        root_m = None
+        if res.root_location is not None and res.root_bone is not None:
+            head = rm.transform_points(rm.affine_inverse(self.rig.object_matrix),
+                                       res.predicted_heads[joint_of[res.root_bone]])
+            root_m = rm.compose(rot[res.root_bone], head)
+        return rot, root_m
+
+    def _constraint_model(self) -> cm.ConstraintModel | None:
+        bones = list(self.result.quats)
+        root = self.result.root_bone if self.result.root_location is not None else None
+        model = probe_constraint_model(self.obj, self.rig, bones, root)
+        if model is None:
+            return None
+        desired, root_m = self._desired()
+        basis, root_basis = model.solve(desired, root_m)
+        for b, r in basis.items():
+            self.result.quats[b] = rm.quat_continuity(rm.matrix_to_quat(r))
+        if root_basis is not None:
+            self.result.root_location = root_basis[:, :3, 3].copy()
+        self.model = model
+        return model
+
+    def _check_model(self, model: cm.ConstraintModel) -> float:
+        """Largest angle (degrees) between Blender's evaluation and the aim at
+        a few frames, with the solved bases set on the rig directly."""
+        desired, root_m = self._desired()
+        res, rig = self.result, self.rig
+        bones = list(res.quats)
+        idx = [rig.index[b] for b in bones]
+        picks = np.unique(np.linspace(0, len(self.frames) - 1, MODEL_CHECK_FRAMES).round().astype(int))
+        worst = 0.0
+        with _PoseProbe(self.obj, bones) as probe:
+            for t in picks:
+                bases = {}
+                for b in bones:
+                    static = rig.basis[rig.index[b]]
+                    loc = res.root_location[t] if (b == res.root_bone and res.root_location is not None) \
+                        else static[:3, 3]
+                    bases[b] = rm.compose(rm.quat_to_matrix(res.quats[b][t]), loc,
+                                          np.linalg.norm(static[:3, :3], axis=0))
+                probe.set(bases)
+                pose = _pose_matrices(self.obj, rig.index)[idx]
+                for k, b in enumerate(bones):
+                    worst = max(worst, float(cm.angle_deg(rm.unscale(pose[k, :3, :3]), desired[b][t])))
+                if root_m is not None:
+                    k = bones.index(res.root_bone)
+                    size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
+                    if np.linalg.norm(pose[k, :3, 3] - root_m[t, :3, 3]) > 1e-5 * size:
+                        worst = max(worst, 360.0)
+        return worst
+
+    def _refine_by_evaluation(self) -> Iterator[tuple[float, int, float]]:
+        """Correct the keys of a rig the model cannot explain: evaluate the
+        written pose with Blender at the written frames and re-solve each
+        bone's basis from the measured parent transform,
+        ``basis' = basis @ actual^-1 @ desired``, until every bone is within
+        ``refine_tol_deg`` (or the passes run out). Yields (progress, passes, worst error)."""
+        res, rig = self.result, self.rig
+        desired, root_m = self._desired()
+        sel = np.isin(self.frames, self.written)
+        root = res.root_bone if root_m is not None else None
+        pos_tol = 1e-5 * float(np.ptp(rig.rest[:, :3, 3], axis=0).max())
+        n = int(sel.sum())
+        worst = 0.0
+        for k in range(self.refine_passes + 1):
+            pose = np.empty((n, len(rig.names), 4, 4))
+            for i, frame_pose in enumerate(_evaluated_poses(self.obj, self.frames[sel], rig.index)):
+                pose[i] = frame_pose
+                if i % EVALUATIONS_PER_STEP == EVALUATIONS_PER_STEP - 1:
+                    yield (k + i / n) / (self.refine_passes + 1), k, worst
+            worst = max(float(cm.angle_deg(rm.unscale(pose[:, rig.index[b], :3, :3]), desired[b][sel]).max())
+                        for b in res.quats)
+            drift = 0.0 if root is None else \
+                float(np.linalg.norm(pose[:, rig.index[root], :3, 3] - root_m[sel, :3, 3], axis=-1).max())
+            if (worst <= self.refine_tol_deg and drift <= pos_tol) or k == self.refine_passes:
+                yield 1.0, k, worst
+                return
+            for b, q_all in res.quats.items():
+                q = q_all[sel]
+                actual = pose[:, rig.index[b]]
+                if b == root:
+                    # pose = X @ basis  =>  basis' = X^-1 @ desired (rotation and head position)
+                    basis = rm.compose(rm.quat_to_matrix(q), res.root_location[sel])
+                    x = actual @ np.linalg.inv(basis)
+                    new = np.linalg.inv(x) @ root_m[sel]
+                    res.root_location[sel] = new[:, :3, 3]
+                    rot = new[:, :3, :3]
+                else:
+                    rot = rm.quat_to_matrix(q) @ np.swapaxes(rm.unscale(actual[:, :3, :3]), -1, -2) @ desired[b][sel]
+                q_all[sel] = rm.quat_continuity(rm.matrix_to_quat(rm.unscale(rot)), q[0])
+            for _ in self._write_all(blend=False):
+                pass
+
+    # -- writing -----------------------------------------------------------------------------
+    def _channel_values(self, blend: bool) -> dict[tuple[str, str], np.ndarray]:
+        """{(bone, property): (T, n) values to key}: rotations in each bone's
+        own mode (eased into held poses when ``blend``), the hips' location."""
+        res = self.result
+        n = len(self.frames)
+        w0, w1 = rm.hold_weights(n, *self.hold, fade=self.hold_fade)
+        out = {}
+        for bone, q in res.quats.items():
+            if blend and any(self.hold):
+                q = rm.blend_to_held(q, w0, w1, *(h[bone] if h is not None else None for h in self.held_rot))
+            prop, _ = modes.rotation_property(self.modes[bone])
+            out[(bone, prop)] = modes.rotation_channels(q, self.modes[bone], self.reference[bone])
+        if res.root_location is not None and res.root_bone is not None:
+            loc = res.root_location
+            if blend and any(self.hold):
+                loc = rm.blend_points_to_held(loc, w0, w1, *self.held_loc)
+            out[(res.root_bone, "location")] = loc
+        return out
+
+    def _reduction_error(self, bone: str, prop: str):
+        """error(fit, values) -> (T,) in units of the Reduce Keys tolerance:
+        the rotation's angle (all its channels together) or the hips' distance."""
+        if prop == "location":
+            scale = float(np.abs(rm.decompose(self.rig.object_matrix)[1]).max()) or 1.0
+            unit = float(bpy.context.scene.unit_settings.scale_length or 1.0)
+            tol = self.reduce.location_m / (scale * unit)
+            return lambda fit, v: np.linalg.norm(fit - v, axis=-1) / tol
+        tol = np.radians(self.reduce.rotation_deg)
+        mode = self.modes[bone]
+
+        def angle(fit: np.ndarray, v: np.ndarray) -> np.ndarray:
+            a, b = modes.channels_to_quats(fit, mode), modes.channels_to_quats(v, mode)
+            return 2.0 * np.arccos(np.clip(np.abs((a * b).sum(-1)), 0.0, 1.0)) / tol
+        return angle
+
+    def _write_all(self, blend: bool) -> Iterator[float]:
+        values = self._channel_values(blend)
+        sel = np.isin(self.frames, self.written) if not blend else np.ones(len(self.frames), dtype=bool)
+        lo, hi = (self.start, self.end) if blend else (float(self.written[0]), float(self.written[-1]))
+        open_range = self.replace_range if blend else False
+        frames = self.frames[sel]
+        items = list(values.items())
+        self.keys_written = 0
+        for k, ((bone, prop), vals) in enumerate(items):
+            vals = vals[sel]
+            keys, handles = np.arange(len(frames)), None
+            if blend and self.reduce is not None and len(frames) > 2:
+                keys = kr.reduce_keys(frames, vals, error=self._reduction_error(bone, prop))
+                handles = kr.smooth_handles(frames[keys], vals[keys])
+            path = bone_path(bone, prop)
+            for i in range(vals.shape[1]):
+                fc = self.target.ensure(path, i, bone, self.changes)
+                h = None if handles is None else (handles[0][:, i], handles[1][:, i])
+                self.keys_written += write_fcurve(fc, frames[keys], vals[keys, i], lo=lo, hi=hi,
+                                                  open_range=open_range, interpolation=self.interpolation,
+                                                  handles=h, changes=self.changes, target=self.target)
+            if k % BONES_PER_STEP == BONES_PER_STEP - 1:
+                yield (k + 1) / len(items)
+        yield 1.0
+
+
 def retarget_motion(obj: bpy.types.Object, motion: Mapping[str, Any] | rm.EngineMotion,
-                    bone_map: Mapping[str, str] | None = None, *, action: bpy.types.Action | None = None,
-                    frame_start: int | None = None, frame_end: int | None = None,
-                    replace_range: bool = False, root_motion: str = "relative", keep_rig_facing: bool = True,
-                    assign_action: bool = True, interpolation: str = 'LINEAR', refine: bool | None = None,
-                    refine_passes: int = 6, refine_tol_deg: float = 0.05) -> RetargetReport:
+                    bone_map: Mapping[str, str] | None = None, **kw) -> RetargetReport:
     """Key ``motion`` (the engine's motion dict) onto armature ``obj``.
 
     bone_map: engine joint -> bone (auto-detected when None). action: the
@@ -382,118 +596,11 @@ def retarget_motion(obj: bpy.types.Object, motion: Mapping[str, Any] | rm.Engine
     ``assign_action`` is False. frame_start: scene frame of the motion's
     first frame (default: the current frame); frame_end: last frame written
     (default: frame_start + frames - 1). See the module docstring for
-    ``replace_range``; ``root_motion`` / ``keep_rig_facing``: see
-    :func:`retarget_math.retarget`. refine: evaluate the written pose with
-    Blender and correct it (a few passes) -- needed when constraints or
-    partial inheritance sit between the mapped bones (generated Rigify
-    rigs); None decides from the rig (:func:`constrained_chain`).
+    ``replace_range``, ``hold`` / ``hold_fade``, ``reduce`` (a
+    :class:`key_reduction.KeyReduction`) and ``changes``; ``root_motion`` /
+    ``keep_rig_facing``: see :func:`retarget_math.retarget`. refine: correct
+    the plain-hierarchy solve for constraints and partial inheritance
+    between the mapped bones (a generated Rigify rig); None decides from the
+    rig (:func:`constrained_chain`).
     """
-    t0 = time.perf_counter()
-    scene = bpy.context.scene
-    bpy.context.view_layer.update()          # object matrices set from Python are stale until evaluated
-    em = motion if isinstance(motion, rm.EngineMotion) else rm.EngineMotion.from_dict(motion)
-    rig = read_rig_rest(obj)
-    mapping = resolve_bone_map(obj, bone_map)
-    start = int(scene.frame_current if frame_start is None else frame_start)
-    end = start + em.num_frames - 1 if frame_end is None else int(frame_end)
-    if end < start:
-        raise rm.RetargetError(f"frame_end ({end}) is before frame_start ({start})")
-    total = em.num_frames
-    n_write = min(total, end - start + 1)
-    if n_write < total:
-        em = rm.EngineMotion(em.fps, em.joint_names, em.parents, em.rest_offsets, em.local_quats[:n_write],
-                             em.root_translation[:n_write], None)
-    frames = start + np.arange(n_write, dtype=np.float64)
-    warnings = []
-    fps = float(scene.render.fps) / float(scene.render.fps_base or 1.0)
-    if abs(fps - em.fps) > 1e-3:
-        warnings.append(f"the motion runs at {em.fps:g} fps but the scene at {fps:g} fps; its frames were keyed "
-                        f"one per scene frame (ask the engine for {fps:g} fps to keep the timing)")
-    if n_write < total:
-        warnings.append(f"only the first {n_write} of {total} frames fit in frames {start}-{end}")
-    obj_scale = rm.decompose(np.array(obj.matrix_world))[1]
-    if np.ptp(np.abs(obj_scale)) > 1e-4 * np.abs(obj_scale).max():
-        warnings.append(f"the armature object {obj.name!r} is scaled non-uniformly {tuple(np.round(obj_scale, 4))}; "
-                        f"apply its scale for exact results")
-
-    if action is None:
-        ad = obj.animation_data
-        action = ad.action if ad is not None and ad.action is not None else \
-            bpy.data.actions.new(f"{obj.name}_MotionGPT")
-    target = ChannelTarget(obj, action, assign=assign_action)
-    t1 = time.perf_counter()
-
-    # continuity with the key just before the first written frame
-    first = start + 1 if replace_range else start
-    reference = {}
-    for bone in mapping.values():
-        curves = [target.find(rotation_path(bone), i) for i in range(4)]
-        if all(c is not None and len(c.keyframe_points) for c in curves):
-            reference[bone] = np.array([c.evaluate(first - 1) for c in curves])
-    result = rm.retarget(em, rig, mapping, root_motion=root_motion, keep_rig_facing=keep_rig_facing,
-                         reference_quats=reference)
-    t2 = time.perf_counter()
-
-    changed: dict[str, str] = {}
-    for bone in result.quats:
-        pb = obj.pose.bones[bone]
-        if pb.rotation_mode != 'QUATERNION':
-            changed[bone] = pb.rotation_mode
-            pb.rotation_mode = 'QUATERNION'
-    switched = []
-    if any("_fk" in b for b in mapping.values()):
-        for pb in obj.pose.bones:
-            if "IK_FK" in pb.keys() and pb["IK_FK"] != 1.0:
-                pb["IK_FK"] = 1.0
-                switched.append(pb.name)
-
-    written = frames
-    if replace_range and len(frames):
-        # the frames write_fcurve will actually fill (boundary keys that exist are kept)
-        taken = set()
-        for bone in result.quats:
-            fc = target.find(rotation_path(bone), 0)
-            if fc is not None and len(fc.keyframe_points):
-                co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-                fc.keyframe_points.foreach_get("co", co)
-                taken |= {f for f in (start, end) if f in set(co[0::2].tolist())}
-        written = np.array([f for f in frames if f not in taken])
-
-    def write(first_time: bool) -> int:
-        n = 0
-        # the first pass lets write_fcurve keep each curve's own boundary keys;
-        # refinement passes rewrite exactly the frames written
-        sel = np.ones(len(frames), dtype=bool) if first_time else np.isin(frames, written)
-        lo, hi = (start, end) if first_time else (float(written[0]), float(written[-1]))
-        open_range = replace_range if first_time else False
-        for bone, q in result.quats.items():
-            path = rotation_path(bone)
-            for i in range(4):
-                fc = target.ensure(path, i, bone)
-                n += write_fcurve(fc, frames[sel], q[sel, i], lo=lo, hi=hi, open_range=open_range,
-                                  interpolation=interpolation)
-        if result.root_location is not None and result.root_bone is not None:
-            path = location_path(result.root_bone)
-            for i in range(3):
-                fc = target.ensure(path, i, result.root_bone)
-                n += write_fcurve(fc, frames[sel], result.root_location[sel, i], lo=lo, hi=hi,
-                                  open_range=open_range, interpolation=interpolation)
-        return n
-
-    keys = write(True)
-    t3 = time.perf_counter()
-    why = constrained_chain(obj, list(result.quats)) if refine is None else ("requested" if refine else None)
-    passes, worst = 0, 0.0
-    if why is not None and len(written):
-        target.finish(obj)
-        passes, worst = _refine(obj, rig, result, frames, np.isin(frames, written), lambda: write(False),
-                                refine_passes, refine_tol_deg)
-    target.finish(obj)
-    t4 = time.perf_counter()
-    return RetargetReport(
-        action=action.name, slot=target.slot.identifier if target.slot is not None else None,
-        api="layered" if target.layered else "legacy", frame_start=start, frame_end=end,
-        frames_written=n_write, keys_written=keys, bone_map=dict(mapping), skipped_joints=result.skipped_joints,
-        root_bone=result.root_bone, scale=result.scale, rotation_modes_changed=changed,
-        ik_fk_switched=switched, warnings=warnings, refined=why, refine_passes=passes, refine_error_deg=worst,
-        seconds={"read": t1 - t0, "solve": t2 - t1, "write": t3 - t2, "refine": t4 - t3, "total": t4 - t0})
+    return RetargetJob(obj, motion, bone_map, **kw).run()

@@ -46,12 +46,19 @@ For each engine joint j mapped to rig bone b:
    matches the engine bone exactly.
 5. ``matrix_basis`` is solved through the rig's real parent chain, bones in
    hierarchy order: ``basis = inv(pose[parent] @ inv(rest[parent]) @ rest[b]) @ desired``.
-   Leaves (head, hands, toes) align their own Y axis with the engine's
-   parent->joint direction and take the engine joint's rotation.
-6. Root motion (hips bone only): the engine's pelvis path scaled by the leg
-   ratio (rig hip-knee-ankle length / engine's), "relative" (starts at the
-   rig's rest hips, height above the rig's feet) or "absolute" (armature
-   origin + scaled engine position).
+   Leaves (head, hands) align their own Y axis with the engine's
+   parent->joint direction and take the engine joint's rotation. Toes (the
+   engine's ball-of-foot joints, which have no rotation of their own) keep
+   their rest pose relative to the foot bone, so they lie flat when the
+   foot does.
+6. Root motion (hips bone only): the engine's hip centre (between the hip
+   joints) scaled by the leg ratio (rig hip-knee-ankle length / engine's)
+   drives the rig's hip centre (between its thigh heads), "relative" (starts
+   where the rig stands, height above the rig's feet) or "absolute"
+   (armature origin + scaled engine position); the hips bone follows with
+   its rest offset from that centre. A hips bone's head sits at a different
+   height on every rig (6 cm below the thighs on Blender's metarig), so
+   placing the legs, not that head, keeps the feet on the floor.
 
 Constraints are not modelled here; ``retarget.py`` refines such rigs by
 evaluating them in Blender.
@@ -90,6 +97,11 @@ Y_UP_TO_Z_UP: np.ndarray = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.
 Y_UP_TO_Z_UP.setflags(write=False)
 
 ROOT_MOTION_MODES: tuple[str, ...] = ("relative", "absolute", "none")
+
+RIGID_LEAVES: tuple[str, ...] = ("left_foot", "right_foot")
+"""Engine joints that end the skeleton without a rotation worth following:
+the balls of the feet. Their bones (toes) keep their rest pose relative to
+the foot bone."""
 
 TWIST_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
     "pelvis": (("left_hip", "right_hip"),),
@@ -190,6 +202,74 @@ def quat_continuity(q: np.ndarray, reference: np.ndarray | None = None) -> np.nd
     dots = (q[1:] * q[:-1]).sum(-1)
     steps = np.concatenate([np.where(flip0, -1.0, 1.0)[None], np.where(dots < 0, -1.0, 1.0)], axis=0)
     return q * np.cumprod(steps, axis=0)[..., None]
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    """The inverse of unit quaternions (..., 4)."""
+    return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_power(q: np.ndarray, w) -> np.ndarray:
+    """``q ** w`` for unit quaternions: the same axis, the angle times ``w``
+    (taken the short way round)."""
+    q = quat_normalize(q)
+    q = np.where(q[..., :1] < 0, -q, q)
+    half = np.arccos(np.clip(q[..., 0], -1.0, 1.0))
+    axis = normalize(q[..., 1:])
+    w = np.asarray(w, dtype=np.float64)
+    return np.concatenate([np.cos(w * half)[..., None], axis * np.sin(w * half)[..., None]], -1)
+
+
+def smoothstep(s: np.ndarray) -> np.ndarray:
+    s = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def hold_weights(n: int, hold_start: bool, hold_end: bool, fade: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(w_start, w_end), each (n,): how much of the correction toward a held
+    first / last frame applies at each frame -- 1 at the held frame, easing
+    (smoothstep, so no speed is added at the key) to 0 across the range, or
+    across ``fade`` frames when only one end is held."""
+    i = np.arange(n, dtype=np.float64)
+    zero = np.zeros(n)
+    if n < 2:
+        return (np.ones(n) if hold_start else zero), (np.ones(n) if hold_end and not hold_start else zero)
+    if hold_start and hold_end:
+        w_end = smoothstep(i / (n - 1))
+        return 1.0 - w_end, w_end
+    span = float(max(1, min(n - 1, fade if fade else n - 1)))
+    if hold_start:
+        return 1.0 - smoothstep(i / span), zero
+    if hold_end:
+        return zero, 1.0 - smoothstep((n - 1 - i) / span)
+    return zero, zero
+
+
+def blend_to_held(q: np.ndarray, w_start: np.ndarray, w_end: np.ndarray,
+                  held_start: np.ndarray | None, held_end: np.ndarray | None) -> np.ndarray:
+    """Rotations (T, 4) corrected so the first frame equals ``held_start``
+    and the last ``held_end`` (either may be None), the correction rotation
+    of each end scaled by its weight (see :func:`hold_weights`)."""
+    out = quat_normalize(q)
+    if held_start is not None:
+        c = quat_mul(held_start, quat_conjugate(out[0]))
+        out = quat_mul(quat_power(c, w_start), out)
+    if held_end is not None:
+        c = quat_mul(held_end, quat_conjugate(out[-1]))
+        out = quat_mul(quat_power(c, w_end), out)
+    return quat_normalize(out)
+
+
+def blend_points_to_held(p: np.ndarray, w_start: np.ndarray, w_end: np.ndarray,
+                         held_start: np.ndarray | None, held_end: np.ndarray | None) -> np.ndarray:
+    """Points (T, 3) shifted so the ends meet ``held_start`` / ``held_end``,
+    each shift scaled by its weight."""
+    out = np.array(p, dtype=np.float64, copy=True)
+    if held_start is not None:
+        out += w_start[:, None] * (np.asarray(held_start) - p[0])
+    if held_end is not None:
+        out += w_end[:, None] * (np.asarray(held_end) - p[-1])
+    return out
 
 
 def swing_matrix(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -503,6 +583,14 @@ class RigRest:
         return needed
 
 
+def parent_frame(rig: RigRest, pose: Mapping[int, np.ndarray], b: int, n_frames: int) -> np.ndarray:
+    """(T, 4, 4) armature-space frame bone ``b``'s basis acts in, from its
+    parent's pose (already in ``pose``): ``pose[b] = parent_frame @ basis[b]``."""
+    p = int(rig.parents[b])
+    rel = rig.rest[b] if p < 0 else affine_inverse(rig.rest[p]) @ rig.rest[b]
+    return np.broadcast_to(rel, (n_frames, 4, 4)) if p < 0 else pose[p] @ rel
+
+
 def pose_chain(rig: RigRest, basis: Mapping[int, np.ndarray], bones: Sequence[int],
                n_frames: int) -> dict[int, np.ndarray]:
     """Armature-space pose matrices (T, 4, 4) of ``bones`` and their
@@ -513,11 +601,8 @@ def pose_chain(rig: RigRest, basis: Mapping[int, np.ndarray], bones: Sequence[in
     for b in topological_order(rig.parents):
         if b not in needed:
             continue
-        p = int(rig.parents[b])
-        rel = rig.rest[b] if p < 0 else affine_inverse(rig.rest[p]) @ rig.rest[b]
-        k = np.broadcast_to(rel, (n_frames, 4, 4)) if p < 0 else pose[p] @ rel
         bas = basis.get(b)
-        pose[b] = k @ (rig.basis[b] if bas is None else bas)
+        pose[b] = parent_frame(rig, pose, b, n_frames) @ (rig.basis[b] if bas is None else bas)
     return pose
 
 
@@ -583,16 +668,58 @@ def engine_leg_length(offsets: np.ndarray, names: Sequence[str]) -> float:
     return float(np.mean(lengths))
 
 
+FLOOR_PERCENTILE = 40.0
+"""Which frames count as standing: the lowest foot point of a motion is
+matched to the floor at this percentile over frames -- a supporting foot's
+level rather than a brief dip below the floor, and still the ground for a
+run, whose feet are off it a third of the time. Measured on generated walks,
+runs and waves (Human metarig, SMPL rig): at 20 the median frame floats
+1.4-2.9 cm, at 40 0.1-1.2 cm."""
+
+
+def motion_floor(foot_heights: np.ndarray) -> float:
+    """The height of the floor a motion stands on, from its foot joints'
+    heights (T, n): the :data:`FLOOR_PERCENTILE` of the lowest foot in each frame."""
+    return float(np.percentile(np.asarray(foot_heights).min(axis=1), FLOOR_PERCENTILE))
+
+
+def foot_points(rig: RigRest, pose: np.ndarray, b: int) -> np.ndarray:
+    """(T, 2, 3) world head and tail of bone ``b`` posed at armature-space ``pose`` (T, 4, 4)."""
+    tail = affine_inverse(rig.rest[b]) @ np.append(rig.tails[b], 1.0)          # the tail in the bone's own frame
+    pts = np.stack([pose[:, :3, 3], pose[:, :3, :3] @ tail[:3] + pose[:, :3, 3]], axis=1)
+    return transform_points(rig.object_matrix, pts)
+
+
+def hip_centre(pos: np.ndarray, jidx: Mapping[str, int], mapping: Mapping[str, str]) -> np.ndarray:
+    """(T, 3) midpoint of the two hip joints of an engine motion (the pelvis
+    when the map lacks a thigh)."""
+    if "left_hip" in mapping and "right_hip" in mapping:
+        return 0.5 * (pos[:, jidx["left_hip"]] + pos[:, jidx["right_hip"]])
+    return pos[:, jidx["pelvis"]]
+
+
+def rig_hip_centre(rig: RigRest, mapping: Mapping[str, str]) -> np.ndarray:
+    """(3,) world midpoint of the rig's two thigh heads at rest (its hips
+    bone's head when the map lacks a thigh): where the engine's hip centre goes."""
+    heads = rig.world_heads()
+    if "left_hip" in mapping and "right_hip" in mapping:
+        return 0.5 * (heads[rig.index[mapping["left_hip"]]] + heads[rig.index[mapping["right_hip"]]])
+    return heads[rig.index[mapping["pelvis"]]]
+
+
 def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
              root_motion: str = "relative", keep_rig_facing: bool = True,
              reference_quats: Mapping[str, np.ndarray] | None = None) -> RetargetResult:
     """Pose-bone channels that make ``rig`` follow ``motion``.
 
     mapping: engine joint name -> bone name (joints without a bone are
-    skipped). root_motion: "relative" (the hips start where the rig stands,
-    horizontally; height = rig floor + leg-scaled engine height above its
-    lowest ankle/foot), "absolute" (armature origin + leg-scaled engine
-    position) or "none" (no location channel). keep_rig_facing: turn the
+    skipped). root_motion: "relative" (the hip centre -- between the thigh
+    heads -- starts where the rig's stands, horizontally; its height puts the
+    rig's ankles at their rest height when the engine's rest on its floor,
+    see :func:`motion_floor`),
+    "absolute" (armature origin + leg-scaled engine hip centre) or "none"
+    (no location channel); the hips bone keeps its rest offset from the hip
+    centre. keep_rig_facing: turn the
     motion about Z so the engine's forward is the rig's forward.
     reference_quats: bone -> (4,) value the first frame's sign should agree
     with (e.g. the key just before the written range).
@@ -646,6 +773,14 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
         if j not in mapped:
             continue
         b = mapped[j]
+        p = parents[j]
+        if names[j] in RIGID_LEAVES and p in mapped and mapped[p] in world_rot:
+            # the engine's toe joint ends its skeleton: it has no rotation of its own to follow,
+            # so the toes keep their rest pose on the foot (flat when the foot stands flat)
+            bp = mapped[p]
+            world_rot[b] = world_rot[bp] @ rest_rot_w[bp].T @ rest_rot_w[b]
+            align[j] = align[p]
+            continue
         c = mapped_descendant(j)
         v_t = None
         if c >= 0:
@@ -689,49 +824,70 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
             q = s @ q
         world_rot[b] = q @ rest_rot_w[b]
 
-    # root translation
+    # root translation: the rig's hip centre (between its thigh heads) follows
+    # the engine's hip centre, so the legs -- not one bone's head, which sits
+    # at a different height on every rig -- decide how high the body stands
     root_b = mapped[jidx["pelvis"]]
     pelvis = jidx["pelvis"]
     scale = leg_scale(rig_leg_length(rig, mapping), engine_leg_length(motion.rest_offsets, names))
     root_world = None
-    if root_motion == "absolute":
-        root_world = rig.object_matrix[:3, 3] + scale * pos[:, pelvis]
-    elif root_motion == "relative":
-        feet = [jidx[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot") if n in mapping]
-        if not feet:
-            feet = [jidx[n] for n in ("left_knee", "right_knee") if n in mapping]
-        floor_rig = min(heads_w[mapped[f]][2] for f in feet)
-        floor_eng = float(pos[:, feet, 2].min())
-        root_world = np.empty((n_t, 3))
-        root_world[:, :2] = heads_w[root_b][:2] + scale * (pos[:, pelvis, :2] - pos[0, pelvis, :2])
-        root_world[:, 2] = floor_rig + scale * (pos[:, pelvis, 2] - floor_eng)
+    if root_motion in ("absolute", "relative"):
+        hip_eng = hip_centre(pos, jidx, mapping)
+        hip_rig_rest = rig_hip_centre(rig, mapping)
+        if root_motion == "absolute":
+            hip_world = rig.object_matrix[:3, 3] + scale * hip_eng
+        else:
+            # the ankles stand as high as in the rig's rest pose when the engine's stand on its floor
+            # (matching the balls of the feet instead would carry over the engine's foot shape)
+            feet = [jidx[n] for n in ("left_ankle", "right_ankle") if n in mapping] or \
+                [jidx[n] for n in ("left_foot", "right_foot", "left_knee", "right_knee") if n in mapping]
+            floor_rig = min(heads_w[mapped[f]][2] for f in feet)
+            floor_eng = motion_floor(pos[:, feet, 2])
+            hip_world = np.empty((n_t, 3))
+            hip_world[:, :2] = hip_rig_rest[:2] + scale * (hip_eng[:, :2] - hip_eng[0, :2])
+            hip_world[:, 2] = floor_rig + scale * (hip_eng[:, 2] - floor_eng)
+        # the root bone's head keeps its rest offset from the hip centre, turned with the bone
+        turn = world_rot[root_b] @ rest_rot_w[root_b].T
+        root_world = hip_world + turn @ (heads_w[root_b] - hip_rig_rest)
 
     # solve matrix_basis through the rig's own hierarchy
     inv_obj = affine_inverse(rig.object_matrix)
-    basis: dict[int, np.ndarray] = {}
-    pose: dict[int, np.ndarray] = {}
     needed = rig.with_ancestors(world_rot)
-    for b in topological_order(rig.parents):
-        if b not in needed:
-            continue
-        p = int(rig.parents[b])
-        rel = rig.rest[b] if p < 0 else affine_inverse(rig.rest[p]) @ rig.rest[b]
-        k = np.broadcast_to(rel, (n_t, 4, 4)) if p < 0 else pose[p] @ rel
-        static = rig.basis[b]
-        if b in world_rot:
-            r_arm = obj_rot.T @ world_rot[b]
-            k_rot = unscale(k[:, :3, :3])
-            b_rot = np.swapaxes(k_rot, -1, -2) @ r_arm
-            b_scale = np.linalg.norm(static[:3, :3], axis=0)
-            if b == root_b and root_world is not None:
-                h_arm = transform_points(inv_obj, root_world)
-                b_loc = np.linalg.solve(k[:, :3, :3], (h_arm - k[:, :3, 3])[..., None])[..., 0]
+
+    def solve(root_world: np.ndarray | None) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        basis: dict[int, np.ndarray] = {}
+        pose: dict[int, np.ndarray] = {}
+        for b in topological_order(rig.parents):
+            if b not in needed:
+                continue
+            k = parent_frame(rig, pose, b, n_t)
+            static = rig.basis[b]
+            if b in world_rot:
+                r_arm = obj_rot.T @ world_rot[b]
+                k_rot = unscale(k[:, :3, :3])
+                b_rot = np.swapaxes(k_rot, -1, -2) @ r_arm
+                b_scale = np.linalg.norm(static[:3, :3], axis=0)
+                if b == root_b and root_world is not None:
+                    h_arm = transform_points(inv_obj, root_world)
+                    b_loc = np.linalg.solve(k[:, :3, :3], (h_arm - k[:, :3, 3])[..., None])[..., 0]
+                else:
+                    b_loc = np.broadcast_to(static[:3, 3], (n_t, 3))
+                basis[b] = compose(b_rot, b_loc, b_scale)
+                pose[b] = k @ basis[b]
             else:
-                b_loc = np.broadcast_to(static[:3, 3], (n_t, 3))
-            basis[b] = compose(b_rot, b_loc, b_scale)
-            pose[b] = k @ basis[b]
-        else:
-            pose[b] = k @ static
+                pose[b] = k @ static
+        return basis, pose
+
+    basis, pose = solve(root_world)
+    if root_motion == "relative":
+        # stand the rig's own feet on its rest floor: the engine's foot shape is not the rig's, so
+        # a supporting foot's lowest point (heads and tails of the foot and toe bones) decides the height
+        feet = [mapped[jidx[n]] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot") if n in mapping]
+        if feet:
+            lowest = np.min([foot_points(rig, pose[b], b)[..., 2] for b in feet], axis=(0, 2))
+            rest_floor = min(float(foot_points(rig, rig.rest[b][None], b)[..., 2].min()) for b in feet)
+            root_world = root_world + np.array([0.0, 0.0, rest_floor - float(np.percentile(lowest, FLOOR_PERCENTILE))])
+            basis, pose = solve(root_world)
 
     quats: dict[str, np.ndarray] = {}
     ref = reference_quats or {}

@@ -4,8 +4,9 @@
 accepts as a motion -- for scene frames [frame_start, frame_end]: world
 positions (T, 22, 3) in metres, Y up, facing +Z, relative to the armature
 object's origin (the rig's own heading, from its rest hip line, is turned
-back to the engine's +Z). Each mapped joint is its bone's head; joints the
-rig lacks are filled (:func:`retarget_math.fill_missing_joints`: a missing
+back to the engine's +Z). Each mapped joint is its bone's head, except the
+pelvis: the midpoint of the two thigh heads, as in the engine's skeleton
+(the same point the retargeting places); joints the rig lacks are filled (:func:`retarget_math.fill_missing_joints`: a missing
 spine2 between spine1 and spine3, no toes -> the foot bone's tail, ...).
 
 Two ways to evaluate the pose, picked by ``method``:
@@ -30,27 +31,14 @@ import bpy
 import numpy as np
 
 from . import retarget_math as rm
-from .retarget import constrained_chain, layered_actions, read_rig_rest, resolve_bone_map
+from . import fcurves
+from .retarget import constrained_chain, read_rig_rest, resolve_bone_map
+from .rotation_modes import rotation_property
 
 
 def scene_fps(scene: bpy.types.Scene | None = None) -> float:
     scene = scene or bpy.context.scene
     return float(scene.render.fps) / float(scene.render.fps_base or 1.0)
-
-
-def _object_fcurves(obj: bpy.types.Object) -> list:
-    ad = obj.animation_data
-    if ad is None or ad.action is None:
-        return []
-    action = ad.action
-    if layered_actions():
-        slot = ad.action_slot
-        if slot is None:
-            return []
-        from bpy_extras import anim_utils
-        bag = anim_utils.action_get_channelbag_for_slot(action, slot)
-        return list(bag.fcurves) if bag is not None else []
-    return list(action.fcurves)
 
 
 def _needs_depsgraph(obj: bpy.types.Object, bones: list[str]) -> str | None:
@@ -63,58 +51,22 @@ def _needs_depsgraph(obj: bpy.types.Object, bones: list[str]) -> str | None:
             return "NLA tracks"
     if obj.parent is not None or len(obj.constraints):
         return "a parented or constrained armature object"
-    for fc in _object_fcurves(obj):
+    for fc in fcurves.object_fcurves(obj):
         if not fc.data_path.startswith("pose.bones["):
             return "object animation"
     return constrained_chain(obj, bones)
 
 
-def evaluate_fcurve(fc, frames: np.ndarray) -> np.ndarray:
-    """Values of an F-curve at ``frames`` (vectorised for LINEAR/CONSTANT keys)."""
-    kps = fc.keyframe_points
-    n = len(kps)
-    if n == 0 or len(fc.modifiers) or fc.mute:
-        return np.array([fc.evaluate(float(f)) for f in frames])
-    co = np.empty(2 * n, dtype=np.float32)
-    kps.foreach_get("co", co)
-    interp = np.empty(n, dtype=np.int32)
-    kps.foreach_get("interpolation", interp)
-    kf, kv = co[0::2].astype(np.float64), co[1::2].astype(np.float64)
-    linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
-    constant = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["CONSTANT"].value
-    if fc.extrapolation != 'CONSTANT' or np.any(np.diff(kf) <= 0):
-        return np.array([fc.evaluate(float(f)) for f in frames])
-    if np.all(interp[:-1] == linear):
-        return np.interp(frames, kf, kv)
-    if np.all(interp[:-1] == constant):
-        idx = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, n - 1)
-        return kv[idx]
-    return np.array([fc.evaluate(float(f)) for f in frames])
-
-
-def _channels(obj: bpy.types.Object) -> dict[tuple[str, int], Any]:
-    return {(fc.data_path, fc.array_index): fc for fc in _object_fcurves(obj)}
-
-
 def _bone_basis(obj, name: str, curves: Mapping[tuple[str, int], Any], frames: np.ndarray) -> np.ndarray | None:
     """(T, 4, 4) matrix_basis of a bone from its F-curves; None if unanimated."""
     pb = obj.pose.bones[name]
-    prefix = f'pose.bones["{bpy.utils.escape_identifier(name)}"].'
+    prefix = fcurves.bone_path(name, "")
     mode = pb.rotation_mode
-    rot_prop, width, static_rot = {
-        'QUATERNION': ("rotation_quaternion", 4, tuple(pb.rotation_quaternion)),
-        'AXIS_ANGLE': ("rotation_axis_angle", 4, tuple(pb.rotation_axis_angle)),
-    }.get(mode, ("rotation_euler", 3, tuple(pb.rotation_euler)))
-    channels = {"location": (3, tuple(pb.location)), rot_prop: (width, static_rot), "scale": (3, tuple(pb.scale))}
-    if not any((prefix + p, i) in curves for p, (w, _) in channels.items() for i in range(w)):
+    rot_prop, width = rotation_property(mode)
+    channels = {"location": 3, rot_prop: width, "scale": 3}
+    if not any((prefix + p, i) in curves for p, w in channels.items() for i in range(w)):
         return None
-    vals = {}
-    for p, (w, static) in channels.items():
-        cols = []
-        for i in range(w):
-            fc = curves.get((prefix + p, i))
-            cols.append(evaluate_fcurve(fc, frames) if fc is not None else np.full(len(frames), static[i]))
-        vals[p] = np.stack(cols, axis=-1)
+    vals = {p: fcurves.property_values(pb, p, w, curves, frames, prefix) for p, w in channels.items()}
     return rm.basis_matrices(vals["location"], vals[rot_prop], vals["scale"], mode)
 
 
@@ -141,7 +93,7 @@ def read_motion(obj: bpy.types.Object | None = None, frame_start: int | None = N
     if method == "auto":
         method = "depsgraph" if _needs_depsgraph(obj, [rig.names[i] for i in needed]) else "fcurves"
     if method == "fcurves":
-        curves = _channels(obj)
+        curves = fcurves.curve_map(obj)
         basis = {}
         for i in needed:
             m = _bone_basis(obj, rig.names[i], curves, frames)
@@ -176,6 +128,9 @@ def read_motion(obj: bpy.types.Object | None = None, frame_start: int | None = N
         object_matrix = rig.object_matrix
     else:
         raise rm.RetargetError(f"method must be 'auto', 'fcurves' or 'depsgraph', got {method!r}")
+    if "left_hip" in heads and "right_hip" in heads:
+        # the engine's pelvis is the hip centre; a hips bone's head is not (see retarget_math, root motion)
+        heads["pelvis"] = 0.5 * (heads["left_hip"] + heads["right_hip"])
     world = rm.fill_missing_joints(heads, tails)
     facing = rm.rig_facing(rig, mapping)
     unit = float(scene.unit_settings.scale_length or 1.0)

@@ -1,4 +1,5 @@
-"""View3D > Sidebar > MotionGPT."""
+"""View3D > Sidebar > MotionGPT, and a MotionGPT menu in the Dope Sheet's and
+Graph Editor's Key menus (where animators select keys)."""
 from __future__ import annotations
 
 import textwrap
@@ -46,6 +47,11 @@ class MOTIONGPT_PT_main(_Base, bpy.types.Panel):
         sub = row.row(align=True)
         sub.active = s.use_seed
         sub.prop(s, "seed", text="")
+        col.prop(s, "reduce_keys")
+        if s.reduce_keys:
+            sub = col.row(align=True)
+            sub.prop(s, "reduce_rotation_deg", text="Rotation")
+            sub.prop(s, "reduce_location_cm", text="Location")
         if st.running:
             box = layout.box()
             if hasattr(box, "progress"):
@@ -70,6 +76,7 @@ class MOTIONGPT_PT_generate(_Base, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(s, "seconds")
         row.prop(s, "variants")
+        layout.prop(s, "add_as_nla")
         layout.operator(operators.MOTIONGPT_OT_generate.bl_idname, icon='PLAY')
 
 
@@ -158,5 +165,43 @@ class MOTIONGPT_PT_bone_map(_Base, bpy.types.Panel):
         row.operator(bme.MOTIONGPT_OT_bone_map_save.bl_idname, text="Save", icon='FILE_TICK')
 
 
+class MOTIONGPT_MT_keys(bpy.types.Menu):
+    """MotionGPT in the Dope Sheet / Graph Editor Key menu: Fill Gap works on
+    the keys selected there."""
+    bl_idname = "MOTIONGPT_MT_keys"
+    bl_label = "MotionGPT"
+
+    def draw(self, context):
+        layout = self.layout
+        op = layout.operator(operators.MOTIONGPT_OT_fill_gap.bl_idname, text="Fill Gap Between Selected Keys",
+                             icon='IPO_EASE_IN_OUT')
+        op.selected_keys = True
+        layout.operator(operators.MOTIONGPT_OT_continue.bl_idname, text="Continue Action", icon='FF')
+        layout.operator(operators.MOTIONGPT_OT_generate.bl_idname, text="Generate From Prompt", icon='PLAY')
+        layout.operator(operators.MOTIONGPT_OT_caption.bl_idname, text="Caption Action", icon='TEXT')
+
+
+def draw_key_menu(self, context):
+    self.layout.separator()
+    self.layout.menu(MOTIONGPT_MT_keys.bl_idname, icon='ARMATURE_DATA')
+
+
+KEY_MENUS = ("DOPESHEET_MT_key", "GRAPH_MT_key")
+
+
+def register_menus() -> None:
+    for name in KEY_MENUS:
+        menu = getattr(bpy.types, name, None)
+        if menu is not None:
+            menu.append(draw_key_menu)
+
+
+def unregister_menus() -> None:
+    for name in KEY_MENUS:
+        menu = getattr(bpy.types, name, None)
+        if menu is not None:
+            menu.remove(draw_key_menu)
+
+
 classes = (MOTIONGPT_PT_main, MOTIONGPT_PT_generate, MOTIONGPT_PT_fill_gap, MOTIONGPT_PT_continue,
-           MOTIONGPT_PT_caption, MOTIONGPT_PT_bone_map)
+           MOTIONGPT_PT_caption, MOTIONGPT_PT_bone_map, MOTIONGPT_MT_keys)

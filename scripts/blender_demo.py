@@ -222,7 +222,7 @@ def run(args) -> dict:
     a = first + int(round(0.25 * (last - first)))
     b = first + int(round(0.6 * (last - first)))
     print(f"[5/6] Fill Gap between the keys at frames {a} and {b} (selected in the action), then Caption ...")
-    for fc in sys.modules[PKG + ".rig_reader"]._object_fcurves(rig):
+    for fc in sys.modules[PKG + ".fcurves"].object_fcurves(rig):
         for kp in fc.keyframe_points:
             kp.select_control_point = kp.co[0] in (a, b)
     fill_msg = call(bpy, bpy.ops.motiongpt.fill_gap, prompt=args.gap_prompt)

@@ -113,10 +113,20 @@ class FakeLayout:
         import bpy
         cat, op = idname.split(".")
         assert hasattr(getattr(bpy.ops, cat), op), idname
+        return getattr(getattr(bpy.ops, cat), op)
 
     def operator(self, idname, **kw):
-        self._check_op(idname)
+        op = self._check_op(idname)
         self.log.append(("operator", idname))
+        return _OperatorProps(op.get_rna_type(), self.log, idname)
+
+    def menu(self, name, **kw):
+        import bpy
+        assert hasattr(bpy.types, name), name
+        self.log.append(("menu", name))
+
+    def separator(self, **kw):
+        pass
 
     def operator_menu_enum(self, idname, prop, **kw):
         self._check_op(idname)
@@ -124,6 +134,20 @@ class FakeLayout:
 
     def progress(self, **kw):
         self.log.append(("progress", kw.get("text")))
+
+
+class _OperatorProps:
+    """What ``layout.operator()`` returns: setting a property checks the
+    operator has it."""
+
+    def __init__(self, rna, log, idname):
+        object.__setattr__(self, "_rna", rna)
+        object.__setattr__(self, "_log", log)
+        object.__setattr__(self, "_idname", idname)
+
+    def __setattr__(self, name, value):
+        assert name in self._rna.properties, f"{self._idname} has no property {name}"
+        self._log.append(("operator_prop", self._idname, name, value))
 
 
 def new_scene() -> None:
@@ -171,13 +195,22 @@ def _smpl_names() -> dict[str, str]:
     return {j: c[0] for j, c in bone_maps.PRESETS["smpl"].joints.items()}
 
 
-def smpl_rig(rest_offsets, name: str = "SMPL", pelvis_height: float = 0.95):
+def smpl_rig(rest_offsets, name: str = "SMPL", pelvis_height: float = 0.95, arm_angle_deg: float = 0.0):
     """SMPL-named T-pose rig with the motion's own proportions (bones from
-    each joint to its main child, Z up, facing -Y, rolls 0)."""
+    each joint to its main child, Z up, facing -Y, rolls 0); with
+    ``arm_angle_deg`` the arms hang that far below horizontal (an A-pose)."""
     from motiongpt_blender import retarget_math as rm
     offsets = np.asarray(rest_offsets, dtype=np.float64)
     parents = rm.PARENTS
     joints = rm.yup_to_zup(rm.rest_positions(offsets, parents)) + [0.0, 0.0, pelvis_height]
+    if arm_angle_deg:
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            pivot = joints[rm.JOINT_INDEX[side + "_shoulder"]].copy()
+            a = np.radians(arm_angle_deg) * sign
+            turn = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+            for j in (side + "_elbow", side + "_wrist"):
+                k = rm.JOINT_INDEX[j]
+                joints[k] = pivot + turn @ (joints[k] - pivot)
     main = rm.main_children(parents, offsets)
     names = _smpl_names()
     bones = []
@@ -191,6 +224,13 @@ def smpl_rig(rest_offsets, name: str = "SMPL", pelvis_height: float = 0.95):
         bones.append({"name": names[joint], "parent": names[rm.JOINT_NAMES[parents[j]]] if parents[j] >= 0 else None,
                       "head": head, "tail": tail, "roll": 0.0})
     return build_armature(name, bones)
+
+
+def apose_rig(name: str = "APose"):
+    """An SMPL-named rig in an A-pose (arms 40 degrees below horizontal) with
+    the engine's canonical proportions."""
+    from motiongpt_blender import retarget_math as rm
+    return smpl_rig(rm.T_POSE_OFFSETS_M, name=name, arm_angle_deg=40.0)
 
 
 _MIXAMO_WORLD = {
@@ -306,24 +346,11 @@ def world_heads(objects_bones: dict, frames) -> dict:
 
 
 def fcurve_snapshot(obj) -> dict:
-    """Every key of every F-curve of the object's action: {"path[i]": {prop: list}}."""
-    from motiongpt_blender import rig_reader
-    props = {"co": 2, "handle_left": 2, "handle_right": 2, "interpolation": 1, "handle_left_type": 1,
-             "handle_right_type": 1, "type": 1, "easing": 1, "back": 1, "amplitude": 1, "period": 1,
-             "select_control_point": 1}
-    out = {}
-    for fc in rig_reader._object_fcurves(obj):
-        kps = fc.keyframe_points
-        n = len(kps)
-        entry = {}
-        for p, w in props.items():
-            dtype = np.float32 if p in ("co", "handle_left", "handle_right", "back", "amplitude", "period") \
-                else (bool if p.startswith("select") else np.int32)
-            buf = np.empty(n * w, dtype=dtype)
-            kps.foreach_get(p, buf)
-            entry[p] = buf.reshape(n, w).tolist()
-        out[f"{fc.data_path}[{fc.array_index}]"] = entry
-    return out
+    """Every field of every key of every F-curve of the object's action:
+    {"path[i]": {field: list}} (the fields a write must keep, fcurves.KEY_FIELDS)."""
+    from motiongpt_blender import fcurves
+    return {f"{fc.data_path}[{fc.array_index}]": {p: a.tolist() for p, a in fcurves.read_keys(fc).items()}
+            for fc in fcurves.object_fcurves(obj)}
 
 
 # ---------------------------------------------------------------------------

@@ -137,6 +137,11 @@ def test_paths_resolution(tmp_path, monkeypatch):
     assert len(r.problems) == 3
     assert "has no engine/ package" in r.problems[0] and "does not exist" in r.problems[1]
     assert "model.json is missing" in r.problems[2]
+    # an Engine Python that is a folder (a venv, say) is named as such, with where the python is
+    r = paths.resolve(str(repo), str(venv), "DEFAULT", "", environ={})
+    msg = next(p for p in r.problems if str(venv) in p)
+    assert "is a folder, not a Python executable" in msg and str(venv / "bin" / "python") in msg
+    assert "does not exist" not in msg
 
 
 _BACKEND = '''

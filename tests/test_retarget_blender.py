@@ -24,7 +24,7 @@ OTHER = "dataset-1_bow_active_001"
 SCRIPT = r"""
 import time
 import numpy as np
-from motiongpt_blender import retarget, rig_reader, bone_maps
+from motiongpt_blender import retarget, rig_reader, bone_maps, fcurves
 
 walk, other = DATA["walk"], DATA["other"]
 T = walk["num_frames"]
@@ -43,8 +43,9 @@ for key, obj in rigs.items():
                                    root_motion="absolute" if key == "smpl" else "relative")
     RESULT[key] = {"source": det.source, "mapping": det.mapping, "scale": rep.scale, "keys": rep.keys_written,
                    "api": rep.api, "slot": rep.slot, "seconds": time.perf_counter() - t,
-                   "modes_changed": rep.rotation_modes_changed, "skipped": rep.skipped_joints,
-                   "fcurves": len(rig_reader._object_fcurves(obj))}
+                   "modes": rep.rotation_modes, "modes_after": {b: obj.pose.bones[b].rotation_mode for b in rep.rotation_modes},
+                   "skipped": rep.skipped_joints, "frames": rep.frames_written,
+                   "fcurves": len(fcurves.object_fcurves(obj))}
     joints = list(det.mapping)
     track[key] = (obj, [det.mapping[j] for j in joints])
     RESULT[key]["joints"] = joints
@@ -92,13 +93,13 @@ RESULT["snap_closed"] = bs.fcurve_snapshot(obj)
 RESULT["closed_warnings"] = rep.warnings
 
 # the legacy (Blender 4.2/4.3) path: action.fcurves
-retarget.layered_actions = lambda: False
+fcurves.layered_actions = lambda: False
 legacy = bs.mixamo_rig("LegacyRig")
 rep = retarget.retarget_motion(legacy, walk, frame_start=1)
 RESULT["legacy"] = {"api": rep.api, "keys": rep.keys_written,
                     "heads": bs.world_heads({"l": (legacy, [legacy.pose.bones[0].name, "mixamorig:LeftHand"])},
                                             [1, 40])["l"]}
-retarget.layered_actions = lambda: True
+fcurves.layered_actions = lambda: True
 
 # constraints and partial inheritance inside the chain: the pose is refined by evaluation
 cons = bs.smpl_rig(walk["rest_offsets"], name="Constrained")
@@ -118,7 +119,7 @@ c.target, c.subtarget, c.influence = cons, "Spine3", 0.7
 rep = retarget.retarget_motion(cons, walk, frame_start=1, root_motion="absolute")
 det = retarget.detect_bone_map(cons)
 RESULT["constrained"] = {"refined": rep.refined, "passes": rep.refine_passes, "error": rep.refine_error_deg,
-                         "mapping": det.mapping, "joints": list(det.mapping), "seconds": rep.seconds["refine"],
+                         "mapping": det.mapping, "joints": list(det.mapping), "seconds": rep.seconds["constraints"], "method": rep.refine_method,
                          "heads": bs.world_heads({"c": (cons, list(det.mapping.values()))}, frames)["c"],
                          "read_method": rig_reader.read_motion(cons, 1, 3)["method"]}
 before = bs.fcurve_snapshot(cons)
@@ -165,12 +166,21 @@ def test_auto_detect_finds_each_rig(blender):
     assert blender["metarig"]["mapping"] == meta
     for key in ("smpl", "mixamo", "metarig"):
         assert blender[key]["skipped"] == []
-        assert blender[key]["keys"] == blender["smpl"]["keys"]          # 22 bones x 4 + 3 channels x frames
+        # 22 bones x (4 quaternion or 3 Euler channels) + 3 location channels, every frame
+        assert blender[key]["keys"] == _channels(blender[key]["modes"]) * blender[key]["frames"]
 
 
-def test_rotation_mode_changes_are_reported(blender):
-    assert blender["mixamo"]["modes_changed"] == {"mixamorig:LeftArm": "XYZ"}
-    assert blender["smpl"]["modes_changed"] == {}
+def _channels(modes: dict) -> int:
+    return sum(4 if m in ("QUATERNION", "AXIS_ANGLE") else 3 for m in modes.values()) + 3
+
+
+def test_rotation_modes_are_kept(blender):
+    # a user's Euler bone stays Euler and is keyed in its own mode
+    assert blender["mixamo"]["modes"]["mixamorig:LeftArm"] == "XYZ"
+    assert blender["mixamo"]["modes_after"] == blender["mixamo"]["modes"]
+    assert set(blender["smpl"]["modes"].values()) == {"QUATERNION"}
+    # Blender's Human metarig: Euler shoulders (YXZ) stay Euler
+    assert blender["metarig"]["modes"]["shoulder.L"] == "YXZ" == blender["metarig"]["modes_after"]["shoulder.L"]
 
 
 def test_reading_hand_keyed_euler_axis_angle_and_bezier_curves(blender):
@@ -185,7 +195,7 @@ def test_keys_go_into_a_slotted_action(blender):
     assert blender["layered"] is True
     for key in ("smpl", "mixamo", "metarig"):
         assert blender[key]["api"] == "layered" and blender[key]["slot"].startswith("OB")
-        assert blender[key]["fcurves"] == 22 * 4 + 3
+        assert blender[key]["fcurves"] == _channels(blender[key]["modes"])
     assert blender["legacy"]["api"] == "legacy" and blender["legacy"]["keys"] == blender["smpl"]["keys"]
 
 
@@ -218,9 +228,12 @@ def test_joint_positions(blender, clips, key):
         print(f"{key}: joint position error mean {err.mean():.3f} mm, max {err.max():.3f} mm")
         assert err.max() < 1.0
     rel = np.linalg.norm((rig - rig[:, pel:pel + 1]) - s * (eng[:, idx] - eng[:, :1]), axis=-1) * 1000
-    root = rig[:, pel] - rig[0, pel]
-    root_err = np.linalg.norm(root[:, :2] - s * (eng[:, 0, :2] - eng[0, 0, :2]), axis=-1) * 1000
-    height_err = np.abs(np.diff(rig[:, pel, 2]) - s * np.diff(eng[:, 0, 2])) * 1000
+    # the root motion drives the hip centre (between the thighs), not the hips bone's head
+    hip_rig = 0.5 * (heads["left_hip"] + heads["right_hip"])
+    hip_eng = 0.5 * (eng[:, 1] + eng[:, 2])
+    root = hip_rig - hip_rig[0]
+    root_err = np.linalg.norm(root[:, :2] - s * (hip_eng[:, :2] - hip_eng[0, :2]), axis=-1) * 1000
+    height_err = np.abs(np.diff(hip_rig[:, 2]) - s * np.diff(hip_eng[:, 2])) * 1000
     print(f"{key}: leg scale {s:.3f}; hip-relative joint error mean {rel.mean():.1f} mm, max {rel.max():.1f} mm;"
           f" root path error max {root_err.max():.3f} mm")
     assert root_err.max() < 0.5 and height_err.max() < 0.5
@@ -229,11 +242,14 @@ def test_joint_positions(blender, clips, key):
 
 def test_relative_root_starts_where_the_rig_stands(blender):
     heads = _heads(blender["mixamo"])
-    np.testing.assert_allclose(heads["pelvis"][0, :2], [0.5, 0.3 + 0.01], atol=1e-4)
+    hip_centre = 0.5 * (heads["left_hip"][0] + heads["right_hip"][0])
+    np.testing.assert_allclose(hip_centre[:2], [0.5, 0.3], atol=1e-4)
 
 
 def test_reading_back_reproduces_the_engine_positions(blender, clips):
-    eng = np.asarray(clips["walk"]["joint_positions"])
+    eng = np.array(clips["walk"]["joint_positions"])
+    # the pelvis is read as the hip centre (the point the retargeting places), whatever the rig's hips bone
+    eng[:, 0] = 0.5 * (eng[:, 1] + eng[:, 2])
     for method in ("fcurves", "depsgraph"):
         back = blender["smpl"]["read_" + method]
         pos = np.asarray(back["positions"])

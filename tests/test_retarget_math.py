@@ -246,15 +246,19 @@ def test_leg_scaling_and_relative_root_motion(walk):
                      object_matrix=rm.compose(np.eye(3), [3.0, -1.0, 0.0], [2.0, 2.0, 2.0]))
     res_abs = rm.retarget(walk, big, mapping, root_motion="absolute")
     assert res_abs.scale == pytest.approx(2.0)
-    pel = rm.JOINT_INDEX["pelvis"]
-    eng = engine_zup(walk, np.eye(3))[:, pel]
-    np.testing.assert_allclose(res_abs.predicted_heads["pelvis"], [3.0, -1.0, 0.0] + 2.0 * eng, atol=1e-9)
+    # the root motion drives the hip centre (between the thighs)
+    eng = engine_zup(walk, np.eye(3))
+    eng_hip = 0.5 * (eng[:, rm.JOINT_INDEX["left_hip"]] + eng[:, rm.JOINT_INDEX["right_hip"]])
+
+    def hip(res):
+        return 0.5 * (res.predicted_heads["left_hip"] + res.predicted_heads["right_hip"])
+    np.testing.assert_allclose(hip(res_abs), [3.0, -1.0, 0.0] + 2.0 * eng_hip, atol=1e-9)
     res_rel = rm.retarget(walk, big, mapping, root_motion="relative")
-    ph = res_rel.predicted_heads["pelvis"]
-    rest_head = big.world_heads()[big.index[mapping["pelvis"]]]
-    np.testing.assert_allclose(ph[0, :2], rest_head[:2], atol=1e-9)          # starts where the rig stands
-    np.testing.assert_allclose(ph[:, :2] - ph[0, :2], 2.0 * (eng[:, :2] - eng[0, :2]), atol=1e-9)
-    np.testing.assert_allclose(np.diff(ph[:, 2]), 2.0 * np.diff(eng[:, 2]), atol=1e-9)
+    ph = hip(res_rel)
+    rest_hip = rm.rig_hip_centre(big, mapping)
+    np.testing.assert_allclose(ph[0, :2], rest_hip[:2], atol=1e-9)          # starts where the rig stands
+    np.testing.assert_allclose(ph[:, :2] - ph[0, :2], 2.0 * (eng_hip[:, :2] - eng_hip[0, :2]), atol=1e-9)
+    np.testing.assert_allclose(np.diff(ph[:, 2]), 2.0 * np.diff(eng_hip[:, 2]), atol=1e-9)
     res_none = rm.retarget(walk, big, mapping, root_motion="none")
     assert res_none.root_location is None
     assert rm.leg_length([0, 0, 0], [0, -3, 0], [0, -3, -4]) == 7

@@ -34,8 +34,7 @@ class Key:
     """The input at a key: pose (J, 4) + root (3,), and the input's step
     across the key from the side outside the window: ``step_quats``
     (rotation per frame, left-multiplied: ``q[next] = step * q[prev]``) and
-    ``step_root`` (metres per frame), or None where the input has no frame
-    on that side."""
+    ``step_root`` (metres per frame); None: no velocity condition at this key."""
     quats: np.ndarray
     root: np.ndarray
     step_quats: np.ndarray | None = None
@@ -136,8 +135,12 @@ def correct_window(quats: np.ndarray, root: np.ndarray, start: Key, end: Key | N
 
 def key_from(quats: np.ndarray, root: np.ndarray, frame: int, side: int) -> Key:
     """The Key at ``frame`` of an input motion, with its step from the
-    neighbour on ``side`` (-1: the frame before, +1: the frame after) when
-    that frame exists. Steps are expressed as going forward in time."""
+    neighbour on ``side`` (-1: the frame before, +1: the frame after). Steps
+    are expressed as going forward in time. A key at the edge of the input
+    (the first key of an animator's action, say) has no neighbour there: it
+    is taken as held (zero step), so the motion eases out of it as Blender's
+    own curves do from an end key, instead of leaving it at whatever speed
+    the model's first frames happen to have."""
     q, r = quats[frame], root[frame]
     other = frame + side
     if 0 <= other < len(quats):
@@ -148,4 +151,6 @@ def key_from(quats: np.ndarray, root: np.ndarray, frame: int, side: int) -> Key:
             step_q = qmul(quats[other], qinv(q))
             step_r = root[other] - r
         return Key(q, r, step_q, step_r)
-    return Key(q, r)
+    held = np.zeros_like(q)
+    held[..., 0] = 1.0
+    return Key(q, r, held, np.zeros_like(r))

@@ -192,7 +192,8 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | None = No
     it. The generated frames start on that last frame; they are turned about
     Y so the body faces the way the input's last frame faces and moved so the
     root starts on the input's last root (x, z); height and path are scaled
-    back to the input's body (leg-length ratio). Then, over the first
+    back to the input's body (leg-length ratio), its feet standing on the
+    floor the input's feet stood on (:func:`floor_height`). Then, over the first
     :data:`SEAM_BLEND_S` seconds, the difference to the input's last pose and
     velocity (root offset and per-joint rotation delta, plus a velocity term
     that makes the first new step equal the input's last step) fades out
@@ -229,6 +230,9 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | None = No
     q, r = sample_arrays(rot.local_quats, gen_root, np.arange(count + 1) * (MODEL_FPS / fps))
     if options.in_place:
         r[:, [0, 2]] = motion.root_pos[-1, [0, 2]]
+    # the root height came back through the leg-length ratio, which ignores how high this body's
+    # ankles sit: stand the new frames' feet on the floor the input's feet stood on
+    r[:, 1] += floor_height(context) - floor_height(Motion(q, r, motion.offsets, fps).positions())
     blend = max(2, int(round(SEAM_BLEND_S * fps)))
     q, r = correct_window(q, r, key_from(motion.local_quats, motion.root_pos, motion.num_frames - 1, -1), None,
                           blend)
@@ -271,6 +275,18 @@ def _tokens_to_cover(frame: float) -> int:
 def _too_short(motion: Motion) -> str:
     return (f"is {motion.duration:.2f} s long ({motion.num_frames} frames at {motion.fps:g} fps); the model needs "
             f"at least {MIN_MODEL_SECONDS:g} s")
+
+
+FLOOR_PERCENTILE = 40.0
+
+
+def floor_height(positions: np.ndarray) -> float:
+    """The floor a motion (T, 22, 3) stands on: the level of its lowest foot
+    joint at the 40th percentile over frames -- a supporting foot's height,
+    not a brief dip, and still the ground for a run whose feet are off it a
+    third of the time (the add-on's retargeting uses the same rule)."""
+    lowest = np.asarray(positions)[:, list(sk.FOOT_JOINTS), 1].min(axis=1)
+    return float(np.percentile(lowest, FLOOR_PERCENTILE))
 
 
 def _canonical_scale_floor(joints: np.ndarray) -> tuple[float, float]:
