@@ -23,7 +23,9 @@ The script records numbers; the tests below check them.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -47,7 +49,7 @@ PKG = "bl_ext.user_default.motiongpt"
 res = bpy.ops.extensions.package_install_files(filepath=DATA["zip"], repo="user_default", enable_on_install=True)
 prefs = bpy.context.preferences.addons[PKG].preferences
 prefs.engine_root = DATA["repo"]
-prefs.engine_python = sys.executable
+prefs.engine_python = DATA["engine_python"]
 prefs.model_choice = 'CUSTOM'
 prefs.model_path = DATA["model"]
 prefs.device = 'CPU'
@@ -406,7 +408,9 @@ def run(sample_joints, walk_bvh, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("safety")
     zip_path = load_build_module().build(out_dir=tmp / "dist", blender_check=False, quiet=True)
     walk = bs.engine_motion_dict(sample_joints[WALK])
-    data = {"zip": str(zip_path), "repo": str(bs.REPO), "model": str(DEFAULT_MODEL), "fps": FPS,
+    # MOTIONGPT_TEST_ENGINE_PYTHON: run Blender from another bpy (4.2, 5.0) against this venv's engine
+    data = {"engine_python": os.environ.get("MOTIONGPT_TEST_ENGINE_PYTHON", sys.executable),
+            "zip": str(zip_path), "repo": str(bs.REPO), "model": str(DEFAULT_MODEL), "fps": FPS,
             "bvh": str(walk_bvh), "tmp": str(tmp), "walk": walk, "rest_offsets": walk["rest_offsets"]}
     env = {"BLENDER_USER_EXTENSIONS": str(tmp / "user" / "extensions"),
            "BLENDER_USER_CONFIG": str(tmp / "user" / "config"),
