@@ -16,7 +16,7 @@ from . import (data_commands, evaluate_command, model_commands, motion_commands,
 
 COMMAND_MODULES = (
     task_commands,      # generate, inbetween, continue, caption
-    serve_command,      # serve
+    serve_command,      # serve, add-token
     motion_commands,    # features, joints, bvh
     data_commands,      # build-data
     train_vq_command,   # train-vq
