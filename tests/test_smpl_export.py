@@ -189,6 +189,8 @@ def test_bad_input_gets_a_clear_error(walk_bvh, tmp_path, capsys):
     assert "name the output *.npz" in capsys.readouterr().err
     assert main(["export-smpl", str(tmp_path / "missing.bvh"), str(tmp_path / "x.npz")]) == 2
     assert "file not found" in capsys.readouterr().err
+    assert main(["export-smpl", str(walk_bvh), str(tmp_path / "x.npz"), "--fps", "0"]) == 2
+    assert "--fps: must be between 1 and 240 frames per second" in capsys.readouterr().err
     with pytest.raises(MotionGPTError, match="rest joint 'left_knee' sits on its parent"):
         rest = _rest(Motion.from_bvh(walk_bvh))
         rest[4] = rest[1]

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MotionFileError
-from ..pipeline.motion_io import Motion
+from ..pipeline.motion_io import Motion, check_fps
 from .params import body_model_type, smpl_parameters
 
 
@@ -44,7 +44,7 @@ def export_smpl(source: str | Path, out: str | Path, *, model_type: str = "smplx
     kind = body_model_type(model_type)
     motion = Motion.load(source)
     if fps is not None:
-        motion = motion.resample(fps)
+        motion = motion.resample(check_fps(fps, "--fps"))
     body = None
     rest_joints = None
     if smpl_model is not None:
