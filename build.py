@@ -1,23 +1,29 @@
 #!/usr/bin/env python3
 """Build the MotionGPT Blender extension: ``python build.py``.
 
-1. Validates ``blender_manifest.toml`` (required keys and their types, id,
-   semantic version, tagline and permission-reason rules as Blender's
-   extension validator applies them, known tags and permissions, licence,
-   build excludes).
-2. Scans the add-on's source (``motiongpt_blender/``): every file must parse,
-   ``__init__.py`` must define ``register`` and ``unregister``, and nothing
-   may import torch, the engine or other heavy engine dependencies -- the
-   add-on runs inside Blender's Python.
-3. Writes ``dist/motiongpt-<version>.zip``: the manifest and the add-on's
-   modules at the zip root (``__init__.py`` at the root), plus
+Blender validates and packs extensions with its own builder, ``blender_ext.py
+build`` (what ``blender --command extension build`` runs). It ships inside
+every Blender and inside the ``bpy`` wheel (``bpy/<version>/scripts/
+addons_core/bl_pkg/cli/blender_ext.py``) and runs with a plain Python 3.11,
+so this script uses it rather than re-implementing Blender's manifest rules:
+
+1. The one project-specific check: nothing in ``motiongpt_blender/`` may
+   import torch, the engine or other heavy engine dependencies -- the add-on
+   runs inside Blender's Python and talks to the engine over HTTP.
+2. Stages the extension in a temporary folder: ``blender_manifest.toml`` (it
+   sits at the repository root), the add-on's files at the root, and
    ``_build_info.json`` (version; the checkout and venv Python it was built
    from, used as a fallback default for Preferences > Engine Folder / Engine
-   Python when they exist on the machine). Entries are sorted with fixed
-   timestamps, so the same sources give the same zip.
-4. When Blender's own validator is at hand (the ``bpy`` module in this
-   Python, or ``$BLENDER_EXT_VALIDATOR`` pointing at ``blender_ext.py``), runs
-   it on the zip too.
+   Python when they exist on the machine). Files get a fixed timestamp, so
+   the same sources give the same zip.
+3. Runs Blender's builder on it: ``dist/motiongpt-<version>.zip``. Its
+   manifest validation is Blender's own; its messages are passed on.
+
+Blender's builder is found in the ``bpy`` module of this Python (the dev
+venv has it), else at ``$BLENDER_EXT_TOOL`` (the ``blender_ext.py`` of any
+Blender install). With neither, the zip is written by this script with the
+same layout and excludes and WITHOUT Blender's manifest validation, and the
+script says so.
 
 Install: Blender > Preferences > Get Extensions > (menu) Install from Disk.
 Exit status 0 on success, 2 with every problem listed otherwise. Standard
@@ -31,9 +37,10 @@ import fnmatch
 import importlib.util
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -43,30 +50,14 @@ MANIFEST = ROOT / "blender_manifest.toml"
 ADDON = ROOT / "motiongpt_blender"
 DIST = ROOT / "dist"
 
-REQUIRED: dict[str, type] = {
-    "schema_version": str, "id": str, "version": str, "name": str, "tagline": str, "maintainer": str,
-    "type": str, "blender_version_min": str, "license": list,
-}
-OPTIONAL: dict[str, type] = {
-    "website": str, "tags": list, "blender_version_max": str, "copyright": list, "permissions": dict,
-    "platforms": list, "wheels": list, "build": dict,
-}
-PERMISSIONS = ("files", "network", "clipboard", "camera", "microphone")
-NEEDED_PERMISSIONS = ("files", "network")          # what this add-on does: read model folders, talk HTTP
-TAGS = {
-    "3D View", "Add Curve", "Add Mesh", "Animation", "Bake", "Camera", "Compositing", "Development", "Game Engine",
-    "Geometry Nodes", "Grease Pencil", "Import-Export", "Lighting", "Material", "Mesh", "Modeling", "Node", "Object",
-    "Paint", "Physics", "Pipeline", "Render", "Rigging", "Scene", "Sculpt", "Sequencer", "System", "Text Editor",
-    "Tracking", "User Interface", "UV",
-}
-TERSE_MAX = 64
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-                    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-                    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
-BLENDER_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 FORBIDDEN_IMPORTS = ("torch", "engine", "transformers", "tokenizers", "safetensors", "torchvision")
 BUILD_INFO = "_build_info.json"
-ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+TOOL_ENV = "BLENDER_EXT_TOOL"
+FIXED_MTIME = 1704067200        # 2024-01-01: staged files' timestamps, so builds are reproducible
+DEFAULT_EXCLUDES = ["__pycache__/", ".*", "/*.zip"]     # Blender's own when a manifest has no [build]
+NO_BLENDER_NOTE = ("Blender's extension builder was not found (no bpy module in this Python, no "
+                   f"${TOOL_ENV}): {{what}} without Blender's manifest validation")
+FORCED_NOTE = "--no-blender: {what} without Blender's manifest validation"
 
 
 class BuildError(Exception):
@@ -75,102 +66,9 @@ class BuildError(Exception):
         self.problems = problems
 
 
-# ---------------------------------------------------------------------------
-# manifest
-
-def _terse(value: str) -> str | None:
-    """Blender's rule for one-line texts (tagline, permission reasons)."""
-    if not value.strip():
-        return "must not be empty"
-    if value != value.strip():
-        return "must not start or end with spaces"
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return "must not contain control characters"
-    if len(value) > TERSE_MAX:
-        return f"must be at most {TERSE_MAX} characters (it has {len(value)})"
-    if not (value[-1].isalnum() or value[-1] in ")]}"):
-        return f"must end with a letter or digit, not {value[-1]!r} (no trailing period)"
-    return None
-
-
-def validate_manifest(data: dict) -> list[str]:
-    """Every problem of a parsed manifest (empty list: valid)."""
-    problems: list[str] = []
-    for key, typ in REQUIRED.items():
-        if key not in data:
-            problems.append(f"missing required key {key!r}")
-        elif not isinstance(data[key], typ):
-            problems.append(f"{key!r} must be a {typ.__name__}, got {type(data[key]).__name__}")
-    for key, typ in OPTIONAL.items():
-        if key in data and not isinstance(data[key], typ):
-            problems.append(f"{key!r} must be a {typ.__name__}, got {type(data[key]).__name__}")
-    for key in data:
-        if key not in REQUIRED and key not in OPTIONAL:
-            problems.append(f"unknown key {key!r}")
-
-    def ok(key: str, typ: type = str) -> bool:
-        return isinstance(data.get(key), typ)
-
-    if ok("schema_version") and data["schema_version"] != "1.0.0":
-        problems.append(f"'schema_version' must be \"1.0.0\", got {data['schema_version']!r}")
-    if ok("id"):
-        ident = data["id"]
-        if not ident.isidentifier() or not ident.isascii():
-            problems.append(f"'id' {ident!r} must be a Python identifier (letters, digits, underscores)")
-        elif "__" in ident or ident.startswith("_") or ident.endswith("_"):
-            problems.append(f"'id' {ident!r} must not start or end with '_' or contain '__'")
-    if ok("version") and not SEMVER.match(data["version"]):
-        problems.append(f"'version' {data['version']!r} is not a semantic version (MAJOR.MINOR.PATCH)")
-    if ok("name") and not data["name"].strip():
-        problems.append("'name' must not be empty")
-    if ok("maintainer") and not data["maintainer"].strip():
-        problems.append("'maintainer' must not be empty")
-    if ok("tagline") and (err := _terse(data["tagline"])):
-        problems.append(f"'tagline' {err}")
-    if ok("type") and data["type"] not in ("add-on", "theme"):
-        problems.append(f"'type' must be \"add-on\" or \"theme\", got {data['type']!r}")
-    for key in ("blender_version_min", "blender_version_max"):
-        if ok(key) and not BLENDER_VERSION.match(data[key]):
-            problems.append(f"{key!r} must be three numbers like \"4.2.0\", got {data[key]!r}")
-    if ok("blender_version_min") and BLENDER_VERSION.match(data["blender_version_min"]):
-        if tuple(int(x) for x in data["blender_version_min"].split(".")) < (4, 2, 0):
-            problems.append("'blender_version_min' must be at least 4.2.0 (extensions need Blender 4.2+)")
-    if ok("license", list):
-        if not data["license"]:
-            problems.append("'license' must list at least one licence")
-        for lic in data["license"]:
-            if not isinstance(lic, str) or not lic.startswith("SPDX:") or len(lic) <= 5:
-                problems.append(f"'license' entries must look like \"SPDX:GPL-3.0-or-later\", got {lic!r}")
-    if ok("website") and not re.match(r"^https?://\S+$", data["website"]):
-        problems.append(f"'website' must be an http(s) URL, got {data['website']!r}")
-    if ok("tags", list):
-        for tag in data["tags"]:
-            if tag not in TAGS:
-                problems.append(f"unknown tag {tag!r}; Blender's add-on tags are: {', '.join(sorted(TAGS))}")
-    if ok("permissions", dict):
-        perms = data["permissions"]
-        for key, reason in perms.items():
-            if key not in PERMISSIONS:
-                problems.append(f"unknown permission {key!r}; known: {', '.join(PERMISSIONS)}")
-            if not isinstance(reason, str):
-                problems.append(f"permission {key!r} needs a reason (a string), got {type(reason).__name__}")
-            elif err := _terse(reason):
-                problems.append(f"the reason for permission {key!r} {err}")
-        for key in NEEDED_PERMISSIONS:
-            if key not in perms:
-                problems.append(f"permission {key!r} is missing; the add-on needs it (with a reason)")
-    elif "permissions" not in data:
-        problems.append("'permissions' is missing; the add-on needs files and network (each with a reason)")
-    if ok("build", dict):
-        for key, value in data["build"].items():
-            if key not in ("paths", "paths_exclude_pattern"):
-                problems.append(f"unknown [build] key {key!r}")
-            elif not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                problems.append(f"[build] {key!r} must be a list of non-empty strings")
-    return problems
-
-
 def load_manifest(path: Path) -> dict:
+    """The manifest as TOML (Blender checks its content; this reads the id,
+    version and build excludes)."""
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -181,11 +79,115 @@ def load_manifest(path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# source scan
+# the project's own check
+
+def scan_sources(addon: Path) -> list[str]:
+    """Every import of torch / the engine in the add-on (and every file that
+    does not parse, since it cannot be checked)."""
+    if not (addon / "__init__.py").is_file():
+        return [f"{addon} has no __init__.py"]
+    problems = []
+    for path in sorted(addon.rglob("*.py")):
+        rel = path.relative_to(addon).as_posix()
+        if "__pycache__" in path.parts:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError) as exc:
+            problems.append(f"{rel}: does not parse: {exc}")
+            continue
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in FORBIDDEN_IMPORTS:
+                    problems.append(f"{rel}:{node.lineno}: imports {name!r}; the add-on must not import torch or "
+                                    "the engine (it runs in Blender's Python and talks to the engine over HTTP)")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+                    "__import__", "import_module") and node.args and isinstance(node.args[0], ast.Constant) \
+                    and str(node.args[0].value).split(".")[0] in FORBIDDEN_IMPORTS:
+                problems.append(f"{rel}:{node.lineno}: imports {node.args[0].value!r} dynamically; not allowed")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# staging and Blender's builder
+
+def _build_info(version: str) -> dict:
+    from_venv = ROOT / ".venv" / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    return {"version": version, "engine_root": str(ROOT),
+            "engine_python": str(from_venv) if from_venv.is_file() else None}
+
+
+def stage(stage_dir: Path, manifest_path: Path, addon: Path, version: str) -> None:
+    """The extension's source folder as Blender's builder expects it."""
+    shutil.copytree(addon, stage_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(manifest_path, stage_dir / "blender_manifest.toml")
+    (stage_dir / BUILD_INFO).write_text(json.dumps(_build_info(version), indent=2) + "\n", encoding="utf-8")
+    for path in [stage_dir, *stage_dir.rglob("*")]:
+        if path.is_file():
+            path.chmod(0o644)
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+
+
+def blender_tool() -> Path | None:
+    """Blender's ``blender_ext.py``: from $BLENDER_EXT_TOOL, else the bpy
+    module of this Python (located, never imported)."""
+    env = os.environ.get(TOOL_ENV)
+    if env:
+        if not Path(env).is_file():
+            raise BuildError([f"${TOOL_ENV} is {env}, which is not a file; point it at blender_ext.py "
+                              "(<blender>/<version>/scripts/addons_core/bl_pkg/cli/blender_ext.py) or unset it"])
+        return Path(env)
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        for cand in sorted(Path(base).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py")):
+            return cand
+    return None
+
+
+def valid_tags_file(tool: Path) -> Path | None:
+    """The tag list Blender passes to its builder (``blender --command
+    extension build`` does the same), so unknown tags are caught too."""
+    tags = tool.parents[3] / "modules" / "_bpy_internal" / "extensions" / "tags.py"
+    return tags if tags.is_file() else None
+
+
+def _run_tool(tool: Path, *args: str) -> tuple[bool, str]:
+    proc = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
+def _tool_problems(text: str, staged: Path, manifest_path: Path) -> list[str]:
+    """Blender's error lines, naming the real manifest instead of its staged copy."""
+    text = text.replace(str(staged / "blender_manifest.toml"), str(manifest_path)).replace(str(staged), "the add-on")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("building:")]
+    return lines or ["Blender's builder failed without a message"]
+
+
+def _tags_args(tool: Path) -> list[str]:
+    tags = valid_tags_file(tool)
+    return [] if tags is None else ["--valid-tags", str(tags)]
+
+
+def run_blender_validator(zip_path: Path) -> tuple[bool, str] | None:
+    """Blender's ``validate`` on a built zip; None when no Blender is at hand."""
+    tool = blender_tool()
+    return None if tool is None else _run_tool(tool, "validate", *_tags_args(tool), str(zip_path))
+
+
+# ---------------------------------------------------------------------------
+# the fallback zip (no Blender at hand)
 
 def _excluded(rel: str, patterns: list[str]) -> bool:
-    """gitignore-style subset: 'name/' matches a directory anywhere, other
-    patterns match the file name or the relative path."""
+    """gitignore-style subset of Blender's paths_exclude_pattern: 'name/'
+    matches a directory anywhere, '/pattern' the path from the root, other
+    patterns the file name or the relative path."""
     parts = rel.split("/")
     for pat in patterns:
         if pat.endswith("/"):
@@ -199,127 +201,73 @@ def _excluded(rel: str, patterns: list[str]) -> bool:
     return False
 
 
-def addon_files(addon: Path, patterns: list[str]) -> list[Path]:
-    files = []
-    for path in sorted(addon.rglob("*")):
-        if path.is_file() and not _excluded(path.relative_to(addon).as_posix(), patterns):
-            files.append(path)
-    return files
-
-
-def scan_sources(addon: Path, files: list[Path]) -> list[str]:
-    problems = []
-    if not (addon / "__init__.py").is_file():
-        return [f"{addon} has no __init__.py"]
-    for path in files:
-        if path.suffix != ".py":
-            continue
-        rel = path.relative_to(addon).as_posix()
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        except (SyntaxError, UnicodeDecodeError) as exc:
-            problems.append(f"{rel}: does not parse: {exc}")
-            continue
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            for name in names:
-                top = name.split(".")[0]
-                if top in FORBIDDEN_IMPORTS:
-                    problems.append(f"{rel}:{node.lineno}: imports {name!r}; the add-on must not import torch or "
-                                    "the engine (it runs in Blender's Python and talks to the engine over HTTP)")
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
-                    "__import__", "import_module") and node.args and isinstance(node.args[0], ast.Constant) \
-                    and str(node.args[0].value).split(".")[0] in FORBIDDEN_IMPORTS:
-                problems.append(f"{rel}:{node.lineno}: imports {node.args[0].value!r} dynamically; not allowed")
-        if rel == "__init__.py":
-            defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-            for fn in ("register", "unregister"):
-                if fn not in defined:
-                    problems.append(f"__init__.py must define {fn}()")
-    return problems
-
-
-# ---------------------------------------------------------------------------
-# zip
-
-def _build_info(version: str) -> dict:
-    from_venv = ROOT / ".venv" / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    return {"version": version, "engine_root": str(ROOT),
-            "engine_python": str(from_venv) if from_venv.is_file() else None}
-
-
-def write_zip(out: Path, manifest_path: Path, addon: Path, files: list[Path], version: str) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
+def write_plain_zip(out: Path, source: Path, patterns: list[str]) -> Path:
+    """The staged folder as a zip with Blender's layout (the manifest and the
+    add-on at the root), sorted entries and fixed timestamps."""
+    files = sorted(p for p in source.rglob("*")
+                   if p.is_file() and not _excluded(p.relative_to(source).as_posix(), patterns))
     tmp = out.with_suffix(".zip.part")
-    entries = [("blender_manifest.toml", manifest_path.read_bytes())]
-    entries += [(p.relative_to(addon).as_posix(), p.read_bytes()) for p in files
-                if p.relative_to(addon).as_posix() not in ("blender_manifest.toml", BUILD_INFO)]
-    entries.append((BUILD_INFO, (json.dumps(_build_info(version), indent=2) + "\n").encode()))
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=(2024, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
+            zf.writestr(info, path.read_bytes())
     os.replace(tmp, out)
     return out
 
 
-def blender_validator() -> Path | None:
-    env = os.environ.get("BLENDER_EXT_VALIDATOR")
-    if env:
-        return Path(env) if Path(env).is_file() else None
-    spec = importlib.util.find_spec("bpy")              # located, never imported
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for base in spec.submodule_search_locations:
-        for cand in sorted(Path(base).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py")):
-            return cand
-    return None
-
-
-def run_blender_validator(zip_path: Path) -> tuple[bool, str] | None:
-    tool = blender_validator()
-    if tool is None:
-        return None
-    proc = subprocess.run([sys.executable, str(tool), "validate", str(zip_path)], capture_output=True, text=True,
-                          timeout=120)
-    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
-
+# ---------------------------------------------------------------------------
 
 def build(manifest_path: Path = MANIFEST, addon: Path = ADDON, out_dir: Path = DIST, check_only: bool = False,
-          blender_check: bool = True, quiet: bool = False) -> Path | None:
-    """Validate and write the zip; its path (None with check_only).
-    Raises BuildError listing every problem."""
+          use_blender: bool = True, quiet: bool = False) -> Path | None:
+    """Check, stage and build; the zip's path (None with check_only: the
+    checks and Blender's validation of the staged folder, no zip).
+    ``use_blender=False`` forces the plain zip. Raises BuildError listing
+    every problem."""
     data = load_manifest(manifest_path)
-    problems = [f"{manifest_path.name}: {p}" for p in validate_manifest(data)]
-    patterns = list((data.get("build") or {}).get("paths_exclude_pattern") or [])
     if not addon.is_dir():
-        problems.append(f"the add-on folder {addon} does not exist")
-        raise BuildError(problems)
-    files = addon_files(addon, patterns)
-    problems += [f"{addon.name}/{p}" for p in scan_sources(addon, files)]
+        raise BuildError([f"the add-on folder {addon} does not exist"])
+    problems = [f"{addon.name}/{p}" for p in scan_sources(addon)]
     if problems:
         raise BuildError(problems)
-    if check_only:
-        return None
-    out = write_zip(out_dir / f"{data['id']}-{data['version']}.zip", manifest_path, addon, files, data["version"])
-    if blender_check:
-        checked = run_blender_validator(out)
-        if checked is not None and not checked[0]:
-            raise BuildError([f"Blender's extension validator rejected {out.name}: {checked[1]}"])
-        if not quiet:
-            print("Blender's extension validator: " + ("passed" if checked else "not available (no bpy module); "
-                                                                                  "skipped"))
+    ident, version = str(data.get("id", "")), str(data.get("version", ""))
+    tool = blender_tool() if use_blender else None
+    note = NO_BLENDER_NOTE if use_blender else FORCED_NOTE
+    if tool is None and not (ident and version):
+        raise BuildError([f"{manifest_path.name}: needs 'id' and 'version' (Blender's builder, which checks the "
+                          "rest, is not at hand)"])
+    with tempfile.TemporaryDirectory(prefix="motiongpt_ext_") as tmp:
+        source = Path(tmp) / "extension"
+        stage(source, manifest_path, addon, version)
+        if check_only:
+            if tool is not None:
+                ok, text = _run_tool(tool, "validate", *_tags_args(tool), str(source))
+                if not ok:
+                    raise BuildError(_tool_problems(text, source, manifest_path))
+            elif not quiet:
+                print(note.format(what="checked the add-on's imports only"))
+            return None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if tool is not None:
+            built = Path(tmp) / "built.zip"
+            ok, text = _run_tool(tool, "build", "--source-dir", str(source), "--output-filepath", str(built),
+                                 *_tags_args(tool))
+            if not ok:
+                raise BuildError(_tool_problems(text, source, manifest_path))
+            out = out_dir / f"{ident}-{version}.zip"
+            shutil.move(built, out)
+        else:
+            patterns = list((data.get("build") or {}).get("paths_exclude_pattern") or DEFAULT_EXCLUDES)
+            out = write_plain_zip(out_dir / f"{ident}-{version}.zip", source, patterns)
+            if not quiet:
+                print(note.format(what="wrote the zip"))
     if not quiet:
         with zipfile.ZipFile(out) as zf:
             n = len(zf.namelist())
-        print(f"wrote {out} ({n} files, {out.stat().st_size / 1024:.0f} KB); install it with Blender > Preferences "
-              "> Get Extensions > Install from Disk")
+        how = f"Blender's extension builder ({tool})" if tool is not None else "build.py's plain zip"
+        print(f"wrote {out} ({n} files, {out.stat().st_size / 1024:.0f} KB) with {how}; install it with Blender > "
+              "Preferences > Get Extensions > Install from Disk")
     return out
 
 
@@ -329,10 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--addon", type=Path, default=ADDON, help="the add-on package folder (default motiongpt_blender)")
     p.add_argument("--out", type=Path, default=DIST, help="output folder (default dist/)")
     p.add_argument("--check", action="store_true", help="validate only, write nothing")
-    p.add_argument("--no-blender-check", action="store_true", help="skip Blender's own validator")
+    p.add_argument("--no-blender", action="store_true",
+                   help="write the plain zip even when Blender's builder is at hand (no manifest validation)")
     args = p.parse_args(argv)
     try:
-        build(args.manifest, args.addon, args.out, check_only=args.check, blender_check=not args.no_blender_check)
+        build(args.manifest, args.addon, args.out, check_only=args.check, use_blender=not args.no_blender)
     except BuildError as exc:
         print("build.py: the extension is not valid:", file=sys.stderr)
         for problem in exc.problems:

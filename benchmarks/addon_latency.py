@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     spec = importlib.util.spec_from_file_location("mgpt_build", REPO / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    zip_path = build.build(out_dir=tmp / "dist", blender_check=False, quiet=True)
+    zip_path = build.build(out_dir=tmp / "dist", quiet=True)
 
     import bpy
     import addon_utils

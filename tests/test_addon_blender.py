@@ -432,7 +432,7 @@ def broken_engine_root(folder):
 @pytest.fixture(scope="module")
 def run(tiny_bundle, token_engine, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("addon")
-    zip_path = load_build_module().build(out_dir=tmp / "dist", blender_check=False, quiet=True)
+    zip_path = load_build_module().build(out_dir=tmp / "dist", quiet=True)
     (tmp / "empty_model").mkdir()
     data = {"zip": str(zip_path), "repo": str(bs.REPO), "model": str(tiny_bundle), "fps": FPS,
             "seconds": GEN_SECONDS, "broken_root": str(broken_engine_root(tmp / "broken")),

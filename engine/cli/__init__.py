@@ -11,18 +11,19 @@ import sys
 
 from .. import __version__
 from ..errors import MotionGPTError
-from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, task_commands,
-               train_lm_command, train_vq_command)
+from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, smpl_command,
+               task_commands, train_lm_command, train_vq_command)
 
 COMMAND_MODULES = (
     task_commands,      # generate, inbetween, continue, caption
-    serve_command,      # serve
+    serve_command,      # serve, add-token
     motion_commands,    # features, joints, bvh
     data_commands,      # build-data
     train_vq_command,   # train-vq
     train_lm_command,   # train-lm
     evaluate_command,   # evaluate
     model_commands,     # convert-official
+    smpl_command,       # export-smpl
 )
 
 

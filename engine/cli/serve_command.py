@@ -27,8 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", help="the token clients must send (default: $MOTIONGPT_TOKEN, else a new random one "
                                    "per start); prefer the environment variable, the command line is visible to "
                                    "other users")
+    p.add_argument("--tokens-file", metavar="FILE",
+                   help="a team's tokens: one 'NAME sha256:HEX' line each (motiongpt add-token makes them); each "
+                        "token sees and cancels only its own jobs; without --token there is no single token")
     p.add_argument("--allow-remote", action="store_true",
-                   help="allow a non-loopback --host; needs an explicit token of 16+ characters")
+                   help="allow a non-loopback --host; needs an explicit token of 16+ characters or --tokens-file")
     p.add_argument("--parent-pid", type=int,
                    help="exit cleanly (code 0) when this process ends, e.g. Blender's pid")
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
@@ -42,6 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log-file", help="append logs to this file instead of stderr")
     p.set_defaults(handler=run_serve)
+    register_add_token(sub)
+
+
+def register_add_token(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("add-token", help="make a token for one person of a team engine (serve --tokens-file)",
+                       description="Make a random token for NAME, append 'NAME sha256:HEX' to the tokens file "
+                                   "(created readable by you only) and print the token once: give it to NAME, "
+                                   "it is stored nowhere. Delete the line to revoke it; restart the engine to apply.")
+    p.add_argument("name", help="who the token is for (letters, digits, '_', '.', '@', '-')")
+    p.add_argument("--tokens-file", required=True, metavar="FILE", help="the engine's tokens file")
+    p.set_defaults(handler=run_add_token)
+
+
+def run_add_token(args: argparse.Namespace) -> int:
+    from ..server.tokens import add_token
+    token = add_token(args.tokens_file, args.name)
+    print(token)
+    print(f"added {args.name!r} to {args.tokens_file}; the token above is shown only now", file=sys.stderr)
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -49,7 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.keep_jobs < 1 or args.max_queued < 1:
         raise MotionGPTError("--keep-jobs and --max-queued must be at least 1")
     opts = ServeOptions(host=args.host, port=args.port, model=args.model, device=args.device, token=args.token,
-                        allow_remote=args.allow_remote, parent_pid=args.parent_pid, idle_timeout=args.idle_timeout,
+                        tokens_file=args.tokens_file, allow_remote=args.allow_remote, parent_pid=args.parent_pid, idle_timeout=args.idle_timeout,
                         max_body=int(args.max_body_mb * 2**20), keep_finished=args.keep_jobs,
                         max_queued=args.max_queued, max_result_bytes=int(args.keep_results_mb * 2**20),
                         threads=args.threads)

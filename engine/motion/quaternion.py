@@ -139,6 +139,20 @@ def axis_angle_to_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     return np.concatenate([np.cos(half) * np.ones_like(axis[..., :1]), np.sin(half) * axis], axis=-1)
 
 
+def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions to rotation vectors (axis * angle, radians, angle in
+    [0, pi]): the axis-angle form SMPL-family files store. Small angles use
+    the series of angle / sin(angle / 2), so identity gives exactly zero."""
+    q = qnormalize(q)
+    q = q * np.where(q[..., :1] < 0, -1.0, 1.0)
+    xyz = q[..., 1:]
+    s = np.linalg.norm(xyz, axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(s, q[..., :1])
+    small = s < 1e-8
+    scale = np.where(small, 2.0 / np.maximum(q[..., :1], _EPS), angle / np.where(small, 1.0, s))
+    return xyz * scale
+
+
 def _check_order(order: str) -> tuple[int, int, int]:
     order = order.upper()
     if len(order) != 3 or sorted(order) != ["X", "Y", "Z"]:

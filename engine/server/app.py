@@ -6,7 +6,6 @@ the real work happens in the single worker thread of :class:`JobManager`.
 """
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import logging
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..errors import MotionGPTError
 from .jobs import JobManager, QueueFull
+from .tokens import TokenTable
 
 log = logging.getLogger("motiongpt.server")
 
@@ -48,17 +48,24 @@ class ApiError(Exception):
 
 
 class EngineService:
-    """Everything a request needs: the token, the job manager, the task
-    validator and what /v1/health reports. Holds no HTTP state."""
+    """Everything a request needs: the tokens, the job manager, the task
+    validator and what /v1/health reports. Holds no HTTP state.
 
-    def __init__(self, model: Any, runner: Any, token: str, *, model_name: str | None = None,
-                 device: str | None = None, keep_finished: int = 64, max_queued: int = 32,
-                 max_body: int = DEFAULT_MAX_BODY, max_result_bytes: int = 512 * 2**20):
-        if not token:
-            raise MotionGPTError("the server needs a non-empty token")
+    ``token`` is the single token (its jobs belong to "default"); ``tokens``
+    a team's table of named, hashed tokens (:mod:`.tokens`); either or both.
+    Each token sees and cancels only the jobs it submitted."""
+
+    def __init__(self, model: Any, runner: Any, token: str | None, *, tokens: TokenTable | None = None,
+                 model_name: str | None = None, device: str | None = None, keep_finished: int = 64,
+                 max_queued: int = 32, max_body: int = DEFAULT_MAX_BODY, max_result_bytes: int = 512 * 2**20):
+        table = TokenTable.single(token) if token else None
+        if tokens is not None:
+            table = tokens if table is None else table.merged(tokens)
+        if table is None:
+            raise MotionGPTError("the server needs a non-empty token or a tokens file")
         self.runner = runner
         self.tasks = tuple(runner.TASKS)
-        self._token = token.encode("utf-8")
+        self._tokens = table
         self.model_name = model_name if model_name is not None else str(getattr(model, "name", "unknown"))
         self.device = device if device is not None else str(getattr(model, "device", "cpu"))
         self.max_body = int(max_body)
@@ -70,12 +77,13 @@ class EngineService:
         self._last_request = time.monotonic()
 
     # -- auth & activity ---------------------------------------------------------
-    def authorized(self, header: str | None) -> bool:
+    def authorized(self, header: str | None) -> str | None:
+        """The name of the token in an ``Authorization: Bearer`` header (the
+        owner of the jobs it submits), or None."""
         scheme, _, credential = (header or "").strip().partition(" ")
         if scheme.lower() != "bearer":
-            return False
-        given = credential.strip().encode("latin-1", "replace")
-        return hmac.compare_digest(given, self._token)
+            return None
+        return self._tokens.owner(credential.strip())
 
     def request_started(self) -> None:
         with self._lock:
@@ -99,14 +107,14 @@ class EngineService:
         return time.monotonic() - max(last, self.jobs.last_activity)
 
     # -- endpoints ---------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        counts = self.jobs.counts()
+    def health(self, owner: str | None = None) -> dict[str, Any]:
+        counts = self.jobs.counts(owner)
         return {"status": "ok", "api": API, "version": __version__, "model": self.model_name,
                 "device": self.device, "tasks": list(self.tasks), "queue_length": counts["queue_length"],
                 "running": counts["running"], "jobs_run": counts["jobs_run"], "results_mb": counts["result_mb"],
                 "uptime_s": round(time.monotonic() - self.started, 3)}
 
-    def submit(self, body: Any) -> dict[str, Any]:
+    def submit(self, body: Any, owner: str | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_body", 'the body must be a JSON object like {"task": "generate", '
                                                 '"params": {...}}, got ' + _json_type(body))
@@ -130,18 +138,18 @@ class EngineService:
         except RecursionError as exc:
             raise ApiError(400, "invalid_param", "params are nested too deeply", field="params") from exc
         try:
-            return self.jobs.submit(task, checked)
+            return self.jobs.submit(task, checked, owner)
         except QueueFull as exc:
             raise ApiError(503, "queue_full", str(exc), headers={"Retry-After": "5"}) from exc
 
-    def job(self, job_id: str) -> tuple[dict[str, Any], str | None]:
-        found = self.jobs.get(job_id)
+    def job(self, job_id: str, owner: str | None = None) -> tuple[dict[str, Any], str | None]:
+        found = self.jobs.get(job_id, owner)
         if found is None:
             raise _unknown_job(job_id, self.jobs.keep_finished)
         return found
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        snap = self.jobs.cancel(job_id)
+    def cancel(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
+        snap = self.jobs.cancel(job_id, owner)
         if snap is None:
             raise _unknown_job(job_id, self.jobs.keep_finished)
         return snap
@@ -227,7 +235,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                  (time.perf_counter() - started) * 1000.0, note)
 
     def _dispatch(self, service: EngineService, path: str) -> None:
-        if not service.authorized(self.headers.get("Authorization")):
+        owner = service.authorized(self.headers.get("Authorization"))
+        if owner is None:
             raise ApiError(401, "unauthorized", "missing or wrong token; send the header "
                                                 "'Authorization: Bearer <token>' with the token the engine "
                                                 "printed when it started", headers={"WWW-Authenticate": "Bearer"})
@@ -236,17 +245,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise ApiError(405, "method_not_allowed", f"{self.command} is not allowed on {path}; use "
                                                       f"{' or '.join(methods)}", headers={"Allow": ", ".join(methods)})
         if name == "health":
-            self._send_json(200, service.health())
+            self._send_json(200, service.health(owner))
         elif name == "jobs" and self.command == "GET":
-            self._send_json(200, {"jobs": service.jobs.list()})
+            self._send_json(200, {"jobs": service.jobs.list(owner)})
         elif name == "jobs":
-            snap = service.submit(self._read_json())
+            snap = service.submit(self._read_json(), owner)
             self._send_json(202, snap, {"Location": f"/{API}/jobs/{snap['id']}"})
         elif self.command == "GET":
-            snap, result_json = service.job(job_id)
+            snap, result_json = service.job(job_id, owner)
             self._send_json(200, snap, result_json=result_json)
         else:
-            self._send_json(200, service.cancel(job_id))
+            self._send_json(200, service.cancel(job_id, owner))
 
     # -- bodies ------------------------------------------------------------------
     def _read_json(self) -> Any:

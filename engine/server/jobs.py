@@ -49,6 +49,7 @@ class Job:
     cancel_requested: bool = False
     error: dict[str, Any] | None = None
     result_json: str | None = None  # the result, already encoded: served as is
+    owner: str | None = None  # who submitted it (the token's name): only they see and cancel it
 
     def snapshot(self, position: int | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "task": self.task, "status": self.status,
@@ -111,34 +112,42 @@ class JobManager:
         return not self._thread.is_alive()
 
     # -- requests -----------------------------------------------------------------
-    def submit(self, task: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Queue an already validated job; its snapshot."""
+    def submit(self, task: str, params: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        """Queue an already validated job for ``owner``; its snapshot."""
         with self._cond:
             if self._stopping:
                 raise QueueFull("the engine is shutting down and takes no new jobs")
             if len(self._queue) >= self.max_queued:
                 raise QueueFull(f"{len(self._queue)} jobs are already waiting (the limit is {self.max_queued}); "
                                 "wait for some to finish or cancel them")
-            job = Job(id=uuid.uuid4().hex, task=task, params=params)
+            job = Job(id=uuid.uuid4().hex, task=task, params=params, owner=owner)
             self._jobs[job.id] = job
             self._queue.append(job)
             self.last_activity = time.monotonic()
             self._cond.notify_all()
             return job.snapshot(position=len(self._queue))
 
-    def get(self, job_id: str) -> tuple[dict[str, Any], str | None] | None:
-        """(snapshot, result JSON text or None), or None for an unknown id."""
+    def _visible(self, job_id: str, owner: str | None) -> Job | None:
+        """The job if it exists and ``owner`` may see it (None: anyone may);
+        another owner's job is as unknown as a missing one. Caller holds the lock."""
+        job = self._jobs.get(job_id)
+        return job if job is not None and (owner is None or job.owner == owner) else None
+
+    def get(self, job_id: str, owner: str | None = None) -> tuple[dict[str, Any], str | None] | None:
+        """(snapshot, result JSON text or None), or None for an unknown id
+        (or another owner's job)."""
         with self._cond:
-            job = self._jobs.get(job_id)
+            job = self._visible(job_id, owner)
             if job is None:
                 return None
             return job.snapshot(self._position(job)), job.result_json
 
-    def cancel(self, job_id: str) -> dict[str, Any] | None:
+    def cancel(self, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
         """Queued: cancelled at once. Running: flagged; the job stops at its
-        next check. Finished: unchanged. None for an unknown id."""
+        next check. Finished: unchanged. None for an unknown id (or another
+        owner's job)."""
         with self._cond:
-            job = self._jobs.get(job_id)
+            job = self._visible(job_id, owner)
             if job is None:
                 return None
             if job.status == QUEUED:
@@ -149,14 +158,18 @@ class JobManager:
                 job.message = "cancelling: the job stops at its next check"
             return job.snapshot(self._position(job))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, owner: str | None = None) -> list[dict[str, Any]]:
         with self._cond:
-            return [job.snapshot(self._position(job)) for job in self._jobs.values()]
+            return [job.snapshot(self._position(job)) for job in self._jobs.values()
+                    if owner is None or job.owner == owner]
 
-    def counts(self) -> dict[str, Any]:
+    def counts(self, owner: str | None = None) -> dict[str, Any]:
+        """Queue figures; ``running`` is the running job's id when ``owner``
+        may see it (None: anyone may), else None."""
         with self._cond:
-            return {"queue_length": len(self._queue),
-                    "running": self._running.id if self._running is not None else None,
+            running = self._running
+            visible = running is not None and (owner is None or running.owner == owner)
+            return {"queue_length": len(self._queue), "running": running.id if visible else None,
                     "jobs_run": self.jobs_run, "finished_kept": len(self._finished),
                     "result_mb": round(self._result_bytes / 2**20, 3)}
 

@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import MotionGPTError
 from .app import API, DEFAULT_MAX_BODY, EngineHTTPServer, EngineService, is_loopback
 from .lifecycle import Watchdog, wait_for
+from .tokens import TokenTable
 
 log = logging.getLogger("motiongpt.server")
 
@@ -37,6 +38,7 @@ class ServeOptions:
     model: str | None = None
     device: str = "auto"
     token: str | None = None
+    tokens_file: str | None = None
     allow_remote: bool = False
     parent_pid: int | None = None
     idle_timeout: float | None = None
@@ -63,18 +65,24 @@ def resolve_token(opts: ServeOptions, environ: dict[str, str] | None = None) -> 
     return secrets.token_urlsafe(32), False
 
 
-def check_options(opts: ServeOptions, environ: dict[str, str] | None = None) -> str:
-    """Refuse unsafe or impossible settings before anything slow; the token."""
+def check_options(opts: ServeOptions, environ: dict[str, str] | None = None) -> tuple[str | None, TokenTable | None]:
+    """Refuse unsafe or impossible settings before anything slow; (the single
+    token, the tokens file's table). With a tokens file and no explicit
+    token there is no single token: every client uses its own."""
+    tokens = TokenTable.from_file(opts.tokens_file) if opts.tokens_file else None
     token, explicit = resolve_token(opts, environ)
+    if tokens is not None and not explicit:
+        token = None
     if not is_loopback(opts.host):
         if not opts.allow_remote:
             raise MotionGPTError(f"refusing to listen on {opts.host}: only loopback (127.0.0.1, ::1, localhost) is "
                                  "allowed by default because anyone who can reach the port could use the engine; "
-                                 f"pass --allow-remote together with --token (or {TOKEN_ENV}) to do it anyway")
-        if not explicit:
+                                 f"pass --allow-remote together with --token (or {TOKEN_ENV}) or --tokens-file to do "
+                                 "it anyway")
+        if not explicit and tokens is None:
             raise MotionGPTError(f"--host {opts.host} with --allow-remote needs an explicit token: pass --token or "
-                                 f"set {TOKEN_ENV} (at least {MIN_REMOTE_TOKEN} characters)")
-        if len(token) < MIN_REMOTE_TOKEN:
+                                 f"set {TOKEN_ENV} (at least {MIN_REMOTE_TOKEN} characters), or --tokens-file")
+        if token is not None and len(token) < MIN_REMOTE_TOKEN:
             raise MotionGPTError(f"the token is {len(token)} characters long; a server reachable from other "
                                  f"machines needs at least {MIN_REMOTE_TOKEN}")
     if not 0 <= opts.port <= 65535:
@@ -87,7 +95,7 @@ def check_options(opts: ServeOptions, environ: dict[str, str] | None = None) -> 
         raise MotionGPTError("the body size limit must be at least 1 KB")
     if opts.threads is not None and opts.threads < 1:
         raise MotionGPTError(f"--threads must be at least 1, got {opts.threads}")
-    return token
+    return token, tokens
 
 
 def _load_default(folder: str | None, device: str) -> Any:
@@ -104,7 +112,7 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
           load_model: Callable[[str | None, str], Any] | None = None, environ: dict[str, str] | None = None,
           install_signals: bool = True, close_ready: bool = False) -> int:
     """Run the server until told to stop; the exit code (0 on a clean stop)."""
-    token = check_options(opts, environ)
+    token, tokens = check_options(opts, environ)
     stop_event = threading.Event()
     state: dict[str, Any] = {"ready": False, "reason": None}
 
@@ -132,7 +140,7 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
             torch.set_num_threads(opts.threads)
         log.info("loading model %s on %s", opts.model or "(default)", opts.device)
         model = (load_model or _load_default)(opts.model, opts.device)
-        service = EngineService(model, runner if runner is not None else _default_runner(), token,
+        service = EngineService(model, runner if runner is not None else _default_runner(), token, tokens=tokens,
                                 keep_finished=opts.keep_finished, max_queued=opts.max_queued, max_body=opts.max_body,
                                 max_result_bytes=opts.max_result_bytes)
     except BaseException:
