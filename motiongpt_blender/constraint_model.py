@@ -90,7 +90,7 @@ class ConstraintModel:
         basis = {b: np.swapaxes(frames[b], -1, -2) @ rotations[b] for b in self.links}
         root_basis = None
         if root_matrix is not None and self.root_parent is not None:
-            root_basis = np.linalg.inv(self.root_parent) @ root_matrix
+            root_basis = rm.affine_inverse(self.root_parent) @ root_matrix
         return basis, root_basis
 
 
@@ -151,7 +151,7 @@ def fit(bones: list[str], pose_rot: np.ndarray, basis_rot: np.ndarray, *, root: 
         kinds[best.kind] += 1
     root_parent = None
     if root is not None and root_pose is not None and root_basis is not None:
-        k = root_pose @ np.linalg.inv(root_basis)
+        k = root_pose @ rm.affine_inverse(root_basis)
         scale = max(float(np.abs(k[0, :3, 3]).max()), 1.0)
         if not np.allclose(k, k[:1], atol=1e-5 * scale, rtol=1e-5):
             return None

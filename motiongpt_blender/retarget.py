@@ -35,7 +35,9 @@ Constrained rigs
 When constraints or partial inheritance sit between the mapped bones (a
 generated Rigify rig), a :mod:`constraint_model` measured from a few probe
 evaluations of the rig solves every frame at once; three frames are checked
-against Blender's own evaluation. If the rig cannot be modelled, the pose is
+against Blender's own evaluation. The model is kept for the session under the
+rig's :func:`rig_signature`, so the next Generate on an unchanged rig skips
+the probes and checks one frame. If the rig cannot be modelled, the pose is
 refined by evaluating the written keys frame by frame (slow; done in steps so
 the UI keeps running). Rigify limbs driven through FK controls (bones named
 ``*_fk``) get ``IK_FK`` = 1.0 so the keys show.
@@ -70,6 +72,9 @@ __all__ = ["RetargetJob", "RetargetReport", "retarget_motion", "read_rig_rest", 
 BONES_PER_STEP = 6                  # bones written between two yields
 EVALUATIONS_PER_STEP = 12           # frames evaluated between two yields (fallback refinement)
 MODEL_CHECK_FRAMES = 3              # frames checked against Blender after a constraint-model solve
+MODEL_CHECK_FRAMES_CACHED = 1       # ... when the model came from the cache (the rig's signature is unchanged)
+_MODEL_CACHE: dict[tuple, cm.ConstraintModel] = {}
+_MODEL_CACHE_SIZE = 8
 
 
 # ---------------------------------------------------------------------------
@@ -174,7 +179,8 @@ def _evaluated_poses(obj: bpy.types.Object, frames: np.ndarray, index: dict[str,
 
 class _PoseProbe:
     """Set mapped bones' ``matrix_basis`` directly and let Blender evaluate
-    the rig (no keys, no frame change); the bases are put back on exit."""
+    the rig (no keys, no frame change); the bases are put back on exit (not
+    evaluated: the caller sets the frame again afterwards)."""
 
     def __init__(self, obj: bpy.types.Object, bones: list[str]):
         self.obj = obj
@@ -191,9 +197,9 @@ class _PoseProbe:
         bpy.context.view_layer.update()
 
     def __exit__(self, *exc) -> None:
+        # no evaluation here: the job evaluates the rig again once its keys are written
         for b, m in self.saved.items():
             self.obj.pose.bones[b].matrix_basis = m
-        bpy.context.view_layer.update()
 
 
 def _random_rotations(rng: np.random.Generator, n: int, max_angle: float) -> np.ndarray:
@@ -203,10 +209,13 @@ def _random_rotations(rng: np.random.Generator, n: int, max_angle: float) -> np.
 
 
 def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[str], root: str | None,
-                           probes: int = 4, tol_deg: float = 0.01, seed: int = 0) -> cm.ConstraintModel | None:
+                           probes: int = 4, tol_deg: float = 0.01,
+                           seed: int = 0) -> Iterator[float]:
     """Evaluate the rig in ``probes`` poses (the first at rest, the others
     with every mapped bone turned at random) and fit a
-    :class:`constraint_model.ConstraintModel`; None if it does not fit."""
+    :class:`constraint_model.ConstraintModel`. A generator that yields after
+    each evaluation (a few milliseconds to tens on a big rig) and returns the
+    model, or None if it does not fit."""
     rng = np.random.default_rng(seed)
     static = {b: rig.basis[rig.index[b]] for b in bones}
     size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
@@ -214,7 +223,8 @@ def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[s
     idx = [rig.index[b] for b in bones]
     with _PoseProbe(obj, bones) as probe:
         for p in range(probes):
-            turns = _random_rotations(rng, len(bones), np.radians(80.0)) if p else np.broadcast_to(np.eye(3), (len(bones), 3, 3))
+            turns = _random_rotations(rng, len(bones), np.radians(80.0)) if p else \
+                np.broadcast_to(np.eye(3), (len(bones), 3, 3))
             bases = {}
             for k, b in enumerate(bones):
                 loc = static[b][:3, 3] + (rng.uniform(-0.1, 0.1, 3) * size if (p and b == root) else 0.0)
@@ -227,9 +237,36 @@ def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[s
             if root is not None:
                 root_pose.append(pose[bones.index(root)])
                 root_basis.append(basis[bones.index(root)])
+            yield 0.3 + 0.05 * p / probes
     return cm.fit(bones, np.stack(pose_rot), np.stack(basis_rot), root=root,
                   root_pose=np.stack(root_pose) if root is not None else None,
                   root_basis=np.stack(root_basis) if root is not None else None, tol_deg=tol_deg)
+
+
+def rig_signature(obj: bpy.types.Object, bones: list[str]) -> tuple:
+    """Everything a constraint model of these bones depends on: every bone
+    in their chains up to the root with its constraints (type, influence,
+    target, spaces, mute), inheritance, custom properties (Rigify's IK/FK
+    switches and follow sliders) and, for unkeyed bones, current basis. Equal
+    signatures let a measured model be reused without probing the rig again."""
+    data_bones, pose = obj.data.bones, obj.pose.bones
+    chain: set[str] = set()
+    for name in bones:
+        b = data_bones[name]
+        while b is not None and b.name not in chain:
+            chain.add(b.name)
+            b = b.parent
+    keyed = set(bones)
+    items = []
+    for name in sorted(chain):
+        pb, b = pose[name], data_bones[name]
+        cons = tuple((c.type, round(float(c.influence), 6), getattr(c, "subtarget", ""), getattr(c, "mix_mode", ""),
+                      c.owner_space, getattr(c, "target_space", ""), c.mute) for c in pb.constraints)
+        props = tuple(sorted((k, repr(pb[k])) for k in pb.keys()))
+        basis = () if name in keyed else tuple(np.round(np.array(pb.matrix_basis), 6).ravel())
+        items.append((name, b.parent.name if b.parent else None, cons, props, basis, b.use_inherit_rotation,
+                      b.inherit_scale))
+    return (obj.name, obj.data.name, len(data_bones), tuple(bones), tuple(items))
 
 
 # ---------------------------------------------------------------------------
@@ -253,6 +290,7 @@ class RetargetReport:
     warnings: list[str] = field(default_factory=list)
     refined: str | None = None               # why the plain-hierarchy solve was not enough (None: it was)
     refine_method: str | None = None         # "model" (measured constraint model) or "evaluation"
+    model_cached: bool = False               # the model was measured on this rig before (not probed again)
     refine_passes: int = 0
     refine_error_deg: float = 0.0            # largest bone rotation error left (checked frames)
     held: tuple[bool, bool] = (False, False)
@@ -290,6 +328,7 @@ class RetargetJob:
         self.changes = changes
         self.report: RetargetReport | None = None
         self.keys_written = 0
+        self.model_cached = False
 
     # -- steps -------------------------------------------------------------------------------
     def steps(self) -> Iterator[float]:
@@ -304,34 +343,54 @@ class RetargetJob:
         why = constrained_chain(self.obj, list(self.result.quats)) if self.refine is None else \
             ("requested" if self.refine else None)
         method, passes, worst = None, 0, 0.0
+        check_after = False
         if why is not None and len(self.written):
-            model = self._constraint_model()
+            model = yield from self._constraint_model()
             if model is not None:
-                method, worst = "model", self._check_model(model)
-                if worst > self.refine_tol_deg:
-                    method = None
+                # a model measured on this rig before is checked on the frame Blender shows after the
+                # keys are written (one evaluation that happens anyway), when the keys are the plain solve
+                check_after = self.model_cached and not any(self.hold) and \
+                    bpy.context.scene.frame_current in self.frames
+                if check_after:
+                    method = "model"
+                else:
+                    worst = yield from self._check_model(model)
+                    method = "model" if worst <= self.refine_tol_deg else None
+                    if method is None:              # the rig changed in a way the signature missed
+                        _MODEL_CACHE.pop(rig_signature(self.obj, list(self.result.quats)), None)
             yield 0.45
         t3 = time.perf_counter()
-        if why is not None and len(self.written) and method is None:
-            method = "evaluation"
-            for progress in self._write_all(blend=False):
-                yield 0.45 + 0.1 * progress
-            for progress, passes, worst in self._refine_by_evaluation():
-                yield 0.55 + 0.35 * progress
-        for progress in self._write_all(blend=True):
-            yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
-        t4 = time.perf_counter()
-        self.target.finish(self.obj)
-        if why is not None:
+        for attempt in range(2):
+            if why is not None and len(self.written) and method is None:
+                method = "evaluation"
+                for progress in self._write_all(blend=False):
+                    yield 0.45 + 0.1 * progress
+                for progress, passes, worst in self._refine_by_evaluation():
+                    yield 0.55 + 0.35 * progress
+            for progress in self._write_all(blend=True):
+                yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
+            self.target.finish(self.obj)
+            if why is None:
+                break
             scene = bpy.context.scene
             scene.frame_set(scene.frame_current, subframe=scene.frame_subframe)      # show the new keys
+            if not check_after:
+                break
+            check_after = False
+            worst = self._error_now()
+            if worst <= self.refine_tol_deg:
+                break
+            _MODEL_CACHE.pop(rig_signature(self.obj, list(self.result.quats)), None)
+            method = None                           # the cached model no longer fits: evaluate instead
+        t4 = time.perf_counter()
         self.report = RetargetReport(
             action=self.action.name, slot=self.target.slot.identifier if self.target.slot is not None else None,
             api="layered" if self.target.layered else "legacy", frame_start=self.start, frame_end=self.end,
             frames_written=len(self.frames), keys_written=self.keys_written, bone_map=dict(self.mapping),
             skipped_joints=self.result.skipped_joints, root_bone=self.result.root_bone, scale=self.result.scale,
             rotation_modes=dict(self.modes), ik_fk_switched=self.switched, warnings=self.warnings, refined=why,
-            refine_method=method, refine_passes=passes, refine_error_deg=worst, held=self.hold,
+            refine_method=method, model_cached=self.model_cached, refine_passes=passes,
+            refine_error_deg=worst, held=self.hold,
             seconds={"read": t1 - t0, "solve": t2 - t1, "constraints": t3 - t2, "write": t4 - t3,
                      "total": time.perf_counter() - t0})
 
@@ -438,12 +497,21 @@ class RetargetJob:
             root_m = rm.compose(rot[res.root_bone], head)
         return rot, root_m
 
-    def _constraint_model(self) -> cm.ConstraintModel | None:
+    def _constraint_model(self) -> Iterator[float]:
+        """Probe and fit the rig's constraint model and solve with it (yields
+        between evaluations); returns the model or None."""
         bones = list(self.result.quats)
         root = self.result.root_bone if self.result.root_location is not None else None
-        model = probe_constraint_model(self.obj, self.rig, bones, root)
+        signature = rig_signature(self.obj, bones)
+        model = _MODEL_CACHE.get(signature)
+        self.model_cached = model is not None
         if model is None:
-            return None
+            model = yield from probe_constraint_model(self.obj, self.rig, bones, root)
+            if model is None:
+                return None
+            while len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+                _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+            _MODEL_CACHE[signature] = model
         desired, root_m = self._desired()
         basis, root_basis = model.solve(desired, root_m)
         for b, r in basis.items():
@@ -453,14 +521,16 @@ class RetargetJob:
         self.model = model
         return model
 
-    def _check_model(self, model: cm.ConstraintModel) -> float:
+    def _check_model(self, model: cm.ConstraintModel) -> Iterator[float]:
         """Largest angle (degrees) between Blender's evaluation and the aim at
-        a few frames, with the solved bases set on the rig directly."""
+        a few frames, with the solved bases set on the rig directly (yields
+        between evaluations, returns the angle)."""
         desired, root_m = self._desired()
         res, rig = self.result, self.rig
         bones = list(res.quats)
         idx = [rig.index[b] for b in bones]
-        picks = np.unique(np.linspace(0, len(self.frames) - 1, MODEL_CHECK_FRAMES).round().astype(int))
+        checks = MODEL_CHECK_FRAMES_CACHED if self.model_cached else MODEL_CHECK_FRAMES
+        picks = np.unique(np.linspace(0, len(self.frames) - 1, checks).round().astype(int))
         worst = 0.0
         with _PoseProbe(self.obj, bones) as probe:
             for t in picks:
@@ -480,7 +550,17 @@ class RetargetJob:
                     size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
                     if np.linalg.norm(pose[k, :3, 3] - root_m[t, :3, 3]) > 1e-5 * size:
                         worst = max(worst, 360.0)
+                yield 0.4
         return worst
+
+    def _error_now(self) -> float:
+        """Largest angle (degrees) between the rig as Blender shows it now and
+        the aim at the current frame."""
+        desired, _ = self._desired()
+        t = int(np.flatnonzero(self.frames == bpy.context.scene.frame_current)[0])
+        pose = _pose_matrices(self.obj, self.rig.index)
+        return max(float(cm.angle_deg(rm.unscale(pose[self.rig.index[b], :3, :3]), desired[b][t]))
+                   for b in self.result.quats)
 
     def _refine_by_evaluation(self) -> Iterator[tuple[float, int, float]]:
         """Correct the keys of a rig the model cannot explain: evaluate the
@@ -514,8 +594,8 @@ class RetargetJob:
                 if b == root:
                     # pose = X @ basis  =>  basis' = X^-1 @ desired (rotation and head position)
                     basis = rm.compose(rm.quat_to_matrix(q), res.root_location[sel])
-                    x = actual @ np.linalg.inv(basis)
-                    new = np.linalg.inv(x) @ root_m[sel]
+                    x = actual @ rm.affine_inverse(basis)
+                    new = rm.affine_inverse(x) @ root_m[sel]
                     res.root_location[sel] = new[:, :3, 3]
                     rot = new[:, :3, :3]
                 else:

@@ -358,8 +358,26 @@ def compose(rot: np.ndarray, loc: np.ndarray | None = None, scale: np.ndarray | 
     return out
 
 
+def inverse3(m: np.ndarray) -> np.ndarray:
+    """Inverse of (..., 3, 3) matrices from cross products. Element-wise numpy,
+    no LAPACK call: ``np.linalg.inv`` on small matrices wakes BLAS threads,
+    which on a busy machine costs milliseconds per call."""
+    m = np.asarray(m, dtype=np.float64)
+    c0, c1, c2 = m[..., :, 0], m[..., :, 1], m[..., :, 2]
+    rows = np.stack([np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)], axis=-2)
+    det = (c0 * rows[..., 0, :]).sum(-1)
+    return rows / det[..., None, None]
+
+
 def affine_inverse(m: np.ndarray) -> np.ndarray:
-    return np.linalg.inv(np.asarray(m, dtype=np.float64))
+    """Inverse of (..., 4, 4) affine matrices (last row 0, 0, 0, 1), see :func:`inverse3`."""
+    m = np.asarray(m, dtype=np.float64)
+    inv = np.zeros_like(m)
+    lin = inverse3(m[..., :3, :3])
+    inv[..., :3, :3] = lin
+    inv[..., :3, 3] = -np.einsum("...ij,...j->...i", lin, m[..., :3, 3])
+    inv[..., 3, 3] = 1.0
+    return inv
 
 
 def transform_points(m: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -555,6 +573,9 @@ class RigRest:
             self.basis = np.broadcast_to(np.eye(4), self.rest.shape).copy()
         self.basis = np.asarray(self.basis, dtype=np.float64)
         self.index = {n: i for i, n in enumerate(self.names)}
+        # each bone's rest matrix relative to its parent's (its own for roots), for posing chains
+        parent_rest = np.where((self.parents >= 0)[:, None, None], self.rest[np.maximum(self.parents, 0)], np.eye(4))
+        self.rest_relative = affine_inverse(parent_rest) @ self.rest
 
     def world_heads(self) -> np.ndarray:
         return transform_points(self.object_matrix, self.rest[:, :3, 3])
@@ -587,7 +608,7 @@ def parent_frame(rig: RigRest, pose: Mapping[int, np.ndarray], b: int, n_frames:
     """(T, 4, 4) armature-space frame bone ``b``'s basis acts in, from its
     parent's pose (already in ``pose``): ``pose[b] = parent_frame @ basis[b]``."""
     p = int(rig.parents[b])
-    rel = rig.rest[b] if p < 0 else affine_inverse(rig.rest[p]) @ rig.rest[b]
+    rel = rig.rest_relative[b]
     return np.broadcast_to(rel, (n_frames, 4, 4)) if p < 0 else pose[p] @ rel
 
 
@@ -869,7 +890,7 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
                 b_scale = np.linalg.norm(static[:3, :3], axis=0)
                 if b == root_b and root_world is not None:
                     h_arm = transform_points(inv_obj, root_world)
-                    b_loc = np.linalg.solve(k[:, :3, :3], (h_arm - k[:, :3, 3])[..., None])[..., 0]
+                    b_loc = np.einsum("tij,tj->ti", inverse3(k[:, :3, :3]), h_arm - k[:, :3, 3])
                 else:
                     b_loc = np.broadcast_to(static[:3, 3], (n_t, 3))
                 basis[b] = compose(b_rot, b_loc, b_scale)

@@ -60,6 +60,18 @@ os._exit(0)   # skip interpreter teardown: an enabled Rigify can keep the proces
 """
 
 
+def built_extension(tmp: Path) -> tuple[Path, dict]:
+    """The extension zip that ``build.py`` makes (into ``tmp/dist``) and the
+    environment that gives a Blender subprocess its own temporary user
+    folders, so installing the zip there never touches the user's Blender."""
+    spec = importlib.util.spec_from_file_location("mgpt_build", REPO / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    zip_path = build.build(out_dir=Path(tmp) / "dist", quiet=True)
+    env = {f"BLENDER_USER_{kind.upper()}": str(Path(tmp) / "user" / kind) for kind in ("extensions", "config", "scripts")}
+    return zip_path, env
+
+
 def run_blender(code: str, data: dict | None = None, timeout: float = 120.0, env: dict | None = None) -> dict:
     """Run ``code`` with bpy in a subprocess and return its ``RESULT`` dict
     (``env``: extra environment variables, e.g. ``BLENDER_USER_EXTENSIONS``)."""

@@ -15,7 +15,6 @@ records everything; the tests below check it.
 """
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 
 import pytest
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.skipif(not bs.bpy_available(), reason="bpy (Blender as 
 TOKEN_MESSAGE = "The engine refused the token; check Preferences > MotionGPT > Token"
 GEN_SECONDS = 2.0
 FPS = 24
-
-
-def load_build_module():
-    spec = importlib.util.spec_from_file_location("mgpt_build", bs.REPO / "build.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 SCRIPT = r"""
@@ -432,15 +424,12 @@ def broken_engine_root(folder):
 @pytest.fixture(scope="module")
 def run(tiny_bundle, token_engine, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("addon")
-    zip_path = load_build_module().build(out_dir=tmp / "dist", quiet=True)
+    zip_path, env = bs.built_extension(tmp)
     (tmp / "empty_model").mkdir()
     data = {"zip": str(zip_path), "repo": str(bs.REPO), "model": str(tiny_bundle), "fps": FPS,
             "seconds": GEN_SECONDS, "broken_root": str(broken_engine_root(tmp / "broken")),
             "empty_model": str(tmp / "empty_model"), "remote_url": token_engine.url,
             "remote_token": ENGINE_TOKEN, "tmp": str(tmp)}
-    env = {"BLENDER_USER_EXTENSIONS": str(tmp / "user" / "extensions"),
-           "BLENDER_USER_CONFIG": str(tmp / "user" / "config"),
-           "BLENDER_USER_SCRIPTS": str(tmp / "user" / "scripts")}
     result = bs.run_blender(SCRIPT, data, timeout=420, env=env)
     result["tmp"] = str(tmp)
     return result
