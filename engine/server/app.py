@@ -61,6 +61,7 @@ class EngineService:
         self._token = token.encode("utf-8")
         self.model_name = model_name if model_name is not None else str(getattr(model, "name", "unknown"))
         self.device = device if device is not None else str(getattr(model, "device", "cpu"))
+        self.dtype = str(getattr(model, "dtype", "float32"))
         self.max_body = int(max_body)
         self.jobs = JobManager(model, runner, keep_finished=keep_finished, max_queued=max_queued,
                                max_result_bytes=max_result_bytes)
@@ -102,7 +103,7 @@ class EngineService:
     def health(self) -> dict[str, Any]:
         counts = self.jobs.counts()
         return {"status": "ok", "api": API, "version": __version__, "model": self.model_name,
-                "device": self.device, "tasks": list(self.tasks), "queue_length": counts["queue_length"],
+                "device": self.device, "dtype": self.dtype, "tasks": list(self.tasks), "queue_length": counts["queue_length"],
                 "running": counts["running"], "jobs_run": counts["jobs_run"], "results_mb": counts["result_mb"],
                 "uptime_s": round(time.monotonic() - self.started, 3)}
 

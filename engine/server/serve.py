@@ -21,6 +21,7 @@ from typing import Any, Callable, TextIO
 from .. import __version__
 from ..errors import MotionGPTError
 from .app import API, DEFAULT_MAX_BODY, EngineHTTPServer, EngineService, is_loopback
+from ..runtime import set_torch_threads
 from .lifecycle import Watchdog, wait_for
 
 log = logging.getLogger("motiongpt.server")
@@ -127,11 +128,12 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
         raise MotionGPTError(f"cannot listen on {opts.host}:{opts.port} ({exc.strerror or exc}); pick another "
                              "--port, or --port 0 for any free one") from exc
     try:
-        if opts.threads:
-            import torch
-            torch.set_num_threads(opts.threads)
+        set_torch_threads(opts.threads)
         log.info("loading model %s on %s", opts.model or "(default)", opts.device)
         model = (load_model or _load_default)(opts.model, opts.device)
+        note = getattr(getattr(model, "device_choice", None), "note", "")
+        if note:
+            log.info("device: %s", note)
         service = EngineService(model, runner if runner is not None else _default_runner(), token,
                                 keep_finished=opts.keep_finished, max_queued=opts.max_queued, max_body=opts.max_body,
                                 max_result_bytes=opts.max_result_bytes)
@@ -153,13 +155,13 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
     url_host = f"[{host}]" if ":" in host else host
     info = {"event": "ready", "api": API, "url": f"http://{url_host}:{httpd.port}", "host": host,
             "port": httpd.port, "token": token, "pid": os.getpid(), "version": __version__,
-            "model": service.model_name, "device": service.device}
+            "model": service.model_name, "device": service.device, "dtype": service.dtype}
     state["ready"] = True
     watchdog.idle_for = service.idle_for
     if not watchdog.is_alive() and (opts.parent_pid is not None or opts.idle_timeout is not None):
         watchdog.start()
-    log.info("engine %s ready on %s (model %s on %s, pid %d)", __version__, info["url"], info["model"],
-             info["device"], info["pid"])
+    log.info("engine %s ready on %s (model %s on %s in %s, pid %d)", __version__, info["url"], info["model"],
+             info["device"], info["dtype"], info["pid"])
     try:
         ready.write(json.dumps(info) + "\n")
         ready.flush()
