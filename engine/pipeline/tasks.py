@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..lm.generate import GenerationCancelled, cancel_check
-from ..lm.vocab import FRAMES_PER_TOKEN, seconds_to_tokens
+from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
 from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.quaternion import qinv, qmul, qrot
@@ -45,6 +45,8 @@ CancelFn = Callable[[], bool]
 MODEL_FPS: float = sk.FPS
 MIN_MODEL_SECONDS: float = 0.25
 """Shortest input motion the model can read: one 4-frame token at 20 fps."""
+LONGEST_DEFAULT_SECONDS: float = DEFAULT_MAX_TOKENS * FRAMES_PER_TOKEN / MODEL_FPS
+"""Longest motion ``generate`` makes when no length is asked for (10 s)."""
 CONTEXT_TOKENS: int = 40
 """Tokens of the input given to the model to continue from (8 s)."""
 KEY_BLEND_S: float = 0.3

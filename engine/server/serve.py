@@ -1,9 +1,10 @@
 """Start, announce and stop the engine server (``motiongpt serve``).
 
-Order of events: check the options, listen on the socket, load the model
-once, start the worker and the HTTP threads, then print ONE JSON line on
-stdout (the ready line) and wait until a signal, the parent's death or the
-idle timeout asks us to stop. Stopping is always clean and exits 0.
+Order of events: check the options, take over SIGTERM/SIGINT, listen on the
+socket, load the model once, start the worker and the HTTP threads, then
+print ONE JSON line on stdout (the ready line) and wait until a signal, the
+parent's death or the idle timeout asks us to stop. Stopping is always clean
+and exits 0, also when the signal comes while the model is still loading.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from typing import Any, Callable, TextIO
 
 from .. import __version__
 from ..errors import MotionGPTError
-from .app import API, DEFAULT_MAX_BODY, EngineHTTPServer, EngineService, is_loopback
 from ..runtime import set_torch_threads
+from .app import API, DEFAULT_MAX_BODY, DEFAULT_MAX_JOB_RESULT, EngineHTTPServer, EngineService, is_loopback
 from .lifecycle import Watchdog, wait_for
 
 log = logging.getLogger("motiongpt.server")
@@ -46,6 +47,7 @@ class ServeOptions:
     max_queued: int = 32
     max_result_bytes: int = 512 * 2**20
     threads: int | None = None
+    max_job_result: int = DEFAULT_MAX_JOB_RESULT
 
 
 def resolve_token(opts: ServeOptions, environ: dict[str, str] | None = None) -> tuple[str, bool]:
@@ -118,6 +120,12 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
             state["reason"] = reason
         stop_event.set()
 
+    if install_signals and threading.current_thread() is threading.main_thread():
+        # before the model loads, so SIGTERM while loading is a clean stop (exit 0) too
+        for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), lambda signum, _frame: stop(signal.Signals(signum).name))
+
     watchdog = Watchdog(stop, parent_pid=opts.parent_pid, idle_timeout=opts.idle_timeout)
     if opts.parent_pid is not None:
         watchdog.start()  # also covers a parent that dies while the model loads
@@ -136,7 +144,9 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
             log.info("device: %s", note)
         service = EngineService(model, runner if runner is not None else _default_runner(), token,
                                 keep_finished=opts.keep_finished, max_queued=opts.max_queued, max_body=opts.max_body,
-                                max_result_bytes=opts.max_result_bytes)
+                                max_result_bytes=opts.max_result_bytes, max_job_result=opts.max_job_result,
+                                allowed_hosts=loopback_hosts(opts.host, httpd.port) if is_loopback(opts.host)
+                                else None)
     except BaseException:
         httpd.server_close()
         raise
@@ -145,11 +155,6 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
     http_thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.25},
                                    name="motiongpt-http", daemon=True)
     http_thread.start()
-
-    if install_signals and threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), lambda signum, _frame: stop(signal.Signals(signum).name))
 
     host = opts.host
     url_host = f"[{host}]" if ":" in host else host
@@ -182,6 +187,13 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
         os._exit(0)
     log.info("stopped")
     return 0
+
+
+def loopback_hosts(host: str, port: int) -> list[str]:
+    """The Host header values a loopback engine answers: its address with
+    the port, under every loopback name a local client may use."""
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    return sorted(f"{name}:{port}" for name in names)
 
 
 def configure_logging(log_file: str | Path | None = None) -> None:
