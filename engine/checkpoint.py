@@ -72,7 +72,7 @@ def load_into(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], sour
 
 def check_keys(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str | Path) -> None:
     """Raise MotionFileError naming the missing, unexpected and mis-shaped
-    keys of ``state_dict`` for ``module`` (which may live on the meta device)."""
+    keys of ``state_dict`` for ``module``."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))

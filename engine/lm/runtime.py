@@ -47,6 +47,31 @@ _ACTIVATIONS = {
 }
 
 
+class Linear(nn.Module):
+    """``nn.Linear`` without bias and without initialising its weight:
+    every weight is loaded from a checkpoint, and a random initialisation
+    (or building on the meta device, whose initialisers import
+    torch._dynamo) would cost more than the load itself."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+class Embedding(nn.Module):
+    """``nn.Embedding`` without initialisation (see :class:`Linear`)."""
+
+    def __init__(self, count: int, size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(count, size), requires_grad=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.weight)
+
+
 class RMSNorm(nn.Module):
     """T5's layer norm: scale only, no mean, statistics in float32."""
 
@@ -69,12 +94,12 @@ class Attention(nn.Module):
         super().__init__()
         inner = config.num_heads * config.d_kv
         self.heads, self.d_kv = config.num_heads, config.d_kv
-        self.q = nn.Linear(config.d_model, inner, bias=False)
-        self.k = nn.Linear(config.d_model, inner, bias=False)
-        self.v = nn.Linear(config.d_model, inner, bias=False)
-        self.o = nn.Linear(inner, config.d_model, bias=False)
+        self.q = Linear(config.d_model, inner)
+        self.k = Linear(config.d_model, inner)
+        self.v = Linear(config.d_model, inner)
+        self.o = Linear(inner, config.d_model)
         if relative_bias:
-            self.relative_attention_bias = nn.Embedding(config.relative_attention_num_buckets, config.num_heads)
+            self.relative_attention_bias = Embedding(config.relative_attention_num_buckets, config.num_heads)
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, H * d) -> (B, H, T, d)."""
@@ -94,11 +119,11 @@ class FeedForward(nn.Module):
         super().__init__()
         self.gated, self.act = _ACTIVATIONS[config.feed_forward_proj]
         if self.gated:
-            self.wi_0 = nn.Linear(config.d_model, config.d_ff, bias=False)
-            self.wi_1 = nn.Linear(config.d_model, config.d_ff, bias=False)
+            self.wi_0 = Linear(config.d_model, config.d_ff)
+            self.wi_1 = Linear(config.d_model, config.d_ff)
         else:
-            self.wi = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.d_model, bias=False)
+            self.wi = Linear(config.d_model, config.d_ff)
+        self.wo = Linear(config.d_ff, config.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
@@ -202,23 +227,22 @@ class T5Runtime(nn.Module):
     def __init__(self, config: LMConfig):
         super().__init__()
         self.config = config
-        self.shared = nn.Embedding(config.vocab_size, config.d_model)
+        self.shared = Embedding(config.vocab_size, config.d_model)
         self.encoder = _Stack(config, decoder=False)
         self.decoder = _Stack(config, decoder=True)
         self.tied = bool(config.tie_word_embeddings)
         if not self.tied:
-            self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+            self.lm_head = Linear(config.d_model, config.vocab_size)
         self.compute_dtype = torch.float32
 
     # -- weights ---------------------------------------------------------------
     @classmethod
     def from_state_dict(cls, config: LMConfig, state: dict[str, torch.Tensor], source: str | Path = "weights"
                         ) -> "T5Runtime":
-        """Built on the meta device and given ``state``'s tensors (no random
-        initialisation, no copy); copies of the shared embedding that a
-        transformers state dict carries are ignored."""
-        with torch.device("meta"):
-            model = cls(config)
+        """Built without initialising and given ``state``'s tensors (no
+        copy); copies of the shared embedding that a transformers state dict
+        carries are ignored."""
+        model = cls(config)
         own = set(model.state_dict())
         state = {k: v for k, v in state.items() if k in own or k not in _TIED_COPIES}
         ckpt.check_keys(model, state, source)
