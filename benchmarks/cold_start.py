@@ -6,8 +6,12 @@
 Prints, for each condition, the median (and min/max) of ``--runs`` fresh
 processes of:
 
-* ``import torch``: ``python -c "import torch"``, the baseline everything is
-  compared with (no engine can start faster than torch loads);
+* ``import torch``: ``python -c "import torch"`` start to exit, the baseline
+  everything is compared with (no engine can start faster than torch loads);
+* ``import torch, line``: the same until it prints a line after the import
+  (not waiting for the interpreter's exit, which with torch loaded takes a
+  while): the like-for-like counterpart of ``serve ready``, also shown as a
+  ratio (``x line``);
 * ``serve ready``: ``python -m engine serve --port 0`` until its JSON ready
   line (model loaded, socket listening), then stopped;
 * ``generate 4 s``: ``python -m engine generate "..." --seconds 4 --out
@@ -64,6 +68,16 @@ def time_torch_import(root: Path) -> float:
     return time.perf_counter() - t
 
 
+def time_torch_import_line(root: Path) -> float:
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", "import torch; print('imported', flush=True)"],
+                            stdout=subprocess.PIPE, env=_env(root), cwd=root)
+    proc.stdout.readline()
+    took = time.perf_counter() - t
+    proc.wait(60)
+    return took
+
+
 def time_ready(root: Path, model: Path) -> float:
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", "0", "--model", str(model),
@@ -92,13 +106,14 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def run_condition(name: str, runs: int, roots: dict[str, Path], model: Path, out_dir: Path) -> dict:
     """One condition: ``runs`` rounds of every command, interleaved."""
-    rows: dict[str, list[float]] = {"import torch": []}
+    rows: dict[str, list[float]] = {"import torch": [], "import torch, line": []}
     for label in roots:
         rows[f"serve ready{label}"] = []
         rows[f"generate 4 s{label}"] = []
     print(f"[{name}] load average before: {os.getloadavg()[0]:.2f}", flush=True)
     for r in range(runs):
         rows["import torch"].append(time_torch_import(REPO))
+        rows["import torch, line"].append(time_torch_import_line(REPO))
         for label, root in roots.items():
             rows[f"serve ready{label}"].append(time_ready(root, model))
             rows[f"generate 4 s{label}"].append(time_generate(root, model, out_dir))
@@ -135,13 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                     h.terminate()
                     h.join()
     print()
-    print(f"{'condition':<8} {'command':<26} {'median s':>9} {'min':>7} {'max':>7} {'x torch':>8}")
+    print(f"{'condition':<8} {'command':<26} {'median s':>9} {'min':>7} {'max':>7} {'x torch':>8} {'x line':>7}")
     for name, rows in report["conditions"].items():
-        base = rows["import torch"]["median"]
+        base, line = rows["import torch"]["median"], rows["import torch, line"]["median"]
         for key, st in rows.items():
-            ratio = st["median"] / base
-            st["x_torch"] = ratio
-            print(f"{name:<8} {key:<26} {st['median']:>9.2f} {st['min']:>7.2f} {st['max']:>7.2f} {ratio:>7.2f}x")
+            st["x_torch"], st["x_line"] = st["median"] / base, st["median"] / line
+            print(f"{name:<8} {key:<26} {st['median']:>9.2f} {st['min']:>7.2f} {st['max']:>7.2f} "
+                  f"{st['x_torch']:>7.2f}x {st['x_line']:>6.2f}x")
     print("targets: serve ready <= 2.0x import torch, generate 4 s <= 3.0x import torch")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -3,7 +3,8 @@
 Each command module exposes ``register(subparsers)``; handlers return an exit
 code. Command modules import nothing heavy at import time (torch,
 transformers), so ``--help`` and the light commands start fast and the
-process policy (:mod:`engine.runtime`) is in place before torch loads. Errors the user can fix (MotionGPTError) print one line starting with
+process policy (:mod:`engine.runtime`) is in place before torch loads.
+Errors the user can fix (MotionGPTError) print one line starting with
 "error:" and exit 2; Ctrl-C exits 130 without a traceback.
 """
 from __future__ import annotations

@@ -126,8 +126,9 @@ class EngineService:
     def health(self) -> dict[str, Any]:
         counts = self.jobs.counts()
         return {"status": "ok", "api": API, "version": __version__, "model": self.model_name,
-                "device": self.device, "dtype": self.dtype, "tasks": list(self.tasks), "queue_length": counts["queue_length"],
-                "running": counts["running"], "jobs_run": counts["jobs_run"], "results_mb": counts["result_mb"],
+                "device": self.device, "dtype": self.dtype, "tasks": list(self.tasks),
+                "queue_length": counts["queue_length"], "running": counts["running"], "jobs_run": counts["jobs_run"],
+                "results_mb": counts["result_mb"],
                 "uptime_s": round(time.monotonic() - self.started, 3)}
 
     def submit(self, body: Any) -> dict[str, Any]:
@@ -167,7 +168,8 @@ class EngineService:
             return
         size = int(estimate(task, params))
         if size > self.max_job_result:
-            field = "variants" if int(params.get("variants") or 1) > 1 else "seconds" if task != "caption" else None
+            field = {"generate": "variants" if params.get("variants", 1) > 1 else "seconds", "inbetween": "motion",
+                     "continue": "seconds"}.get(task)
             raise ApiError(400, "result_too_large",
                            f"the result would be about {size / 2**20:.0f} MB; this engine sends at most "
                            f"{self.max_job_result / 2**20:.0f} MB per job: ask for fewer variants, fewer seconds or "
