@@ -12,9 +12,13 @@ import time
 
 import numpy as np
 
-from engine.data import humanml3d
-from engine.models.motion_tokenizer import MotionTokenizer
-from engine.motion.features import features_to_joints
+from engine.runtime import apply_process_policy
+
+apply_process_policy()  # before torch loads, as every engine entry point does
+
+from engine.data import humanml3d  # noqa: E402
+from engine.models.motion_tokenizer import MotionTokenizer  # noqa: E402
+from engine.motion.features import features_to_joints  # noqa: E402
 
 MAX_FRAMES = 200
 

@@ -65,6 +65,14 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
 def load_into(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str | Path) -> None:
     """Strict load with a readable report of missing, unexpected and
     mis-shaped keys."""
+    check_keys(module, state_dict, source)
+    own = module.state_dict()
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()}, strict=True)
+
+
+def check_keys(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Raise MotionFileError naming the missing, unexpected and mis-shaped
+    keys of ``state_dict`` for ``module``."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -78,7 +86,6 @@ def load_into(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], sour
             shown = ", ".join(f"{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:5])
             parts.append(f"wrong shapes ({len(wrong)}): {shown}")
         raise MotionFileError(source, "does not match the model: " + "; ".join(parts))
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()}, strict=True)
 
 
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str, Any],

@@ -23,3 +23,9 @@ class MotionFileError(MotionGPTError, ValueError):
 
 class MotionShapeError(MotionGPTError, ValueError):
     """An array has the wrong shape or holds NaN/inf."""
+
+
+class ModelOutputError(MotionGPTError):
+    """The model produced numbers that are not finite (NaN or infinity):
+    its weights are damaged. A job that meets it fails with this message
+    rather than returning broken motion or text."""

@@ -13,26 +13,39 @@ it watches Blender's pid, it also exits by itself within a second if Blender
 is killed.
 
 A remote engine (Preferences: Remote) is only health-checked: the add-on
-neither starts nor stops it.
+neither starts nor stops it; :func:`remote_url_warning` says when its URL
+would send the token in the clear.
+
+The engine's environment is Blender's, plus :data:`ENGINE_ENV` where Blender's
+does not set those variables (the engine applies the same policy itself when
+it starts, ``engine/runtime.py``; set here too so it holds from the child's
+first instruction), minus ``MOTIONGPT_TOKEN``.
 """
 from __future__ import annotations
 
 import atexit
 import json
 import os
+import ipaddress
 import queue
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from .client import EngineClient, EngineError
+from .paths import open_private_log, private_temp_dir
 
 HEALTH_TIMEOUT_S = 5.0
+
+ENGINE_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "PYTORCH_ENABLE_MPS_FALLBACK": "1"}
+"""The engine's process policy (``engine.runtime.PROCESS_ENV``, which a test
+keeps equal to this): idle OpenMP threads sleep instead of spinning, so a
+busy machine (Blender rendering) does not slow the engine 5-10x."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,35 @@ class EngineSettings:
 
 
 def _log_dir(settings: EngineSettings) -> Path:
-    d = Path(settings.log_dir) if settings.log_dir else Path(tempfile.gettempdir()) / "motiongpt-logs"
+    """The Preferences' log folder (the add-on's user folder), else a
+    folder of this user's own under the temp dir (paths.private_temp_dir)."""
+    if not settings.log_dir:
+        return private_temp_dir("logs")
+    d = Path(settings.log_dir)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def remote_url_warning(url: str) -> str:
+    """Why sending the token to ``url`` is unsafe ('' when it is not): a
+    plain http URL to anything but this machine sends the token, and every
+    prompt and motion, readable by anyone on the network path."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return ""
+    if parts.scheme.lower() != "http" or not host:
+        return ""
+    if host == "localhost":
+        return ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return ""
+    except ValueError:
+        pass
+    return (f"{host} is reached over plain http: the token and your animation travel unencrypted. Use https "
+            "(e.g. behind a TLS proxy) or an SSH tunnel to 127.0.0.1.")
 
 
 _PROBLEM_WORDS = ("error", "traceback", "exception", "killed", "fatal", "warning", "out of memory")
@@ -116,8 +155,14 @@ class LocalEngine:
         if s.root:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (s.root, env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        for key, value in ENGINE_ENV.items():
+            env.setdefault(key, value)
         env.pop("MOTIONGPT_TOKEN", None)          # a fresh random token per start
-        log = open(self.log_path, "a", encoding="utf-8")
+        try:
+            log = open_private_log(self.log_path)
+        except OSError as exc:
+            raise EngineError(f"The engine log {self.log_path} cannot be written ({exc.strerror or exc}); check "
+                              "that folder's permissions.", code="start_failed") from None
         try:
             log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n")
             log.flush()

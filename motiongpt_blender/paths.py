@@ -23,12 +23,17 @@ Engine Python (an interpreter that can ``import engine``: torch and friends):
 Model folder: ``<engine folder>/models/default`` (the shipped model),
 ``<engine folder>/models/official`` (a converted official checkpoint) or a
 custom folder.
+
+Files of our own outside Blender's user folders (logs, when Blender gives no
+config folder) go to :func:`private_temp_dir`: a folder of this user's only.
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,3 +156,48 @@ def check_model(folder: Path) -> str | None:
                 "motiongpt train-lm), convert the official checkpoint (motiongpt convert-official), or choose "
                 "another model folder in Preferences > MotionGPT > Model.")
     return None
+
+
+def private_temp_dir(*parts: str) -> Path:
+    """``<system temp>/motiongpt-<user>/<parts...>``, each level created
+    with mode 0700. Why not a fixed ``/tmp/motiongpt-logs``: on a shared
+    machine anyone can create that name first -- as a folder they can read,
+    or as a symlink to a file of yours -- and the engine's log would go
+    there. Raises OSError when a level is a symlink, not a folder, or (POSIX)
+    belongs to another user; a folder of ours that others can read is
+    tightened to 0700."""
+    path = Path(tempfile.gettempdir()) / f"motiongpt-{_user_tag()}"
+    _make_private(path)
+    for part in parts:
+        path = path / part
+        _make_private(path)
+    return path
+
+
+def _user_tag() -> str:
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
+    name = os.environ.get("USERNAME") or os.environ.get("USER") or "user"
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _make_private(path: Path) -> None:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise OSError(f"{path} is not a folder of its own (a symlink or a file); remove it and try again")
+    if hasattr(os, "getuid"):
+        if info.st_uid != os.getuid():
+            raise OSError(f"{path} belongs to another user; remove it or set a log folder")
+        if info.st_mode & 0o077:
+            os.chmod(path, 0o700)
+
+
+def open_private_log(path: str | Path):
+    """Append to a log file we own, never through a symlink (O_NOFOLLOW
+    where the system has it), created 0600."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o600), "a", encoding="utf-8")

@@ -5,14 +5,13 @@ import textwrap
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import bpy
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
 from . import paths
-from .engine_manager import MANAGER, EngineSettings
+from .engine_manager import MANAGER, EngineSettings, remote_url_warning
 from .installer import EngineInstaller
 
 PACKAGE = __package__
@@ -26,8 +25,10 @@ def user_dir(sub: str, create: bool = True) -> Path:
     try:
         return Path(bpy.utils.extension_path_user(PACKAGE, path=sub, create=create))
     except (ValueError, RuntimeError, AttributeError):
-        base = Path(bpy.utils.user_resource('CONFIG', path="motiongpt", create=create) or tempfile.gettempdir())
-        p = base / sub
+        config = bpy.utils.user_resource('CONFIG', path="motiongpt", create=create)
+        if not config:  # no config folder: a folder of this user's own in the temp dir, never a shared one
+            return paths.private_temp_dir(sub)
+        p = Path(config) / sub
         if create:
             p.mkdir(parents=True, exist_ok=True)
         return p
@@ -147,7 +148,8 @@ class MotionGPTPreferences(bpy.types.AddonPreferences):
                                description="A model folder (model.json, vq/, lm/)")
     device: EnumProperty(
         name="Device", default='AUTO',
-        items=[('AUTO', "Auto", "CUDA when available, else CPU"), ('CPU', "CPU", ""), ('CUDA', "CUDA", "")])
+        items=[('AUTO', "Auto", "A CUDA GPU, else this Mac's GPU (MPS), else the CPU"), ('CPU', "CPU", ""),
+               ('CUDA', "CUDA", "An NVIDIA GPU"), ('MPS', "MPS", "A Mac's GPU (Metal)")])
     idle_minutes: FloatProperty(name="Stop When Idle (min)", default=30.0, min=1.0, max=24 * 60.0,
                                 description="The engine exits after this long without requests (it restarts on "
                                             "the next one)")
@@ -169,6 +171,11 @@ class MotionGPTPreferences(bpy.types.AddonPreferences):
         if self.engine_mode == 'REMOTE':
             col = layout.column()
             col.prop(self, "remote_url")
+            warning = remote_url_warning(self.remote_url)
+            if warning:
+                box = col.box()
+                for i, line in enumerate(_wrap(warning, 110)):
+                    box.label(text=line, icon='ERROR' if i == 0 else 'BLANK1')
             col.prop(self, "token")
             col.prop(self, "request_timeout")
             return

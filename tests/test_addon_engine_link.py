@@ -225,3 +225,78 @@ def test_installer_errors_and_cancel(tmp_path):
     time.sleep(0.3)
     inst.cancel()
     assert inst.wait(30) and inst.state == installer.CANCELLED and inst.status_text() == "Install cancelled"
+
+
+def test_launcher_environment_carries_the_engine_process_policy(tmp_path, tiny_bundle, monkeypatch):
+    """The engine child gets OMP_WAIT_POLICY=PASSIVE (the engine's own
+    policy, engine/runtime.py, kept equal here) unless the user set it, and
+    never MOTIONGPT_TOKEN."""
+    import json
+    from engine.runtime import PROCESS_ENV
+    assert engine_manager.ENGINE_ENV == PROCESS_ENV
+    root = tmp_path / "root"
+    (root / "engine").mkdir(parents=True)
+    (root / "engine" / "__init__.py").write_text("")
+    (root / "engine" / "__main__.py").write_text(textwrap.dedent("""
+        import json, os
+        keys = ("OMP_WAIT_POLICY", "PYTORCH_ENABLE_MPS_FALLBACK", "MOTIONGPT_TOKEN")
+        with open("env.json", "w") as fh:
+            json.dump({k: os.environ.get(k) for k in keys}, fh)
+        raise SystemExit(3)
+    """))
+    monkeypatch.setenv("MOTIONGPT_TOKEN", "secret")
+    for user_value, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        if user_value is None:
+            monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+        else:
+            monkeypatch.setenv("OMP_WAIT_POLICY", user_value)
+        s = engine_manager.EngineSettings(python=sys.executable, root=str(root), model=str(tiny_bundle),
+                                          device="cpu", log_dir=str(tmp_path / "logs"))
+        with pytest.raises(EngineError):
+            engine_manager.EngineManager().connect(s)
+        env = json.loads((root / "env.json").read_text())
+        assert env == {"OMP_WAIT_POLICY": expected, "PYTORCH_ENABLE_MPS_FALLBACK": "1", "MOTIONGPT_TOKEN": None}
+
+
+@pytest.mark.parametrize("url, warns", [
+    ("http://127.0.0.1:8765", False), ("http://localhost:8765", False), ("http://[::1]:8765", False),
+    ("https://render-box.example:8765", False), ("http://render-box.example:8765", True),
+    ("http://192.168.1.20:8765", True), ("HTTP://10.0.0.5", True), ("", False), ("not a url", False),
+])
+def test_remote_url_warning(url, warns):
+    warning = engine_manager.remote_url_warning(url)
+    assert bool(warning) == warns
+    if warns:
+        assert "plain http" in warning and "https" in warning
+
+
+def test_log_folder_fallback_is_private_and_never_a_symlink(tmp_path, monkeypatch):
+    import os
+    import stat
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    logs = engine_manager._log_dir(engine_manager.EngineSettings())
+    base = tmp_path / f"motiongpt-{os.getuid()}"
+    assert logs == base / "logs"
+    for folder in (base, logs):
+        assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o700
+    os.chmod(base, 0o755)                        # ours but loose: tightened
+    paths.private_temp_dir("logs")
+    assert stat.S_IMODE(os.lstat(base).st_mode) == 0o700
+    # a log file planted as a symlink is not followed
+    target = tmp_path / "victim.txt"
+    target.write_text("keep")
+    (logs / "engine.log").symlink_to(target)
+    with pytest.raises(OSError):
+        paths.open_private_log(logs / "engine.log")
+    assert target.read_text() == "keep"
+    # a symlink (or a file) where the folder should be is refused, not followed
+    (logs / "engine.log").unlink()
+    logs.rmdir()
+    (base / "logs").symlink_to(tmp_path)
+    with pytest.raises(OSError, match="not a folder of its own"):
+        paths.private_temp_dir("logs")
+    (base / "logs").unlink()
+    (base / "logs").write_text("")
+    with pytest.raises(OSError, match="not a folder of its own"):
+        paths.private_temp_dir("logs")

@@ -162,3 +162,31 @@ def test_from_t5_folder_layout(tmp_path, corpus):
     # another codebook on the same base
     small = MotionTextTokenizer.from_t5_folder(tmp_path / "t5", 16)
     assert len(small) == base + 19 and MotionVocab(16) == small.vocab
+
+
+@pytest.mark.parametrize("kind", ["bpe", "t5"])
+def test_loaded_tokenizer_needs_no_transformers_and_agrees_with_it(kind, tok, corpus, tmp_path):
+    """A saved tokenizer is read with the tokenizers library alone
+    (TokenizerFile); it gives what transformers' PreTrainedTokenizerFast
+    gives for ids, text, special tokens and vocabulary, and saves the same
+    files again."""
+    from engine.lm.tokenizer import TokenizerFile
+    if kind == "t5":
+        _tiny_t5_folder(tmp_path / "t5", corpus)
+        tok = MotionTextTokenizer.from_t5_folder(tmp_path / "t5", K)
+    tok.save(tmp_path / "a")
+    light = MotionTextTokenizer.load(tmp_path / "a")
+    assert isinstance(light.hf, TokenizerFile) and type(tok.hf).__name__ != "TokenizerFile"
+    assert light.hf.get_vocab() == tok.hf.get_vocab() and light.hf.get_added_vocab() == tok.hf.get_added_vocab()
+    assert light.text_token_ids() == tok.text_token_ids() and light.unk_id == tok.unk_id
+    rng = np.random.default_rng(3)
+    for text in corpus[:20] + ["<pad> </s> <unk> odd \u00e9", "Describe this motion: " + tok.vocab.to_string([1, 5])]:
+        assert light.encode_prompt(text) == tok.encode_prompt(text), text
+        assert light.tokens(text) == tok.tokens(text)
+    for _ in range(100):
+        ids = rng.integers(0, len(tok), int(rng.integers(1, 25)))
+        assert light.decode_text(ids) == tok.decode_text(ids)
+        assert light.decode_prompt(ids) == tok.decode_prompt(ids)
+    light.save(tmp_path / "b")
+    again = MotionTextTokenizer.load(tmp_path / "b")
+    assert again.hf.get_vocab() == tok.hf.get_vocab() and again.encode_prompt(corpus[0]) == tok.encode_prompt(corpus[0])

@@ -247,7 +247,9 @@ def test_generate_lengths_seeds_and_reproducibility(model):
     assert [m.num_frames for m in motions] == [48, 48] and all(m.fps == 24.0 for m in motions)
     assert seen == sorted(seen) and seen[-1] == 1.0
     again = tasks.generate(model, "a person walks forward", seconds=2, seed=12, fps=24)[0]
-    np.testing.assert_array_equal(again.local_quats, motions[1].local_quats)   # variant 2 used seed 12
+    # variant 2 used seed 12: the same tokens; the batched VQ decode may round the last bit differently
+    np.testing.assert_allclose(again.local_quats, motions[1].local_quats, atol=1e-5)
+    np.testing.assert_allclose(again.root_pos, motions[1].root_pos, atol=1e-5)
     m = motions[0]
     assert np.allclose(np.linalg.norm(m.local_quats, axis=-1), 1.0)
     assert np.abs(m.root_pos[0, [0, 2]]).max() < 1e-9            # starts at the origin

@@ -1,7 +1,10 @@
 """``motiongpt`` command line: one sub-command per task.
 
 Each command module exposes ``register(subparsers)``; handlers return an exit
-code. Errors the user can fix (MotionGPTError) print one line starting with
+code. Command modules import nothing heavy at import time (torch,
+transformers), so ``--help`` and the light commands start fast and the
+process policy (:mod:`engine.runtime`) is in place before torch loads.
+Errors the user can fix (MotionGPTError) print one line starting with
 "error:" and exit 2; Ctrl-C exits 130 without a traceback.
 """
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import MotionGPTError
+from ..runtime import apply_process_policy
 from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, smpl_command,
                task_commands, train_lm_command, train_vq_command)
 
@@ -42,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    apply_process_policy()  # before any handler imports torch (engine/runtime.py says why)
     try:
         return int(args.handler(args) or 0)
     except MotionGPTError as exc:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..data import build, humanml3d
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build-data", help="build the feature cache from the shared mocap or check a HumanML3D folder",
@@ -24,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build_data(args: argparse.Namespace) -> int:
+    from ..data import build, humanml3d
     if humanml3d.is_humanml3d_folder(args.source):
         report = build.validate_humanml3d(args.source, progress=not args.quiet)
         print(report.summary())

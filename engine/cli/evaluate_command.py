@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..device import DEVICE_CHOICES
+from ..device import DEVICE_CHOICES, DEVICE_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mm-texts", type=int, default=20, help="captions used for MultiModality (default 20)")
     p.add_argument("--mm-repeats", type=int, default=5, help="generations per caption for MultiModality (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (default 0: torch's choice; 1 is faster on a busy machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or notices, only the tables")
@@ -35,9 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..eval.evaluate import format_results, run_evaluation
     from ..eval.report import write_json
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    from ..runtime import set_torch_threads
+    set_torch_threads(args.threads)
     results = run_evaluation(args.model, args.data, split=args.split, evaluator_dir=args.evaluator,
                              device=args.device, seed=args.seed, max_clips=args.max_clips, mm_texts=args.mm_texts,
                              mm_repeats=args.mm_repeats, progress=not args.quiet)

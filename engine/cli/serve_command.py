@@ -7,8 +7,9 @@ import logging
 import os
 import sys
 
-from ..device import DEVICE_CHOICES
+from ..device import DEVICE_CHOICES, DEVICE_HELP
 from ..errors import MotionGPTError
+from ..pipeline.motion_io import DEFAULT_MAX_RESULT_MB
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1; anything but loopback needs --allow-remote)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one, see the ready line)")
     p.add_argument("--model", help="model folder (default models/default)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="torch device (default auto)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--token", help="the token clients must send (default: $MOTIONGPT_TOKEN, else a new random one "
                                    "per start); prefer the environment variable, the command line is visible to "
                                    "other users")
@@ -42,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-results-mb", type=float, default=512.0,
                    help="memory for finished jobs' results in MB; oldest evicted first (default 512)")
     p.add_argument("--max-queued", type=int, default=32, help="jobs allowed to wait in the queue (default 32)")
+    p.add_argument("--max-result-mb", type=float, default=DEFAULT_MAX_RESULT_MB,
+                   help="largest result one job may return in MB (default %(default)g); a job that would exceed it "
+                        "(estimated from frames x variants before it runs) is refused with 400 result_too_large")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log-file", help="append logs to this file instead of stderr")
     p.set_defaults(handler=run_serve)
@@ -74,7 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
                         tokens_file=args.tokens_file, allow_remote=args.allow_remote, parent_pid=args.parent_pid, idle_timeout=args.idle_timeout,
                         max_body=int(args.max_body_mb * 2**20), keep_finished=args.keep_jobs,
                         max_queued=args.max_queued, max_result_bytes=int(args.keep_results_mb * 2**20),
-                        threads=args.threads)
+                        threads=args.threads, max_job_result=int(args.max_result_mb * 2**20))
     configure_logging(args.log_file)
     ready = _take_stdout()
     try:

@@ -8,9 +8,10 @@ extension. The same validation and pipeline as the server's jobs run here.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from ..device import DEVICE_CHOICES
+from ..device import DEVICE_CHOICES, DEVICE_HELP
 from ..errors import MotionGPTError
 
 FLAGS = {
@@ -65,7 +66,7 @@ def _common(p: argparse.ArgumentParser, seed: bool, post: bool, out: bool) -> No
     if out:
         p.add_argument("--out", required=True, help="output file: .bvh, .npz or .json")
     p.add_argument("--model", help="model folder (default: models/default)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -150,6 +151,9 @@ def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
     except ParamError as exc:
         raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
     model = jobs.load_model(args.model, args.device)
+    note = getattr(getattr(model, "device_choice", None), "note", "")
+    if note and not args.quiet:
+        print(f"note: {note}", file=sys.stderr)
     seed = p.get("seed")
     if task != "caption" and seed is None:
         seed = jobs.pick_seed()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..device import DEVICE_CHOICES
+from ..device import DEVICE_CHOICES, DEVICE_HELP
 
 PRESETS = ("tiny", "small", "flan_t5_base")
 
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train on the dataset's captions only (default: also on paraphrases for free text)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--stop-after", type=int, help="end this run after N steps (checkpointed; --resume later)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_train_lm)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..device import DEVICE_CHOICES
+from ..device import DEVICE_CHOICES, DEVICE_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-split", default="val", help="split to validate on (default val; falls back to train)")
     p.add_argument("--val-max-clips", type=int, default=512, help="validate on at most this many clips (default 512)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0: in the main process)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

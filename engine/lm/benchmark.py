@@ -16,7 +16,12 @@ import statistics
 import time
 
 import numpy as np
-import torch
+
+from ..runtime import apply_process_policy
+
+apply_process_policy()  # before torch loads, as every engine entry point does (a no-op when imported later)
+
+import torch  # noqa: E402
 
 from . import model as M
 from .generate import generate_motion_ids

@@ -5,8 +5,10 @@ A motion answer is, in LM ids,
     BOM  code x n  EOM  eos  pad...      with min_tokens <= n <= max_tokens
 
 and the state of every row is read off the tokens generated so far, so the
-rule needs no memory between steps and works with sampling, beams and
-``num_return_sequences``. Everything else gets a score of -inf, so no
+rule needs no memory between steps and works with sampling and
+``num_return_sequences``. The processors are called like transformers'
+logits processors, ``processor(input_ids, scores)``, by
+:func:`engine.lm.generate.decode`. Everything else gets a score of -inf, so no
 sampler or search can pick it: no text, pad, BOM or mask inside a motion,
 EOM forced at ``max_tokens``, and only eos after EOM. (The official
 MotionGPT decodes whatever comes out and maps invalid tokens to code 0.)
@@ -21,10 +23,6 @@ import torch
 
 from ..errors import MotionGPTError
 
-try:  # transformers is a dependency, but keep the pure functions importable without it
-    from transformers import LogitsProcessor
-except ImportError:  # pragma: no cover
-    LogitsProcessor = object  # type: ignore[misc,assignment]
 
 
 def _as_row_tensor(value: int | Sequence[int] | torch.Tensor, rows: int, device) -> torch.Tensor:
@@ -82,7 +80,7 @@ def apply_allowed(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return scores
 
 
-class MotionLogitsProcessor(LogitsProcessor):
+class MotionLogitsProcessor:
     """Only valid motions: ``BOM code{min..max} EOM eos``.
 
     prefix_length: tokens at the start of ``input_ids`` that were not
@@ -125,7 +123,7 @@ class MotionLogitsProcessor(LogitsProcessor):
         return apply_allowed(scores, self.allowed(input_ids, scores.shape[-1]))
 
 
-class TextLogitsProcessor(LogitsProcessor):
+class TextLogitsProcessor:
     """Only text tokens (``allowed_ids``) until eos; eos not before
     ``min_tokens`` text tokens; pad once finished."""
 

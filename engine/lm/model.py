@@ -215,10 +215,15 @@ def load_lm(folder: str | Path, device: str | torch.device = "cpu"):
     tokenizer = None
     if (folder / TOKENIZER_DIR).is_dir():
         tokenizer = MotionTextTokenizer.load(folder / TOKENIZER_DIR)
-        if len(tokenizer) > config.vocab_size or tokenizer.motion_offset != config.motion_offset:
-            raise MotionFileError(folder / TOKENIZER_DIR, "does not match the model's vocabulary "
-                                  f"({len(tokenizer)} tokens, motion at {tokenizer.motion_offset}; model has "
-                                  f"{config.vocab_size}, motion at {config.motion_offset})")
+        check_tokenizer(tokenizer, config, folder / TOKENIZER_DIR)
     model.to(device)
     model.eval()
     return model, config, tokenizer
+
+
+def check_tokenizer(tokenizer: MotionTextTokenizer, config: LMConfig, source: str | Path) -> None:
+    """Raise MotionFileError when the tokenizer's ids do not fit the model's vocabulary."""
+    if len(tokenizer) > config.vocab_size or tokenizer.motion_offset != config.motion_offset:
+        raise MotionFileError(source, "does not match the model's vocabulary "
+                              f"({len(tokenizer)} tokens, motion at {tokenizer.motion_offset}; model has "
+                              f"{config.vocab_size}, motion at {config.motion_offset})")

@@ -14,9 +14,11 @@ Two kinds, both ending in ``K + 3`` motion tokens with contiguous ids so that
   motion tokens, the layout of the official MotionGPT checkpoint
   (32100 + 515 for K = 512).
 
-Saved folders are reloaded with ``PreTrainedTokenizerFast(tokenizer_file=...)``,
-which keeps the pipeline stored in tokenizer.json (a T5 class would rebuild
-its own normaliser and drop ours).
+Saved folders are reloaded from tokenizer.json with the ``tokenizers`` library
+alone (:class:`TokenizerFile`, the same ids as transformers'
+``PreTrainedTokenizerFast(tokenizer_file=...)``), which keeps the pipeline
+stored there (a T5 class would rebuild its own normaliser and drop ours) and
+keeps transformers out of inference.
 """
 from __future__ import annotations
 
@@ -324,7 +326,8 @@ class MotionTextTokenizer:
 
     @classmethod
     def load(cls, folder: str | Path) -> "MotionTextTokenizer":
-        from transformers import PreTrainedTokenizerFast
+        """A saved tokenizer, read with the ``tokenizers`` library alone
+        (:class:`TokenizerFile`): no transformers import at inference."""
         folder = Path(folder)
         meta_path, tok_path = folder / META_FILE, folder / TOKENIZER_FILE
         for path in (meta_path, tok_path):
@@ -336,7 +339,7 @@ class MotionTextTokenizer:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise MotionFileError(meta_path, f"is not a valid tokenizer description ({exc})") from exc
         try:
-            hf = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), pad_token=PAD, eos_token=EOS, unk_token=UNK)
+            hf = TokenizerFile.from_folder(folder)
         except Exception as exc:  # tokenizers raises its own exception types
             raise MotionFileError(tok_path, f"could not be read as a tokenizer ({exc})") from exc
         try:
@@ -365,6 +368,102 @@ class MotionTextTokenizer:
         vocab = MotionVocab(codebook_size)
         _add_motion_tokens(hf, vocab)
         return cls(hf, vocab, kind="t5")
+
+
+class TokenizerFile:
+    """The part of transformers' ``PreTrainedTokenizerFast`` that
+    :class:`MotionTextTokenizer` uses, over a ``tokenizers.Tokenizer`` read
+    from a saved folder. Why: importing transformers takes longer than
+    importing torch, and inference needs nothing else from it. Gives the
+    same ids and text as ``PreTrainedTokenizerFast(tokenizer_file=...)``
+    (tests/test_lm_tokenizer.py compares them)."""
+
+    CONFIG_FILE = "tokenizer_config.json"
+
+    def __init__(self, backend, config: dict | None = None):
+        self.backend = backend
+        self.config = dict(config or {})
+        self.pad_token = _token_text(self.config.get("pad_token"), PAD)
+        self.eos_token = _token_text(self.config.get("eos_token"), EOS)
+        self.unk_token = _token_text(self.config.get("unk_token"), UNK)
+        # registered as special tokens, as PreTrainedTokenizerFast does (ids unchanged: they exist)
+        from tokenizers import AddedToken
+        backend.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                                    for t in (self.pad_token, self.eos_token, self.unk_token)])
+        self._clean_up = (bool(self.config.get("clean_up_tokenization_spaces", False))
+                          and type(backend.model).__name__ != "BPE")   # transformers skips it for BPE too
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "TokenizerFile":
+        from tokenizers import Tokenizer
+        folder = Path(folder)
+        config_path = folder / cls.CONFIG_FILE
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        return cls(Tokenizer.from_file(str(folder / TOKENIZER_FILE)), config)
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        return {"input_ids": self.backend.encode(text, add_special_tokens=add_special_tokens).ids}
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        text = self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+        return _clean_up_spaces(text) if self._clean_up else text
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]):
+        if isinstance(tokens, str):
+            found = self.backend.token_to_id(tokens)
+            return self.unk_token_id if found is None else found
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids):
+        if isinstance(ids, (int, np.integer)):
+            return self.backend.id_to_token(int(ids))
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+    def get_added_vocab(self) -> dict[str, int]:
+        return {t.content: i for i, t in sorted(self.backend.get_added_tokens_decoder().items())}
+
+    def get_vocab(self) -> dict[str, int]:
+        return self.backend.get_vocab(with_added_tokens=True)
+
+    def __len__(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def unk_token_id(self) -> int | None:
+        return self.backend.token_to_id(self.unk_token)
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self.backend.token_to_id(self.pad_token)
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.backend.token_to_id(self.eos_token)
+
+    def save_pretrained(self, folder: str) -> None:
+        folder_path = Path(folder)
+        folder_path.mkdir(parents=True, exist_ok=True)
+        self.backend.save(str(folder_path / TOKENIZER_FILE))
+        config = {"backend": "tokenizers", **self.config, "pad_token": self.pad_token, "eos_token": self.eos_token,
+                  "unk_token": self.unk_token}
+        (folder_path / self.CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def _token_text(value, default: str) -> str:
+    """A special token as tokenizer_config.json stores it: a string or an
+    AddedToken dict."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else default
+
+
+def _clean_up_spaces(text: str) -> str:
+    """transformers' ``clean_up_tokenization`` (for tokenizers saved with
+    ``clean_up_tokenization_spaces``)."""
+    for spaced, plain in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                          (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+        text = text.replace(spaced, plain)
+    return text
 
 
 def _add_motion_tokens(hf, vocab: MotionVocab) -> None:

@@ -8,9 +8,19 @@
 
 ``models/default/`` (the shipped model) and a converted official checkpoint
 use this same layout, so the engine loads either with ``--model DIR``.
+
+Integrity: model.json's ``"sha256"`` maps every file of the sub-folders
+(path relative to the model folder, with ``/``) to its SHA-256, written when
+the folder is exported (or converted) and checked by every load
+(:func:`verify_files`), so damaged tensor bytes -- which safetensors reads
+without complaint -- stop the load with a message instead of producing NaN
+motion. A folder without the entry (a training run in progress) is loaded
+unchecked. :func:`file_hashes` and :func:`verify_files` know nothing of this
+layout: another layout only has to say which files to hash.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -58,6 +68,66 @@ def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
+HASHES_KEY = "sha256"
+_HASH_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_hashes(folder: str | Path, relative_paths: list[str]) -> dict[str, str]:
+    """{relative path: SHA-256 hex} of files inside ``folder``."""
+    folder = Path(folder)
+    return {rel: file_sha256(folder / rel) for rel in sorted(relative_paths)}
+
+
+def verify_files(folder: str | Path, expected: dict[str, str], record: str = MANIFEST) -> None:
+    """Raise MotionFileError naming the first file of ``expected`` that is
+    missing or whose SHA-256 differs (``record`` names where the sums come from)."""
+    folder = Path(folder)
+    if not isinstance(expected, dict):
+        raise MotionFileError(folder / record, f'has an unreadable "{HASHES_KEY}" entry; expected '
+                                               '{"path": "hex digest", ...}')
+    for rel, digest in expected.items():
+        path = folder / rel
+        if not path.is_file():
+            raise MotionFileError(path, f"is missing; {record} lists it as part of the model. Reinstall the "
+                                        "model folder")
+        if file_sha256(path) != str(digest).lower():
+            raise MotionFileError(path, f"is damaged or was changed: its SHA-256 differs from the one {record} "
+                                        "recorded when the model was exported. Reinstall the model folder (or "
+                                        "export it again with 'motiongpt export-model')")
+
+
+def bundle_files(folder: str | Path, manifest: dict[str, Any] | None = None) -> list[str]:
+    """Every file in the model's sub-folders (vq/, lm/ and lm/tokenizer/),
+    relative to ``folder`` with '/'."""
+    folder = Path(folder)
+    manifest = manifest or {}
+    out = []
+    for key in SUBFOLDERS:
+        sub = folder / manifest.get(key, key)
+        out += [p.relative_to(folder).as_posix() for p in sub.rglob("*") if p.is_file()]
+    return sorted(out)
+
+
+def bundle_hashes(folder: str | Path, manifest: dict[str, Any] | None = None) -> dict[str, str]:
+    """The ``"sha256"`` entry for a finished model folder."""
+    return file_hashes(folder, bundle_files(folder, manifest))
+
+
+def verify_bundle(folder: str | Path, manifest: dict[str, Any]) -> None:
+    """Check the files model.json lists against their SHA-256 (nothing
+    when it lists none)."""
+    if HASHES_KEY in manifest:
+        verify_files(folder, manifest[HASHES_KEY])
+
+
 INFERENCE_FILES = ("model.safetensors", "config.json", "mean.npy", "std.npy")
 
 
@@ -88,7 +158,8 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, **man
             shutil.rmtree(dst_dir / "tokenizer", ignore_errors=True)
             shutil.copytree(src_dir / "tokenizer", dst_dir / "tokenizer")
     kept = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "codebook_size", "fps",
-                                                            "joints", "engine_version", *SUBFOLDERS)}
+                                                            "joints", "engine_version", HASHES_KEY, *SUBFOLDERS)}
     kept.update(manifest_extra, weights_dtype="float16" if half else "float32")
+    kept[HASHES_KEY] = bundle_hashes(dest)
     write_bundle_manifest(dest, name=kept.pop("name", dest.name), codebook_size=manifest["codebook_size"], **kept)
     return dest

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..device import pick_device
-from ..errors import MotionGPTError
-from ..lm import model as lm_model
+from ..device import DeviceChoice, resolve_device
+from ..errors import ModelOutputError, MotionGPTError
 from ..lm.generate import generate_motion_ids, generate_text
+from ..lm.runtime import load_runtime
 from ..lm.tasks import Task, instruction
 from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
 from ..motion.features import features_to_joints
-from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest
+from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest, verify_bundle
 from .motion_tokenizer import MotionTokenizer
 
 INBETWEEN_CANDIDATES: int = 8
@@ -63,7 +63,8 @@ class SamplingOptions:
 class MotionGPT:
     """A model folder loaded once, then used for every request."""
 
-    def __init__(self, vq: MotionTokenizer, lm, text_tokenizer, manifest: dict[str, Any], folder: Path):
+    def __init__(self, vq: MotionTokenizer, lm, text_tokenizer, manifest: dict[str, Any], folder: Path,
+                 device_choice: DeviceChoice | None = None):
         if vq.code_num != text_tokenizer.codebook_size:
             raise MotionGPTError(f"{folder}: the motion tokenizer has {vq.code_num} codes but the language model "
                                  f"expects {text_tokenizer.codebook_size}; the folder mixes two models")
@@ -73,21 +74,32 @@ class MotionGPT:
         self.manifest = manifest
         self.folder = folder
         self.sampling = SamplingOptions.from_manifest(manifest, folder)
+        self.device_choice = device_choice
 
     @classmethod
     def load(cls, folder: str | Path | None = None, device: str = "auto") -> "MotionGPT":
+        """The model folder on ``device`` (engine.device: auto, cpu, cuda,
+        mps), its weights checked against the SHA-256 sums in model.json.
+        The language model runs on :class:`engine.lm.runtime.T5Runtime`
+        (no transformers import) in the device's dtype."""
         folder = Path(folder) if folder else DEFAULT_MODEL_DIR
         manifest = read_bundle_manifest(folder)
-        dev = pick_device(device)
-        vq = MotionTokenizer.load(folder / manifest.get("vq", "vq"), device=dev)
-        lm, _config, tokenizer = lm_model.load_lm(folder / manifest.get("lm", "lm"), dev)
+        verify_bundle(folder, manifest)
+        choice = resolve_device(device)
+        vq = MotionTokenizer.load(folder / manifest.get("vq", "vq"), device=choice.device)
+        lm, _config, tokenizer = load_runtime(folder / manifest.get("lm", "lm"), choice.device, choice.dtype)
         if tokenizer is None:
             raise MotionGPTError(f"{folder / 'lm'}: no tokenizer/ folder next to the language model")
-        return cls(vq, lm, tokenizer, manifest, folder)
+        return cls(vq, lm, tokenizer, manifest, folder, choice)
 
     @property
     def device(self) -> torch.device:
         return next(self.lm.parameters()).device
+
+    @property
+    def dtype(self) -> str:
+        """What the language model computes in ("float32", "float16")."""
+        return str(getattr(self.lm, "compute_dtype", torch.float32)).removeprefix("torch.")
 
     @property
     def name(self) -> str:
@@ -96,16 +108,18 @@ class MotionGPT:
     # -- tasks ------------------------------------------------------------------
     def text_to_motion(self, text: str, seconds: float | None = None, seed: int | None = None, variants: int = 1,
                        sampling: SamplingOptions | None = None) -> list[np.ndarray]:
-        """``variants`` raw feature arrays for a prompt. With ``seconds`` the
-        length is exact (to the 0.2 s token grid); without, the model decides
-        (up to 10 s)."""
+        """``variants`` raw feature arrays for a prompt, sampled in one batch
+        and decoded in one VQ call. Variant i uses seed ``seed + i``: the
+        same motion as a call with that seed and one variant. With
+        ``seconds`` the length is exact (to the 0.2 s token grid); without,
+        the model decides (up to 10 s)."""
         text = _check_text(text)
         s = sampling or self.sampling
         num = seconds_to_tokens(seconds) if seconds else (1, DEFAULT_MAX_TOKENS)
         prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
         ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, **s.kwargs(),
                                   num_return_sequences=int(variants))
-        return self.vq.decode_batch(ids)
+        return _finite(self.vq.decode_batch(ids))
 
     def caption(self, features: np.ndarray) -> str:
         tokens = self.vq.encode(features)
@@ -127,7 +141,7 @@ class MotionGPT:
         else:
             prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
         new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=n_new, seed=seed, **s.kwargs())[0]
-        whole = self.vq.decode(np.concatenate([context, new]))
+        whole = _finite([self.vq.decode(np.concatenate([context, new]))])[0]
         return whole[len(context) * FRAMES_PER_TOKEN:]
 
     def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text: str | None = None,
@@ -162,7 +176,7 @@ class MotionGPT:
             filled = tokens.copy()
             filled[lo:hi] = span
             options.append(filled)
-        decoded = self.vq.decode_batch(options)
+        decoded = _finite(self.vq.decode_batch(options))
         if len(decoded) == 1:
             return decoded[0]
         known = features_to_joints(np.asarray(features, dtype=np.float64))
@@ -184,6 +198,16 @@ def boundary_error(candidate: np.ndarray, known: np.ndarray, start: int, end: in
     a = candidate[frames] - candidate[frames, :1] * ground
     b = known[frames] - known[frames, :1] * ground
     return float(np.linalg.norm(a - b, axis=-1).mean())
+
+
+def _finite(features: list[np.ndarray]) -> list[np.ndarray]:
+    """``features`` unchanged, or ModelOutputError when any value is NaN or
+    infinite (damaged weights): a job fails rather than return broken motion."""
+    if not all(np.isfinite(f).all() for f in features):
+        raise ModelOutputError("the motion tokenizer produced invalid numbers (NaN or infinity) instead of a "
+                               "motion; its weights are probably damaged: reinstall the model folder (or export "
+                               "it again)")
+    return features
 
 
 def _check_text(text: str | None) -> str:

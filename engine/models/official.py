@@ -20,7 +20,7 @@ from ..data.humanml3d import load_stats
 from ..errors import MotionFileError
 from ..lm.model import LMConfig, build_model, save_lm
 from ..lm.tokenizer import MotionTextTokenizer
-from .bundle import write_bundle_manifest
+from .bundle import bundle_hashes, write_bundle_manifest
 from .motion_tokenizer import MotionTokenizer, tokenizer_config
 from .vqvae import MotionVQVAE, VQConfig
 
@@ -135,5 +135,6 @@ def convert_official(checkpoint: str | Path, t5_dir: str | Path, out_dir: str | 
     save_lm(out_dir / "lm", model, lm_config, tokenizer)
     write_bundle_manifest(out_dir, name="MotionGPT official (converted)", codebook_size=codebook_size,
                           source=str(checkpoint), has_stats=stats_dir is not None,
-                          licence="see the MotionGPT repository; trained on HumanML3D (AMASS licences apply)")
+                          licence="see the MotionGPT repository; trained on HumanML3D (AMASS licences apply)",
+                          sha256=bundle_hashes(out_dir))
     return out_dir

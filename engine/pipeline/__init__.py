@@ -5,6 +5,7 @@
     post       foot-contact cleanup, in-place motion (PostOptions)
     blend      making generated frames meet key frames in pose and velocity
     jobs       validate_job / run_job: the contract the server codes against
+    fields     checks every request field shares (numbers, Unicode, arrays) and capped echoes
 
 Only the light modules are imported here; ``engine.pipeline.tasks`` and
 ``engine.pipeline.jobs`` pull in torch and the model code.

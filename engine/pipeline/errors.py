@@ -10,7 +10,8 @@ class ParamError(MotionGPTError, ValueError):
     so a client can point at the widget to fix; the message says what to do."""
 
     def __init__(self, field: str, message: str):
-        self.field = str(field)
+        field = str(field)
+        self.field = field if len(field) <= 200 else field[:197] + "..."   # a client's unknown key can be long
         self.message = str(message)
         super().__init__(f"{self.field}: {self.message}")
 

@@ -40,11 +40,12 @@ from ..models.bundle import DEFAULT_MODEL_DIR, MANIFEST
 from ..models.motiongpt import MAX_PROMPT_CHARS
 from . import tasks
 from .errors import JobCancelled, ParamError
-from .motion_io import MAX_SECONDS, Motion, check_fps
+from .fields import as_float, check_unicode, is_number, kind, shown
+from .motion_io import MAX_SECONDS, RESULT_BYTES_PER_FRAME, Motion, check_fps
 from .post import PostOptions
 
-__all__ = ["TASKS", "validate_job", "run_job", "load_model", "JobCancelled", "ParamError", "MAX_PROMPT_CHARS",
-           "MAX_SECONDS", "MAX_VARIANTS", "MAX_SEED"]
+__all__ = ["TASKS", "validate_job", "run_job", "load_model", "estimate_result_bytes", "JobCancelled", "ParamError",
+           "MAX_PROMPT_CHARS", "MAX_SECONDS", "MAX_VARIANTS", "MAX_SEED"]
 
 TASKS: tuple[str, ...] = ("generate", "inbetween", "continue", "caption")
 MAX_VARIANTS: int = 8
@@ -64,7 +65,7 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
     collapsed, optional text None when empty). Idempotent: already
     normalised params pass unchanged. Raises ParamError(field, message)."""
     if not isinstance(task, str) or task not in TASKS:
-        raise ParamError("task", f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        raise ParamError("task", f"unknown task {shown(task)}; expected one of {', '.join(TASKS)}")
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -137,6 +138,24 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
     return {"motion": motion.to_dict(), "seed": seed}
 
 
+def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:
+    """About how many bytes the JSON result of a validated job will take,
+    known before it runs (frames returned x RESULT_BYTES_PER_FRAME), so the
+    server can refuse a result too large to hold and send."""
+    if task == "caption":
+        return 1024
+    if task == "generate":
+        fps = params["fps"]
+        seconds = params["seconds"] if params["seconds"] is not None else tasks.LONGEST_DEFAULT_SECONDS
+        frames = (round(seconds * fps) + 1) * params["variants"]
+    elif task == "inbetween":
+        frames = params["motion"].num_frames
+    else:
+        motion = params["motion"]
+        frames = motion.num_frames + round(params["seconds"] * motion.fps)
+    return int(frames) * RESULT_BYTES_PER_FRAME
+
+
 def pick_seed() -> int:
     """A fresh seed such that seed + variants - 1 stays within MAX_SEED."""
     return secrets.randbelow(MAX_SEED - MAX_VARIANTS)
@@ -157,18 +176,14 @@ def load_model(folder: str | Path | None = None, device: str = "auto"):
 # ------------------------------------------------------------------------------
 # field checks
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-
-
 def _text(value: Any, field: str, required: bool) -> str | None:
     if value is None:
         if required:
             raise ParamError(field, "missing; describe the motion, e.g. \"a person walks forward\"")
         return None
     if not isinstance(value, str):
-        raise ParamError(field, f"must be a string, got {type(value).__name__}")
-    text = " ".join(value.split())
+        raise ParamError(field, f"must be a string, got {kind(value)}")
+    text = " ".join(check_unicode(value, field).split())
     if not text:
         if required:
             raise ParamError(field, "is empty; describe the motion, e.g. \"a person walks forward\"")
@@ -183,13 +198,11 @@ def _seconds(value: Any, field: str, required: bool) -> float | None:
         if required:
             raise ParamError(field, f"missing; give a length in seconds (up to {MAX_SECONDS:g})")
         return None
-    if not _is_number(value):
-        raise ParamError(field, f"must be a number of seconds, got {type(value).__name__}")
-    seconds = float(value)
+    seconds = as_float(value, field, f"a number of seconds up to {MAX_SECONDS:g}")
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ParamError(field, f"must be a positive number of seconds, got {value!r}")
+        raise ParamError(field, f"must be a positive number of seconds, got {shown(value)}")
     if seconds > MAX_SECONDS:
-        raise ParamError(field, f"must be at most {MAX_SECONDS:g} seconds, got {value!r}")
+        raise ParamError(field, f"must be at most {MAX_SECONDS:g} seconds, got {shown(value)}")
     return seconds
 
 
@@ -198,20 +211,24 @@ def _int(value: Any, field: str, lo: int, hi: int | None, required: bool = False
         if required:
             raise ParamError(field, "missing; give a whole number")
         raise ParamError(field, "must be a whole number, got null")
-    if not _is_number(value) or not float(value).is_integer():
-        raise ParamError(field, f"must be a whole number, got {value!r}")
-    number = int(value)
+    span = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        number = int(value)          # exact, however many digits: no float() on it
+    else:
+        number_f = as_float(value, field, f"a whole number ({span})")
+        if not math.isfinite(number_f) or not number_f.is_integer():
+            raise ParamError(field, f"must be a whole number, got {shown(value)}")
+        number = int(number_f)
     if number < lo or (hi is not None and number > hi):
-        span = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
-        raise ParamError(field, f"must be {span}, got {number}")
+        raise ParamError(field, f"must be {span}, got {shown(number)}")
     return number
 
 
 def _seed(value: Any) -> int | None:
     if value is None:
         return None
-    if not _is_number(value) or not math.isfinite(float(value)) or not float(value).is_integer():
-        raise ParamError("seed", f"must be a whole number (or left out to pick one), got {value!r}")
+    if not is_number(value):
+        raise ParamError("seed", f"must be a whole number (or left out to pick one), got {kind(value)}")
     return _int(value, "seed", 0, MAX_SEED - MAX_VARIANTS)
 
 
@@ -227,7 +244,7 @@ def _options(value: Any) -> PostOptions:
         if key not in names:
             raise ParamError(f"options.{key}", f"unknown option; known options: {', '.join(names)}")
         if not isinstance(flag, bool):
-            raise ParamError(f"options.{key}", f"must be true or false, got {flag!r}")
+            raise ParamError(f"options.{key}", f"must be true or false, got {shown(flag)}")
     return PostOptions(**value)
 
 

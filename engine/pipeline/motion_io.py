@@ -31,6 +31,7 @@ from ..motion.kinematics import forward_kinematics
 from ..motion.quaternion import qfix, qnormalize, slerp
 from ..motion.rotations import solve_rotations
 from .errors import ParamError
+from .fields import as_float, kind, numeric_array, shown
 
 MIN_FPS: float = 1.0
 MAX_FPS: float = 240.0
@@ -64,6 +65,15 @@ SUFFIXES: tuple[str, ...] = (".bvh", ".npz", ".json")
 LEG_LENGTH_RANGE_M: tuple[float, float] = (0.05, 5.0)
 """Plausible hip-knee-ankle length of a body in metres (an adult's is about
 0.8); outside it the input is in the wrong unit or collapsed."""
+RESULT_BYTES_PER_FRAME: int = 1500
+"""Bytes one frame of a returned motion takes in a JSON answer
+(:meth:`Motion.to_dict`: 22 rotations, 22 positions and the root at 6
+decimals): 1370 measured on a generated 10 s walk at 60 fps, rounded up.
+The server estimates a job's result from it before running the job."""
+DEFAULT_MAX_RESULT_MB: float = 128.0
+"""Largest result the server returns for one job unless told otherwise
+(``serve --max-result-mb``): 60 s x 8 variants at 120 fps fits (about 82 MB),
+at 240 fps it does not (about 165 MB)."""
 MAX_COORDINATE_M: float = 1.0e4
 
 
@@ -200,7 +210,7 @@ class Motion:
         if not isinstance(d, dict):
             raise ParamError(field, "must be an object: {\"fps\": ..., \"joint_positions\": [...]} or "
                                     "{\"fps\": ..., \"local_quats\": [...], \"root_translation\": [...]}, "
-                                    f"got {_kind(d)}")
+                                    f"got {kind(d)}")
         for key in d:
             if key not in MOTION_KEYS:
                 raise ParamError(f"{field}.{key}", f"unknown key; a motion has {', '.join(MOTION_KEYS)}")
@@ -237,7 +247,7 @@ class Motion:
             raise ParamError(field, "needs joint_positions (frames x 22 x 3), or local_quats (frames x 22 x 4) "
                                     "and root_translation (frames x 3)")
         if d.get("num_frames") is not None and d["num_frames"] != motion.num_frames:
-            raise ParamError(f"{field}.num_frames", f"says {d['num_frames']} but the arrays hold "
+            raise ParamError(f"{field}.num_frames", f"says {shown(d['num_frames'])} but the arrays hold "
                                                     f"{motion.num_frames} frames")
         return motion
 
@@ -367,11 +377,9 @@ def sample_arrays(quats: np.ndarray, root: np.ndarray, frames: np.ndarray) -> tu
 def check_fps(value: Any, field: str) -> float:
     if value is None:
         raise ParamError(field, f"missing; give the frame rate ({MIN_FPS:g} to {MAX_FPS:g}), e.g. 24")
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ParamError(field, f"must be a number of frames per second, got {_kind(value)}")
-    fps = float(value)
+    fps = as_float(value, field, f"a number of frames per second ({MIN_FPS:g} to {MAX_FPS:g})")
     if not math.isfinite(fps) or not MIN_FPS <= fps <= MAX_FPS:
-        raise ParamError(field, f"must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second, got {value!r}")
+        raise ParamError(field, f"must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second, got {shown(value)}")
     return fps
 
 
@@ -387,22 +395,6 @@ def check_suffix(path: Path) -> str:
     return suffix
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _array(d: dict, key: str, last: int | None, field: str, max_frames: int, fps: float) -> np.ndarray:
     """(T, 22, last) array (or (T, 3) for last None) from d[key], every
     problem reported against ``field.key``."""
@@ -414,11 +406,7 @@ def _array(d: dict, key: str, last: int | None, field: str, max_frames: int, fps
     if isinstance(value, (list, tuple)) and len(value) > max_frames:
         raise ParamError(name, f"has {len(value)} frames ({(len(value) - 1) / fps:.1f} s at {fps:g} fps); the limit "
                                f"is {MAX_SECONDS:g} s ({max_frames} frames)")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise ParamError(name, f"must be a nested list of numbers of shape {shape_text} (every frame and joint the "
-                               "same length, no strings or nulls)") from None
+    arr = numeric_array(value, name, shape_text)
     if last is None:
         if arr.ndim != 2 or arr.shape[1] != 3:
             raise ParamError(name, f"must have shape {shape_text}, got {arr.shape}")
@@ -464,10 +452,7 @@ def _check_body(values: np.ndarray, name: str, offsets: bool) -> None:
 
 
 def _offsets(value: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise ParamError(name, f"must be a nested list of numbers of shape ({sk.NUM_JOINTS}, 3)") from None
+    arr = numeric_array(value, name, f"({sk.NUM_JOINTS}, 3)")
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ParamError(name, f"must have shape ({sk.NUM_JOINTS}, 3), got {arr.shape}")
     if arr.shape[0] != sk.NUM_JOINTS:

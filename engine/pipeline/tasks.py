@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..lm.generate import GenerationCancelled, cancel_check
-from ..lm.vocab import FRAMES_PER_TOKEN, seconds_to_tokens
+from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
 from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.quaternion import qinv, qmul, qrot
@@ -45,6 +45,8 @@ CancelFn = Callable[[], bool]
 MODEL_FPS: float = sk.FPS
 MIN_MODEL_SECONDS: float = 0.25
 """Shortest input motion the model can read: one 4-frame token at 20 fps."""
+LONGEST_DEFAULT_SECONDS: float = DEFAULT_MAX_TOKENS * FRAMES_PER_TOKEN / MODEL_FPS
+"""Longest motion ``generate`` makes when no length is asked for (10 s)."""
 CONTEXT_TOKENS: int = 40
 """Tokens of the input given to the model to continue from (8 s)."""
 KEY_BLEND_S: float = 0.3
@@ -90,8 +92,9 @@ def generate(model, text: str, seconds: float | None = None, seed: int | None = 
     """``variants`` motions for a prompt at ``fps``. With ``seconds`` each has
     exactly ``round(seconds * fps)`` frames (the model is asked for enough
     4-frame tokens to cover them, and the extra is trimmed); without, the
-    model picks the length. Variant i (0-based) uses seed ``seed + i``, so
-    any one of them can be made again alone. Starts at the origin facing +Z."""
+    model picks the length. All variants are sampled in one batched model
+    call; variant i (0-based) uses seed ``seed + i``, so any one of them can
+    be made again alone. Starts at the origin facing +Z."""
     run = _Run(progress, cancelled)
     fps = float(fps)
     variants = int(variants)
@@ -100,17 +103,16 @@ def generate(model, text: str, seconds: float | None = None, seed: int | None = 
         num_frames = max(MIN_FRAMES, int(round(float(seconds) * fps)))
         needed = _tokens_to_cover((num_frames - 1) / fps * MODEL_FPS)
         ask = float(seconds) if seconds_to_tokens(seconds) >= needed else needed * FRAMES_PER_TOKEN / MODEL_FPS
+    run.step(0.0, f"generating {variants} variants" if variants > 1 else "generating")
+    with run.model_call():
+        features = model.text_to_motion(text, seconds=ask, seed=None if seed is None else int(seed),
+                                         variants=variants)
     motions: list[Motion] = []
-    for i in range(variants):
-        base = i / variants
-        run.step(base, f"generating variant {i + 1} of {variants}" if variants > 1 else "generating")
-        with run.model_call():
-            feats = model.text_to_motion(text, seconds=ask, seed=None if seed is None else int(seed) + i,
-                                         variants=1)[0]
-        run.step(base + 0.7 / variants, "solving joint rotations")
+    for i, feats in enumerate(features):
+        run.step(0.7 + 0.3 * i / variants, "solving joint rotations" if variants == 1 else
+                 f"solving joint rotations of variant {i + 1} of {variants}")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
-        motion = _post(motion, options, (0, motion.num_frames))
-        motions.append(motion)
+        motions.append(_post(motion, options, (0, motion.num_frames)))
     run.step(1.0, "done")
     return motions
 

@@ -12,6 +12,13 @@ talks to it with a bearer token.
     client.py     reference client (requests): EngineClient, EngineError
     launch.py     start the server as a child process and wait until ready
 """
-from .client import EngineClient, EngineError
-
 __all__ = ["EngineClient", "EngineError"]
+
+
+def __getattr__(name: str):
+    """The reference client on first use: ``serve`` itself never needs
+    ``requests``, so the engine does not import it while starting."""
+    if name in __all__:
+        from . import client
+        return getattr(client, name)
+    raise AttributeError(name)

@@ -3,23 +3,33 @@
 Standard library only (``http.server.ThreadingHTTPServer``): each connection
 gets a thread, requests are short (validation, queue bookkeeping, status), and
 the real work happens in the single worker thread of :class:`JobManager`.
+
+Every request passes two gates before anything else: its Host header must
+name this engine on loopback (``127.0.0.1:PORT``, ``localhost:PORT`` or
+``[::1]:PORT``: a web page that rebinds a DNS name to 127.0.0.1 sends its own
+name, so it is refused even before the token is looked at), and it must carry
+the token. Only requests through both count as activity for the idle
+timeout. Log lines quote the request with control characters escaped.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 import logging
+import re
 import socket
 import threading
 import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from .. import __version__
 from ..errors import MotionGPTError
+from ..pipeline.fields import MAX_ECHO, clip, shown
+from ..pipeline.motion_io import DEFAULT_MAX_RESULT_MB
 from .jobs import JobManager, QueueFull
 from .tokens import TokenTable
 
@@ -28,6 +38,9 @@ log = logging.getLogger("motiongpt.server")
 API = "v1"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DRAIN_LIMIT = 256 * 1024 * 1024  # bodies up to this size are read and dropped when refused, not cut off
+DEFAULT_MAX_JOB_RESULT = int(DEFAULT_MAX_RESULT_MB * 2**20)
+"""Largest result one job may produce (estimated before it runs,
+``engine.pipeline.jobs.estimate_result_bytes``); ``serve --max-result-mb``."""
 JOB_FIELDS = ("task", "params")
 
 
@@ -57,17 +70,22 @@ class EngineService:
 
     def __init__(self, model: Any, runner: Any, token: str | None, *, tokens: TokenTable | None = None,
                  model_name: str | None = None, device: str | None = None, keep_finished: int = 64,
-                 max_queued: int = 32, max_body: int = DEFAULT_MAX_BODY, max_result_bytes: int = 512 * 2**20):
+                 max_queued: int = 32, max_body: int = DEFAULT_MAX_BODY, max_result_bytes: int = 512 * 2**20,
+                 max_job_result: int = DEFAULT_MAX_JOB_RESULT, allowed_hosts: Iterable[str] | None = None):
         table = TokenTable.single(token) if token else None
         if tokens is not None:
             table = tokens if table is None else table.merged(tokens)
         if table is None:
             raise MotionGPTError("the server needs a non-empty token or a tokens file")
+        self.max_job_result = int(max_job_result)
+        self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        """Host header values accepted (None: any, for a server reachable from other machines)."""
         self.runner = runner
         self.tasks = tuple(runner.TASKS)
         self._tokens = table
         self.model_name = model_name if model_name is not None else str(getattr(model, "name", "unknown"))
         self.device = device if device is not None else str(getattr(model, "device", "cpu"))
+        self.dtype = str(getattr(model, "dtype", "float32"))
         self.max_body = int(max_body)
         self.jobs = JobManager(model, runner, keep_finished=keep_finished, max_queued=max_queued,
                                max_result_bytes=max_result_bytes)
@@ -76,7 +94,13 @@ class EngineService:
         self._in_flight = 0
         self._last_request = time.monotonic()
 
-    # -- auth & activity ---------------------------------------------------------
+    # -- gates & activity -----------------------------------------------------------
+    def host_allowed(self, header: str | None) -> bool:
+        """True when the Host header names this engine (or any host is allowed)."""
+        if self.allowed_hosts is None:
+            return True
+        return header is not None and header.strip().lower() in self.allowed_hosts
+
     def authorized(self, header: str | None) -> str | None:
         """The name of the token in an ``Authorization: Bearer`` header (the
         owner of the jobs it submits), or None."""
@@ -110,8 +134,9 @@ class EngineService:
     def health(self, owner: str | None = None) -> dict[str, Any]:
         counts = self.jobs.counts(owner)
         return {"status": "ok", "api": API, "version": __version__, "model": self.model_name,
-                "device": self.device, "tasks": list(self.tasks), "queue_length": counts["queue_length"],
-                "running": counts["running"], "jobs_run": counts["jobs_run"], "results_mb": counts["result_mb"],
+                "device": self.device, "dtype": self.dtype, "tasks": list(self.tasks),
+                "queue_length": counts["queue_length"], "running": counts["running"], "jobs_run": counts["jobs_run"],
+                "results_mb": counts["result_mb"],
                 "uptime_s": round(time.monotonic() - self.started, 3)}
 
     def submit(self, body: Any, owner: str | None = None) -> dict[str, Any]:
@@ -120,11 +145,11 @@ class EngineService:
                                                 '"params": {...}}, got ' + _json_type(body))
         for key in body:
             if key not in JOB_FIELDS:
-                raise ApiError(400, "invalid_param", f"unknown field {key!r}; a job is "
-                                                     '{"task": ..., "params": {...}}', field=str(key))
+                raise ApiError(400, "invalid_param", f"unknown field {shown(clip(key, 60))}; a job is "
+                                                     '{"task": ..., "params": {...}}', field=clip(key))
         task = body.get("task")
         if not isinstance(task, str) or task not in self.tasks:
-            got = "nothing" if task is None else repr(task) if isinstance(task, str) else _json_type(task)
+            got = "nothing" if task is None else shown(task) if isinstance(task, str) else _json_type(task)
             raise ApiError(400, "invalid_param", f"task must be one of {', '.join(self.tasks)}; got {got}",
                            field="task")
         params = body.get("params", {})
@@ -137,12 +162,28 @@ class EngineService:
             raise ApiError(400, "invalid_param", str(exc), field=getattr(exc, "field", None)) from exc
         except RecursionError as exc:
             raise ApiError(400, "invalid_param", "params are nested too deeply", field="params") from exc
+        self._check_result_size(task, checked)
         try:
             return self.jobs.submit(task, checked, owner)
         except QueueFull as exc:
             raise ApiError(503, "queue_full", str(exc), headers={"Retry-After": "5"}) from exc
 
-    def job(self, job_id: str, owner: str | None = None) -> tuple[dict[str, Any], str | None]:
+    def _check_result_size(self, task: str, params: dict[str, Any]) -> None:
+        """Refuse, before it runs, a job whose result would exceed
+        :attr:`max_job_result` (held in memory and sent as one answer)."""
+        estimate = getattr(self.runner, "estimate_result_bytes", None)
+        if estimate is None:
+            return
+        size = int(estimate(task, params))
+        if size > self.max_job_result:
+            field = {"generate": "variants" if params.get("variants", 1) > 1 else "seconds", "inbetween": "motion",
+                     "continue": "seconds"}.get(task)
+            raise ApiError(400, "result_too_large",
+                           f"the result would be about {size / 2**20:.0f} MB; this engine sends at most "
+                           f"{self.max_job_result / 2**20:.0f} MB per job: ask for fewer variants, fewer seconds or "
+                           "a lower fps (or start the engine with a larger --max-result-mb)", field=field)
+
+    def job(self, job_id: str, owner: str | None = None) -> tuple[dict[str, Any], bytes | None]:
         found = self.jobs.get(job_id, owner)
         if found is None:
             raise _unknown_job(job_id, self.jobs.keep_finished)
@@ -156,8 +197,19 @@ class EngineService:
 
 
 def _unknown_job(job_id: str, keep: int) -> ApiError:
-    shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
-    return ApiError(404, "not_found", f"no job with id {shown!r}; finished jobs are kept for the last {keep} only")
+    return ApiError(404, "not_found", f"no job with id {shown(clip(job_id, 64))}; finished jobs are kept for the "
+                                      f"last {keep} only")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: Any, limit: int = MAX_ECHO) -> str:
+    """``text`` for a log line: control characters (and lone surrogates)
+    as ``\\xNN`` escapes, so a request cannot move the cursor, clear the
+    screen or forge a line in the log; cut to ``limit`` characters."""
+    return clip(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                             else f"\\u{ord(m.group()):04x}", str(text)), limit)
 
 
 def _json_type(value: Any) -> str:
@@ -178,7 +230,7 @@ def _route(path: str) -> tuple[str, tuple[str, ...], str | None]:
     prefix = f"/{API}/jobs/"
     if path.startswith(prefix) and "/" not in path[len(prefix):] and path[len(prefix):]:
         return "job", ("GET", "DELETE"), path[len(prefix):]
-    raise ApiError(404, "not_found", f"no such endpoint {path[:200]!r}; the API lives under /{API}/ "
+    raise ApiError(404, "not_found", f"no such endpoint {shown(path)}; the API lives under /{API}/ "
                                      f"(/{API}/health, /{API}/jobs, /{API}/jobs/ID)")
 
 
@@ -205,21 +257,25 @@ class RequestHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         self._status = 0
         self._body_read = False
-        service.request_started()
+        counted = False
         path = urlsplit(self.path).path
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
         try:
             try:
-                self._dispatch(service, path)
+                owner = self._check_gates(service)
+                service.request_started()   # only requests past both gates keep an idle engine alive
+                counted = True
+                self._dispatch(service, path, owner)
             except ApiError as exc:
                 self._send_json(exc.status, exc.body(), exc.headers)
             except (ConnectionError, TimeoutError):
                 raise
             except Exception as exc:  # a bug in a request handler: 500, keep serving
-                log.error("request %s %s crashed:\n%s", self.command, path, traceback.format_exc().rstrip())
+                log.error("request %s %s crashed:\n%s", printable(self.command), printable(path),
+                          traceback.format_exc().rstrip())
                 err = ApiError(500, "internal_error", f"the engine hit an internal error ({type(exc).__name__}: "
-                                                      f"{exc}); it is still running")
+                                                      f"{clip(exc)}); it is still running")
                 if not self._status:
                     self._send_json(500, err.body())
                 else:
@@ -230,19 +286,29 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             note = ""
         finally:
-            service.request_finished()
-        log.info("%s %s %d %.1f ms%s", self.command, path[:200], self._status,
+            if counted:
+                service.request_finished()
+        log.info("%s %s %d %.1f ms%s", printable(self.command, 20), printable(path), self._status,
                  (time.perf_counter() - started) * 1000.0, note)
 
-    def _dispatch(self, service: EngineService, path: str) -> None:
+    def _check_gates(self, service: EngineService) -> str:
+        """The owner (the token's name) of a request that passes the Host and token checks."""
+        host = self.headers.get("Host")
+        if not service.host_allowed(host):
+            got = "no Host header" if host is None else f"Host {shown(host)}"
+            raise ApiError(400, "invalid_host", f"{got}: this engine answers only requests addressed to it on "
+                                                f"loopback ({', '.join(sorted(service.allowed_hosts or ()))})")
         owner = service.authorized(self.headers.get("Authorization"))
         if owner is None:
             raise ApiError(401, "unauthorized", "missing or wrong token; send the header "
                                                 "'Authorization: Bearer <token>' with the token the engine "
                                                 "printed when it started", headers={"WWW-Authenticate": "Bearer"})
+        return owner
+
+    def _dispatch(self, service: EngineService, path: str, owner: str) -> None:
         name, methods, job_id = _route(path)
         if self.command not in methods:
-            raise ApiError(405, "method_not_allowed", f"{self.command} is not allowed on {path}; use "
+            raise ApiError(405, "method_not_allowed", f"{self.command} is not allowed on {shown(path)}; use "
                                                       f"{' or '.join(methods)}", headers={"Allow": ", ".join(methods)})
         if name == "health":
             self._send_json(200, service.health(owner))
@@ -270,7 +336,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError
         except ValueError:
-            raise ApiError(400, "invalid_body", f"Content-Length {raw_length[:40]!r} is not a whole number") from None
+            raise ApiError(400, "invalid_body", f"Content-Length {shown(clip(raw_length, 40))} is not a whole "
+                                                "number") from None
         limit = self.server.service.max_body
         if length > limit:
             raise ApiError(413, "body_too_large", f"the request body is {length / 2**20:.1f} MB; the limit is "
@@ -295,18 +362,21 @@ class RequestHandler(BaseHTTPRequestHandler):
                                                 f"{exc.lineno} column {exc.colno}") from None
         except RecursionError:
             raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer longer than Python reads (4300 digits)
+            raise ApiError(400, "invalid_json", f"the request body holds a value that cannot be read: "
+                                                f"{clip(exc)}") from None
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-                   result_json: str | None = None) -> None:
-        text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
-        if result_json is not None:  # splice the stored result text in as "result"
-            text = text[:-1] + ',"result":' + result_json + "}"
-        body = text.encode("utf-8")
+                   result_json: bytes | None = None) -> None:
+        """One JSON answer. A stored result is written as it is, after the
+        snapshot's bytes, never copied into a new string."""
+        head = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        parts = [head] if result_json is None else [head[:-1] + b',"result":', result_json, b"}"]
         if not self._body_read:
             self._discard_body()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(len(part) for part in parts)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         for key, value in (headers or {}).items():
@@ -315,7 +385,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            for part in parts:
+                self.wfile.write(part)
 
     def _discard_body(self) -> None:
         """An error answered before the body was read (401, 404, 413...):
@@ -352,20 +423,21 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "error"
         err = ApiError(code, "bad_request" if code == 400 else phrase.lower().replace(" ", "_"),
-                       message or phrase)
+                       clip(message or phrase))
         self.close_connection = True
         self._status = 0
         self._body_read = True
         body = json.dumps(err.body()).encode("utf-8")
-        self.send_response(code, message)
+        self.send_response(code)  # the standard phrase: the message may quote the request
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
-        log.info("%s %s %d (malformed request: %s)", self.command or "-",
-                 urlsplit(self.path).path[:200] if getattr(self, "path", None) else "-", code, message or phrase)
+        log.info("%s %s %d (malformed request: %s)", printable(self.command or "-", 20),
+                 printable(urlsplit(self.path).path) if getattr(self, "path", None) else "-", code,
+                 printable(message or phrase))
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._status = code
@@ -375,7 +447,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         pass  # _handle logs one line per request, without headers (the token)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s", format % args)
+        log.info("%s", printable(format % args, 400))
 
 
 class EngineHTTPServer(ThreadingHTTPServer):

@@ -6,9 +6,11 @@ is guarded by one condition variable, so the HTTP threads and the worker never
 see a half-updated job.
 
 Memory stays flat however many jobs run: a job's params are dropped when it
-finishes, its result is kept only as the JSON text it will be served as, and
-only the last ``keep_finished`` finished jobs (and at most
-``max_result_bytes`` of results) are remembered.
+finishes, its result is kept only as the UTF-8 JSON bytes it will be served
+as (encoded once; every GET writes those same bytes, so polling a 100 MB
+result from several clients copies nothing), and only the last
+``keep_finished`` finished jobs (and at most ``max_result_bytes`` of results)
+are remembered.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class Job:
     finished: float | None = None
     cancel_requested: bool = False
     error: dict[str, Any] | None = None
-    result_json: str | None = None  # the result, already encoded: served as is
+    result_json: bytes | None = None  # the result as UTF-8 JSON, encoded once: served as is
     owner: str | None = None  # who submitted it (the token's name): only they see and cancel it
 
     def snapshot(self, position: int | None = None) -> dict[str, Any]:
@@ -133,8 +135,8 @@ class JobManager:
         job = self._jobs.get(job_id)
         return job if job is not None and (owner is None or job.owner == owner) else None
 
-    def get(self, job_id: str, owner: str | None = None) -> tuple[dict[str, Any], str | None] | None:
-        """(snapshot, result JSON text or None), or None for an unknown id
+    def get(self, job_id: str, owner: str | None = None) -> tuple[dict[str, Any], bytes | None] | None:
+        """(snapshot, result JSON bytes or None), or None for an unknown id
         (or another owner's job)."""
         with self._cond:
             job = self._visible(job_id, owner)
@@ -184,7 +186,7 @@ class JobManager:
         return self._queue.index(job) + 1
 
     def _finish(self, job: Job, status: str, message: str, error: dict | None = None,
-                result_json: str | None = None) -> None:
+                result_json: bytes | None = None) -> None:
         # caller holds the lock
         job.status = status
         job.message = message
@@ -195,13 +197,13 @@ class JobManager:
         if status == DONE:
             job.progress = 1.0
         self._finished.append(job.id)
-        self._result_bytes += len(result_json or "")
+        self._result_bytes += len(result_json or b"")
         # at most keep_finished jobs and max_result_bytes of results (the newest is always kept)
         while len(self._finished) > self.keep_finished or (
                 self._result_bytes > self.max_result_bytes and len(self._finished) > 1):
             old = self._jobs.pop(self._finished.popleft(), None)
             if old is not None:
-                self._result_bytes -= len(old.result_json or "")
+                self._result_bytes -= len(old.result_json or b"")
         self.last_activity = time.monotonic()
 
     def _work(self) -> None:
@@ -228,7 +230,7 @@ class JobManager:
                 self._finish(job, status, message, error, result_json)
             log.info("job %s (%s) %s in %.2f s", job.id, job.task, status, job.finished - job.started)
 
-    def _run(self, job: Job, params: dict[str, Any]) -> tuple[str, str, dict | None, str | None]:
+    def _run(self, job: Job, params: dict[str, Any]) -> tuple[str, str, dict | None, bytes | None]:
         def progress(fraction: float, message: str = "") -> None:
             try:
                 value = min(1.0, max(0.0, float(fraction)))
@@ -265,7 +267,7 @@ class JobManager:
             err = _internal_error(job.task, exc)
             return FAILED, err["message"], err, None
         try:
-            encoded = json.dumps(result, allow_nan=False, separators=(",", ":"))
+            encoded = json.dumps(result, allow_nan=False, separators=(",", ":")).encode("utf-8")
         except (TypeError, ValueError) as exc:
             message = (f"the {job.task} job finished but its result could not be sent as JSON ({exc}); "
                        "this is an engine bug, please report it with the engine log")

@@ -1,9 +1,10 @@
 """Start, announce and stop the engine server (``motiongpt serve``).
 
-Order of events: check the options, listen on the socket, load the model
-once, start the worker and the HTTP threads, then print ONE JSON line on
-stdout (the ready line) and wait until a signal, the parent's death or the
-idle timeout asks us to stop. Stopping is always clean and exits 0.
+Order of events: check the options, take over SIGTERM/SIGINT, listen on the
+socket, load the model once, start the worker and the HTTP threads, then
+print ONE JSON line on stdout (the ready line) and wait until a signal, the
+parent's death or the idle timeout asks us to stop. Stopping is always clean
+and exits 0, also when the signal comes while the model is still loading.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Any, Callable, TextIO
 
 from .. import __version__
 from ..errors import MotionGPTError
-from .app import API, DEFAULT_MAX_BODY, EngineHTTPServer, EngineService, is_loopback
+from ..runtime import set_torch_threads
+from .app import API, DEFAULT_MAX_BODY, DEFAULT_MAX_JOB_RESULT, EngineHTTPServer, EngineService, is_loopback
 from .lifecycle import Watchdog, wait_for
 from .tokens import TokenTable
 
@@ -47,6 +49,7 @@ class ServeOptions:
     max_queued: int = 32
     max_result_bytes: int = 512 * 2**20
     threads: int | None = None
+    max_job_result: int = DEFAULT_MAX_JOB_RESULT
 
 
 def resolve_token(opts: ServeOptions, environ: dict[str, str] | None = None) -> tuple[str, bool]:
@@ -125,6 +128,12 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
             state["reason"] = reason
         stop_event.set()
 
+    if install_signals and threading.current_thread() is threading.main_thread():
+        # before the model loads, so SIGTERM while loading is a clean stop (exit 0) too
+        for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), lambda signum, _frame: stop(signal.Signals(signum).name))
+
     watchdog = Watchdog(stop, parent_pid=opts.parent_pid, idle_timeout=opts.idle_timeout)
     if opts.parent_pid is not None:
         watchdog.start()  # also covers a parent that dies while the model loads
@@ -135,14 +144,17 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
         raise MotionGPTError(f"cannot listen on {opts.host}:{opts.port} ({exc.strerror or exc}); pick another "
                              "--port, or --port 0 for any free one") from exc
     try:
-        if opts.threads:
-            import torch
-            torch.set_num_threads(opts.threads)
+        set_torch_threads(opts.threads)
         log.info("loading model %s on %s", opts.model or "(default)", opts.device)
         model = (load_model or _load_default)(opts.model, opts.device)
+        note = getattr(getattr(model, "device_choice", None), "note", "")
+        if note:
+            log.info("device: %s", note)
         service = EngineService(model, runner if runner is not None else _default_runner(), token, tokens=tokens,
                                 keep_finished=opts.keep_finished, max_queued=opts.max_queued, max_body=opts.max_body,
-                                max_result_bytes=opts.max_result_bytes)
+                                max_result_bytes=opts.max_result_bytes, max_job_result=opts.max_job_result,
+                                allowed_hosts=loopback_hosts(opts.host, httpd.port) if is_loopback(opts.host)
+                                else None)
     except BaseException:
         httpd.server_close()
         raise
@@ -152,22 +164,17 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
                                    name="motiongpt-http", daemon=True)
     http_thread.start()
 
-    if install_signals and threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), lambda signum, _frame: stop(signal.Signals(signum).name))
-
     host = opts.host
     url_host = f"[{host}]" if ":" in host else host
     info = {"event": "ready", "api": API, "url": f"http://{url_host}:{httpd.port}", "host": host,
             "port": httpd.port, "token": token, "pid": os.getpid(), "version": __version__,
-            "model": service.model_name, "device": service.device}
+            "model": service.model_name, "device": service.device, "dtype": service.dtype}
     state["ready"] = True
     watchdog.idle_for = service.idle_for
     if not watchdog.is_alive() and (opts.parent_pid is not None or opts.idle_timeout is not None):
         watchdog.start()
-    log.info("engine %s ready on %s (model %s on %s, pid %d)", __version__, info["url"], info["model"],
-             info["device"], info["pid"])
+    log.info("engine %s ready on %s (model %s on %s in %s, pid %d)", __version__, info["url"], info["model"],
+             info["device"], info["dtype"], info["pid"])
     try:
         ready.write(json.dumps(info) + "\n")
         ready.flush()
@@ -188,6 +195,13 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
         os._exit(0)
     log.info("stopped")
     return 0
+
+
+def loopback_hosts(host: str, port: int) -> list[str]:
+    """The Host header values a loopback engine answers: its address with
+    the port, under every loopback name a local client may use."""
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    return sorted(f"{name}:{port}" for name in names)
 
 
 def configure_logging(log_file: str | Path | None = None) -> None:
