@@ -108,3 +108,17 @@ def test_inbetween_keeps_the_candidate_that_meets_the_known_frames():
     assert boundary_error(travelled, known, 16, 24) == pytest.approx(0.0, abs=1e-12)
     expected = 0.1 * np.sqrt(3) * (21 / 22) * 2 / (2 * BOUNDARY_FRAMES)
     assert boundary_error(far, known, 16, 24) == pytest.approx(expected)
+
+
+def test_fine_tuning_starts_from_the_given_model(trained, tmp_path, built_sample, tiny_vq_dir):
+    out, _ = trained
+    settings = LMTrainSettings(**dict(SETTINGS, stage1_steps=0, stage2_steps=2, lr=0.0, val_every=2,
+                                      balance_power=0.0))
+    result = train_lm(built_sample, tiny_vq_dir, tmp_path / "ft", lm_model.tiny(), settings, device="cpu",
+                      progress=False, init_from=out)
+    assert result["steps"] == 2
+    start, _, tok_start = lm_model.load_lm(out / "lm")
+    tuned, _, tok_tuned = lm_model.load_lm(tmp_path / "ft" / "lm")
+    assert tok_tuned.tokens("a tired person walks") == tok_start.tokens("a tired person walks")
+    for key, value in start.state_dict().items():           # lr 0: the weights it started from, unchanged
+        torch.testing.assert_close(tuned.state_dict()[key], value)
