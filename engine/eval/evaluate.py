@@ -24,7 +24,9 @@ beside a reference computed in the same run on the same clips:
   frames at 30 fps: same durations) in the middle of each clip long enough
   (gap + 20 frames), filled with :func:`engine.pipeline.tasks.inbetween`;
   L2P and ADE on the gap frames, beside linear position and SLERP rotation
-  interpolation between the two keys, and beside the tokenizer's ceiling:
+  interpolation between the two keys (each difference with a paired
+  bootstrap 95 % confidence interval over the clips,
+  :func:`metrics.paired_bootstrap`), and beside the tokenizer's ceiling:
   the same pipeline fed the VQ reconstruction of the true motion instead of
   generated tokens ("vq_oracle"), so the share of the error that no language
   model on this tokenizer can remove is visible.
@@ -422,8 +424,23 @@ def inbetween_section(model, joints: Sequence[np.ndarray], std: np.ndarray, seed
             real_windows.append(j[f0 - 1:f1 + 2])
         bar.close()
         section[str(gap)] = {"gap_frames_20fps": gap, "gap_frames_30fps": lafan, "clips": len(usable),
-                             **{k: (_mean_dicts(v) if v else None) for k, v in scores.items()}}
+                             **{k: (_mean_dicts(v) if v else None) for k, v in scores.items()},
+                             "paired": _paired(scores, seed)}
     return section, gen_windows, real_windows
+
+
+def _paired(scores: dict[str, list[dict]], seed: int) -> dict | None:
+    """Model minus each baseline per metric, with paired bootstrap 95 % CIs
+    over the clips (every list holds the same clips in the same order)."""
+    model = scores["model"]
+    if len(model) < 2:
+        return None
+    out = {}
+    for base in ("linear", "slerp", "vq_oracle"):
+        if len(scores.get(base) or []) == len(model):
+            out[base] = {k: metrics.paired_bootstrap([m[k] for m in model], [b[k] for b in scores[base]], seed=seed)
+                         for k in ("l2p", "ade_m")}
+    return out
 
 
 def _errors(pred: np.ndarray, truth: np.ndarray, std: np.ndarray, final: bool = False) -> dict[str, float]:
@@ -571,6 +588,9 @@ def result_tables(results: dict) -> list[tuple[str, dict]]:
                 if sec.get(base) is not None:
                     sub[f"{label} vs {bname}"] = {"generated": _get(sec["model"], key),
                                                   "baseline": _get(sec[base], key)}
+                paired = (sec.get("paired") or {}).get(base, {}).get(key)
+                if paired is not None:
+                    sub[f"  model - {bname}, 95% CI"] = {"note": _paired_note(paired)}
         rows[f"gap {gap} frames @20fps (= {sec['gap_frames_30fps']} @30fps), {sec['clips']} clips"] = sub
     tables.append(("In-betweening (gaps in frames at 20 fps: the durations of LaFAN1's 5 / 15 / 30 frames at 30 fps; "
                    "VQ oracle = the true motion's own tokens, the tokenizer's ceiling)", rows))
@@ -580,6 +600,14 @@ def result_tables(results: dict) -> list[tuple[str, dict]]:
                                         for k, label in _PLAUS_ROWS}
     tables.append(("Physical plausibility (mean over clips; real = the same frames of the real motions)", rows))
     return tables
+
+
+def _paired_note(p: dict) -> str:
+    """"-0.412 [-0.560, -0.270] = -11.2 % [-15.0, -7.4]"."""
+    lo, hi = p["diff_ci"]
+    rlo, rhi = p["relative_ci"]
+    return (f"{p['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] = {100 * p['relative']:+.1f} % "
+            f"[{100 * rlo:+.1f}, {100 * rhi:+.1f}]")
 
 
 def _fmt_num(x) -> str:
