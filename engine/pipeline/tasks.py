@@ -109,7 +109,7 @@ def generate(model, text: str, seconds: float | None = None, seed: int | None = 
                                          variants=1)[0]
         run.step(base + 0.7 / variants, "solving joint rotations")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
-        motion = _post(motion, options, (0, motion.num_frames))
+        motion = post_process(motion, options, (0, motion.num_frames))
         motions.append(motion)
     run.step(1.0, "done")
     return motions
@@ -299,7 +299,8 @@ def _to_world(canonical: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np
     return rot.local_quats, root
 
 
-def _post(motion: Motion, options: PostOptions, frames: tuple[int, int]) -> Motion:
+def post_process(motion: Motion, options: PostOptions, frames: tuple[int, int]) -> Motion:
+    """The options' post-processing on ``frames`` (what every task applies)."""
     if options.foot_cleanup:
         motion = foot_cleanup(motion, frames)
     if options.in_place:
