@@ -1,7 +1,7 @@
 """In-betweening on val at one gap: the model beside SLERP and linear
 interpolation, with paired bootstrap 95 % confidence intervals over clips.
 
-    python benchmarks/inbetween_ci.py [--model models/default] [--gap 20] [--candidates 8 16] [--clips N]
+    python benchmarks/inbetween_ci.py [--model models/default] [--gap 20] [--candidates 8 32] [--average 1 4] [--clips N]
 
 For each ``--candidates`` value the same clips, keys and seeds as ``motiongpt
 evaluate`` are in-betweened through the pipeline (``engine.pipeline.tasks.
@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--data", help="dataset folder (default: built from the shared data)")
     parser.add_argument("--gap", type=int, default=20, help="gap in frames at 20 fps (default 20 = 1 s)")
     parser.add_argument("--candidates", type=int, nargs="+", default=[motiongpt.INBETWEEN_CANDIDATES])
+    parser.add_argument("--average", type=int, nargs="+", default=[motiongpt.INBETWEEN_AVERAGE],
+                        help="how many of the best candidates are averaged into the answer")
     parser.add_argument("--clips", type=int, default=None, help="only N val clips (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -51,32 +53,32 @@ def main() -> None:
         linear.append(mm.l2p(mm.inbetween_linear(j[f0], j[f1], args.gap), j[f0 + 1:f1], std))
     print(f"{len(usable)} val clips, gap {args.gap} frames at 20 fps; SLERP L2P {np.mean(slerp):.4f}, "
           f"linear {np.mean(linear):.4f}")
-    for k in args.candidates:
+    for k, avg in [(k, a) for k in args.candidates for a in args.average]:
         start = time.perf_counter()
         l2p, ade = [], []
         for n, i in enumerate(usable):
             j = joints[i]
             f0, f1 = ev.inbetween_window(len(j), args.gap)
-            with_k = _Candidates(model, k)
+            with_k = _Candidates(model, k, avg)
             out = tasks.inbetween(with_k, motions[i], f0, f1, seed=args.seed + n).positions()
             l2p.append(mm.l2p(out[f0 + 1:f1], j[f0 + 1:f1], std))
             ade.append(mm.ade(out[f0 + 1:f1], j[f0 + 1:f1]))
         p = metrics.paired_bootstrap(l2p, slerp, seed=args.seed)
-        print(f"candidates {k:3d}: L2P {np.mean(l2p):.4f} (ADE {np.mean(ade):.4f} m) vs SLERP "
+        print(f"candidates {k:3d}, average of best {avg}: L2P {np.mean(l2p):.4f} (ADE {np.mean(ade):.4f} m) vs SLERP "
               f"{p['diff']:+.4f} [{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}] = {100 * p['relative']:+.1f} % "
               f"[{100 * p['relative_ci'][0]:+.1f}, {100 * p['relative_ci'][1]:+.1f}]  "
               f"({time.perf_counter() - start:.0f} s)")
 
 
 class _Candidates:
-    """The model with another number of in-between candidates."""
+    """The model with other in-between settings."""
 
-    def __init__(self, model, candidates: int):
-        self.model, self.candidates = model, candidates
+    def __init__(self, model, candidates: int, average: int):
+        self.model, self.candidates, self.average = model, candidates, average
 
     def inbetween(self, features, start_frame, end_frame, text=None, seed=None):
         return self.model.inbetween(features, start_frame, end_frame, text=text, seed=seed,
-                                    candidates=self.candidates)
+                                    candidates=self.candidates, average=self.average)
 
 
 if __name__ == "__main__":
