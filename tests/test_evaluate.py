@@ -100,7 +100,7 @@ def test_table_shows_every_section(results):
     for title in ("Text-to-motion", "Captioning", "Prediction", "In-betweening", "Physical plausibility"):
         assert title in text
     assert "gap 3 frames @20fps (= 5 @30fps)" in text and "ADE m vs constant velocity" in text
-    assert "L2P vs VQ oracle" in text and "model - SLERP, 95% CI" in text
+    assert "L2P vs VQ oracle" in text and "L2P model - SLERP, 95% CI" in text
     assert "ratio" in text and "baseline" in text
 
 
