@@ -1,6 +1,6 @@
 """Motion -> tokens -> motion on real clips: MPJPE of the motion tokenizer.
 
-    python benchmarks/vq_round_trip.py --vq models/default/vq --data DATA_DIR [--split val]
+    python benchmarks/vq_round_trip.py --vq models/default/vq --data DATA_DIR [--split val] [--id-prefix cmu_]
 
 Prints per-clip and median errors in mm, both global (root path included)
 and root-relative, on the clips' first 10 s (HumanML3D's evaluation cap).
@@ -38,10 +38,12 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--clips", type=int, default=0, help="only the first N clips (0: all)")
+    parser.add_argument("--id-prefix", default="", help="only clips whose id starts with this (e.g. cmu_)")
     args = parser.parse_args()
     vq = MotionTokenizer.load(args.vq, device="cpu")
     clips = [c for c in humanml3d.load_split(args.data, args.split) if len(c.features) >= 8]
-    clips = [c for c in clips if not c.clip_id.startswith("M")][: args.clips or None]
+    clips = [c for c in clips if not c.clip_id.startswith("M") and c.clip_id.startswith(args.id_prefix)]
+    clips = clips[: args.clips or None]
     start = time.perf_counter()
     errors = np.array([round_trip_errors(vq, c.features) for c in clips])
     for clip, (g, r) in list(zip(clips, errors))[:5]:

@@ -253,3 +253,21 @@ def test_gait_does_not_depend_on_heading(sample_joints):
     turned = qrot(np.broadcast_to(q, joints.shape[:-1] + (4,)), joints) + np.array([3.0, 0.0, -2.0])
     a, b = MM.gait(joints), MM.gait(turned)
     assert a["steps"] == b["steps"] and a["travel_m"] == pytest.approx(b["travel_m"], abs=1e-9)
+
+
+def test_paired_bootstrap_sees_a_consistent_gain_that_clip_spread_would_hide():
+    rng = np.random.default_rng(0)
+    hardness = rng.uniform(1.0, 5.0, 60)                   # clips differ far more than the two methods do
+    baseline = hardness + rng.normal(0, 0.02, 60)
+    better = 0.9 * baseline                               # 10 % lower on every clip
+    res = M.paired_bootstrap(better, baseline, seed=1)
+    assert res["clips"] == 60
+    assert res["diff"] == pytest.approx(better.mean() - baseline.mean())
+    assert res["diff_ci"][0] < res["diff"] < res["diff_ci"][1] < 0            # excludes zero
+    assert res["relative"] == pytest.approx(-0.1) and res["relative_ci"][1] < 0
+    same = baseline + rng.normal(0, 0.3, 60)              # no real difference: the CI spans zero
+    res = M.paired_bootstrap(same, baseline, seed=1)
+    assert res["diff_ci"][0] < 0 < res["diff_ci"][1]
+    assert M.paired_bootstrap(same, baseline, seed=1) == res           # seeded: repeatable
+    with pytest.raises(ValueError, match="same number"):
+        M.paired_bootstrap([1.0, 2.0], [1.0])

@@ -70,6 +70,11 @@ def test_every_section_has_finite_model_and_reference_numbers(results):
         assert sec["gap_frames_20fps"] == int(gap) and sec["clips"] >= 1
         for name in ("model", "linear", "slerp", "vq_oracle"):
             assert set(sec[name]) == {"ade_m", "l2p"} and _finite(sec[name])
+        if sec["clips"] >= 2:
+            paired = sec["paired"]["slerp"]["l2p"]
+            assert paired["clips"] == sec["clips"]
+            assert paired["diff"] == pytest.approx(sec["model"]["l2p"] - sec["slerp"]["l2p"])
+            assert paired["diff_ci"][0] <= paired["diff"] <= paired["diff_ci"][1]
 
     for name in ("text_to_motion", "prediction", "inbetween"):
         sec = results["plausibility"][name]
@@ -95,7 +100,7 @@ def test_table_shows_every_section(results):
     for title in ("Text-to-motion", "Captioning", "Prediction", "In-betweening", "Physical plausibility"):
         assert title in text
     assert "gap 3 frames @20fps (= 5 @30fps)" in text and "ADE m vs constant velocity" in text
-    assert "L2P vs VQ oracle" in text
+    assert "L2P vs VQ oracle" in text and "L2P model - SLERP, 95% CI" in text
     assert "ratio" in text and "baseline" in text
 
 

@@ -163,6 +163,47 @@ def test_foot_cleanup_reduces_skating_and_keeps_the_rest(walk):
     assert off_hinge <= np.abs(sliding.local_quats[:, knees, 2:]).max() + 1e-6
 
 
+def test_feet_sunk_into_the_floor_are_lifted_smoothly(walk):
+    feet = list(sk.FOOT_JOINTS)
+    floor_gap = walk.positions()[:, feet, 1].min()
+    t = np.arange(walk.num_frames) / walk.fps
+    sink = (floor_gap + 0.04) * np.exp(-0.5 * ((t - t.mean()) / 0.5) ** 2)   # up to 4 cm through the floor
+    root = walk.root_pos.copy()
+    root[:, 1] -= sink
+    sunk = walk.replace(root_pos=root)
+    assert sunk.positions()[:, feet, 1].min() < -0.035
+    fixed = post.foot_cleanup(sunk)
+    lowest = fixed.positions()[:, feet, 1].min(axis=1)
+    assert lowest.min() >= 0.0                                   # nothing below the floor (y = 0)
+    lift = fixed.root_pos[:, 1] - sunk.root_pos[:, 1]
+    assert lift.max() < 0.06 and np.abs(lift[:5]).max() < 1e-3  # just what is needed, where it is needed
+    assert np.abs(np.diff(lift)).max() < 0.01                    # eased in and out, no pop
+
+
+def test_planted_toes_stay_put_when_the_foot_turns(walk):
+    t = np.arange(walk.num_frames) / walk.fps
+    quats = walk.local_quats.copy()
+    turn = axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), 0.25 * np.sin(2 * np.pi * 1.5 * t))
+    ankles = [post.LEGS[0][2], post.LEGS[1][2]]
+    from engine.motion.quaternion import qmul
+    for a in ankles:
+        quats[:, a] = qmul(quats[:, a], turn)                  # the feet swivel: the toes slide
+    swivel = walk.replace(local_quats=quats)
+    toes = [post.LEGS[0][3], post.LEGS[1][3]]
+    contacts = post.toe_contacts(walk.positions(), walk.fps)
+
+    def toe_skate(m):
+        step = np.linalg.norm(np.diff(m.positions()[:, toes][..., [0, 2]], axis=0), axis=-1) * m.fps
+        both = contacts[1:] & contacts[:-1]
+        return step[both].mean()
+    assert toe_skate(swivel) > 0.15
+    assert toe_skate(post.foot_cleanup(swivel)) < 0.4 * toe_skate(swivel)
+
+
+def test_foot_cleanup_is_on_by_default():
+    assert PostOptions().foot_cleanup is True
+
+
 def test_in_place_removes_horizontal_travel_only(walk):
     moved = post.in_place(walk)
     assert np.ptp(walk.root_pos[:, 2]) > 0.5

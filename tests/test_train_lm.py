@@ -108,3 +108,36 @@ def test_inbetween_keeps_the_candidate_that_meets_the_known_frames():
     assert boundary_error(travelled, known, 16, 24) == pytest.approx(0.0, abs=1e-12)
     expected = 0.1 * np.sqrt(3) * (21 / 22) * 2 / (2 * BOUNDARY_FRAMES)
     assert boundary_error(far, known, 16, 24) == pytest.approx(expected)
+
+
+def test_fine_tuning_starts_from_the_given_model(trained, tmp_path, built_sample, tiny_vq_dir):
+    out, _ = trained
+    settings = LMTrainSettings(**dict(SETTINGS, stage1_steps=0, stage2_steps=2, lr=0.0, val_every=2,
+                                      balance_power=0.0))
+    result = train_lm(built_sample, tiny_vq_dir, tmp_path / "ft", lm_model.tiny(), settings, device="cpu",
+                      progress=False, init_from=out)
+    assert result["steps"] == 2
+    start, _, tok_start = lm_model.load_lm(out / "lm")
+    tuned, _, tok_tuned = lm_model.load_lm(tmp_path / "ft" / "lm")
+    assert tok_tuned.tokens("a tired person walks") == tok_start.tokens("a tired person walks")
+    for key, value in start.state_dict().items():           # lr 0: the weights it started from, unchanged
+        torch.testing.assert_close(tuned.state_dict()[key], value)
+
+
+def test_inbetween_averages_the_candidates_that_meet_the_keys_best(trained):
+    from engine.models.motiongpt import boundary_error
+    from engine.motion.features import features_to_joints
+    model = MotionGPT.load(trained[0], device="cpu")
+    feats = model.text_to_motion("a person walks", seconds=3.0, seed=0)[0]
+    decoded = []
+    decode = model.vq.decode_batch
+    model.vq.decode_batch = lambda tokens: decoded.append(decode(tokens)) or decoded[-1]
+    result = model.inbetween(feats, 20, 40, seed=5, candidates=6, average=3)
+    candidates = decoded[-1]
+    assert len(candidates) == 6
+    known = features_to_joints(feats)
+    errors = [boundary_error(features_to_joints(c), known, 20, 40) for c in candidates]
+    best = np.argsort(errors)[:3]
+    np.testing.assert_allclose(result, np.mean([candidates[i] for i in best], axis=0), rtol=1e-5, atol=1e-6)
+    alone = model.inbetween(feats, 20, 40, seed=5, candidates=6, average=1)
+    np.testing.assert_allclose(alone, decoded[-1][int(np.argmin(errors))], rtol=1e-5, atol=1e-6)

@@ -4,15 +4,29 @@ from __future__ import annotations
 import argparse
 import os
 
+UP_CHOICES = ("auto", "y", "z", "x", "-y", "-z", "-x")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build-data", help="build the feature cache from the shared mocap or check a HumanML3D folder",
-                       description="Read motions_<split>.npz + captions_<split>.jsonl (the shared Bandai Namco data) "
-                                   "and write HumanML3D-layout features, captions, splits and Mean/Std to --out. "
-                                   "Given a HumanML3D folder instead, check every clip and report; it can be "
-                                   "trained on as it is.")
-    p.add_argument("--source", required=True, help="shared data folder (e.g. ../shared/data) or a HumanML3D folder")
-    p.add_argument("--out", help="output folder (required for the shared data)")
+    p = sub.add_parser("build-data", help="build the feature cache from the shared mocap and/or BVH libraries, "
+                                          "or check a HumanML3D folder",
+                       description="Read motions_<split>.npz + captions_<split>.jsonl (the shared Bandai Namco data, "
+                                   "--source) and/or folders of BVH files with a captions*.jsonl (--bvh-library, on "
+                                   "any skeleton: bones are mapped onto the 22 joints by name or by --bone-map, "
+                                   "units, up axis and frame rate are converted), and write HumanML3D-layout "
+                                   "features, captions, splits, labels and Mean/Std to --out. Given a HumanML3D "
+                                   "folder as --source instead, check every clip and report; it can be trained on "
+                                   "as it is.")
+    p.add_argument("--source", help="shared data folder (e.g. ../shared/data) or a HumanML3D folder")
+    p.add_argument("--bvh-library", action="append", default=[], metavar="DIR",
+                   help="folder of BVH files plus captions*.jsonl (one {\"id\", \"file\", \"description\" or "
+                        "\"captions\"} per line); may be given more than once")
+    p.add_argument("--bone-map", help="bone-map JSON (as the add-on saves it) for the libraries' skeleton "
+                                      "(default: detect from bone names)")
+    p.add_argument("--up", choices=UP_CHOICES, default="auto",
+                   help="the libraries' up axis (default: found from where the head is)")
+    p.add_argument("--library-licence", help="licence / credit line of the BVH libraries, kept in dataset.json")
+    p.add_argument("--out", help="output folder (required unless checking a HumanML3D folder)")
     p.add_argument("--splits", nargs="+", help="only these splits (default: all in the source)")
     p.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
     p.add_argument("--save-joints", action="store_true", help="also write new_joints/ positions")
@@ -23,16 +37,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_build_data(args: argparse.Namespace) -> int:
     from ..data import build, humanml3d
-    if humanml3d.is_humanml3d_folder(args.source):
+    if args.source and not args.bvh_library and humanml3d.is_humanml3d_folder(args.source):
         report = build.validate_humanml3d(args.source, progress=not args.quiet)
         print(report.summary())
         print(f"Train on it directly: --data {args.source}")
         return 0
-    if not args.out:
-        print("error: --out is required when building from the shared data")
+    if not args.source and not args.bvh_library:
+        print("error: give --source (the shared data) and/or --bvh-library DIR")
         return 2
-    report = build.build_from_bandai(args.source, args.out, splits=tuple(args.splits) if args.splits else None,
-                                     mirror=not args.no_mirror, save_joints=args.save_joints,
-                                     workers=args.workers, progress=not args.quiet)
+    if not args.out:
+        print("error: --out is required when building a dataset")
+        return 2
+    from ..data import bvh_library, rig_map
+    splits = tuple(args.splits) if args.splits else None
+    skipped: list[str] = []
+    batches = build.bandai_batches(args.source, splits, skipped=skipped) if args.source else []
+    bone_map = rig_map.load_bone_map_file(args.bone_map) if args.bone_map else None
+    for folder in args.bvh_library:
+        library = bvh_library.read_library(folder, bone_map=bone_map, up=args.up, splits=splits)
+        print(f"{folder}: {len(library.clips)} clip(s) mapped onto the 22 joints"
+              + (f"; {len(library.problems)} file(s) not used:" if library.problems else ""))
+        for line in library.problem_lines():
+            print(line)
+        batches.append(build.library_batch(library, args.library_licence))
+    report = build.build_dataset(batches, args.out, mirror=not args.no_mirror, save_joints=args.save_joints,
+                                 workers=args.workers, progress=not args.quiet)
+    report.skipped.extend(skipped)
     print(report.summary())
     return 0

@@ -61,7 +61,9 @@ def _common(p: argparse.ArgumentParser, seed: bool, post: bool, out: bool) -> No
     if seed:
         p.add_argument("--seed", type=int, help="random seed (default: pick one and print it)")
     if post:
-        p.add_argument("--foot-cleanup", action="store_true", help="lock planted feet (two-bone leg IK)")
+        p.add_argument("--foot-cleanup", action=argparse.BooleanOptionalAction, default=True,
+                       help="lock planted feet (two-bone leg IK) and keep them above the floor (default: on; "
+                            "--no-foot-cleanup for the raw decoded motion)")
         p.add_argument("--in-place", action="store_true", help="remove the root's horizontal travel")
     if out:
         p.add_argument("--out", required=True, help="output file: .bvh, .npz or .json")

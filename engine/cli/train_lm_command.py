@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, default=50, help="longest motion window in tokens (50 = 10 s)")
     p.add_argument("--no-paraphrase", action="store_true",
                    help="train on the dataset's captions only (default: also on paraphrases for free text)")
+    p.add_argument("--balance-power", type=float, default=1.0,
+                   help="draw each action in proportion to (its clips) ** this: 1 = the data's own mix (default), "
+                        "0 = every action equally often, 0.5 = oversample rare actions (needs labels.jsonl "
+                        "from build-data)")
+    p.add_argument("--init-from", help="fine-tune this trained model folder (its weights and text tokenizer; "
+                                       "it must use the same --vq) instead of starting from random weights")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--stop-after", type=int, help="end this run after N steps (checkpointed; --resume later)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
@@ -45,14 +51,16 @@ def run_train_lm(args: argparse.Namespace) -> int:
     config = getattr(lm_model, args.preset)()
     settings = LMTrainSettings(stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                                batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
-                               val_every=args.val_every, max_tokens=args.max_tokens, seed=args.seed)
+                               val_every=args.val_every, max_tokens=args.max_tokens, seed=args.seed,
+                               balance_power=args.balance_power)
     caption_fn = None
     if not args.no_paraphrase:
         from ..data.paraphrase import paraphrase_caption
         caption_fn = paraphrase_caption
     try:
         result = train_lm(args.data, args.vq, args.out, config, settings, device=args.device, resume=args.resume,
-                          progress=not args.quiet, caption_fn=caption_fn, stop_after=args.stop_after)
+                          progress=not args.quiet, caption_fn=caption_fn, stop_after=args.stop_after,
+                          init_from=args.init_from)
     except KeyboardInterrupt:
         print(f"stopped; resume with: motiongpt train-lm ... --out {args.out} --resume")
         return 130

@@ -18,11 +18,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
-from ..errors import MotionFileError
+from ..errors import MotionFileError, MotionGPTError
 from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.mirror import mirror_joints, mirror_text
-from . import bandai, humanml3d
+from . import bandai, bvh_library, humanml3d
 
 LICENCE_NOTE = ("Bandai Namco Research Motion Dataset, (c) 2022 Bandai Namco Research Inc., CC BY-NC 4.0 "
                 "(non-commercial use only). Kobayashi et al. 2023, arXiv:2306.08861. Changed: resampled to "
@@ -61,26 +61,37 @@ def _source_splits(source: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ...] | None = None,
-                      mirror: bool = True, save_joints: bool = False, workers: int = 1,
-                      progress: bool = True, limit: int | None = None) -> BuildReport:
-    """Build the cache from ``motions_<name>.npz`` + ``captions_<name>.jsonl``
-    pairs in ``source``. Each clip goes to the split named in its caption
-    record; ``splits`` keeps only those."""
-    start = time.perf_counter()
-    source, out = Path(source), Path(out)
+@dataclass
+class SourceClip:
+    """One clip from any source, before features: (T, 22, 3) metres, Y up, 20 fps."""
+    clip_id: str
+    split: str
+    captions: list[str]
+    labels: dict
+    joints: np.ndarray
+
+
+@dataclass
+class SourceBatch:
+    """The clips of one source file or folder, and what it says about itself."""
+    name: str
+    clips: list[SourceClip]
+    manifest: dict
+
+
+def bandai_batches(source: str | Path, splits: tuple[str, ...] | None = None, limit: int | None = None,
+                   skipped: list[str] | None = None) -> list[SourceBatch]:
+    """The shared data's ``motions_<name>.npz`` + ``captions_<name>.jsonl``
+    pairs; each clip goes to the split named in its caption record."""
+    source = Path(source)
     pairs = _source_splits(source)
     if not pairs:
         raise MotionFileError(source, "no motions_<split>.npz found; point --source at the shared data folder "
                                       "or at a HumanML3D folder (with new_joint_vecs/ and texts/)")
-    for sub in ("new_joint_vecs", "texts") + (("new_joints",) if save_joints else ()):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-
-    report = BuildReport(out)
-    split_ids: dict[str, list[str]] = {}
-    train_features: list[np.ndarray] = []
-    all_features: list[np.ndarray] = []
-    labels_lines: list[str] = []
+    build_info = source / "build_info.json"
+    manifest = {"kind": "bandai-npz", "path": str(source.resolve()), "licence": LICENCE_NOTE,
+                "build": json.loads(build_info.read_text()) if build_info.is_file() else None}
+    batches = []
     for npz_path, captions_path in pairs:
         motions = bandai.load_bandai_npz(npz_path)
         records = bandai.load_captions(captions_path)
@@ -89,29 +100,84 @@ def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ..
                                                  "the two files come from different builds")
         positions = bandai.to_t2m_joints(bandai.bandai_joint_positions(motions), motions.joint_names)
         default_split = npz_path.stem[len("motions_"):]
-        jobs, meta = [], {}
+        clips = []
         for i, record in enumerate(records[:limit]):
             split = record.get("split", default_split)
             if splits and split not in splits:
                 continue
             joints = positions[motions.clip_slice(i)]
             if len(joints) < 2:
-                report.skipped.append(record["id"])
+                if skipped is not None:
+                    skipped.append(record["id"])
                 continue
-            jobs.append((record["id"], joints, mirror))
-            meta[record["id"]] = (split, record, joints)
-        bar = tqdm(total=len(jobs), desc=f"features {npz_path.name}", unit="clip", disable=not progress)
+            clips.append(SourceClip(record["id"], split, [str(c) for c in record["captions"]],
+                                    record.get("labels", {}), joints))
+        batches.append(SourceBatch(npz_path.name, clips, manifest))
+    return batches
+
+
+def library_batch(library: bvh_library.LibraryReport, licence: str | None = None) -> SourceBatch:
+    clips = [SourceClip(c.clip_id, c.split, c.captions, c.labels, c.joints) for c in library.clips]
+    manifest = {"kind": "bvh-library", "path": str(library.root.resolve()), "licence": licence,
+                "clips": len(clips), "not_used": library.problems,
+                "mapped_from": sorted(set(library.mapped_from.values()))}
+    return SourceBatch(library.root.name, clips, manifest)
+
+
+def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ...] | None = None,
+                      mirror: bool = True, save_joints: bool = False, workers: int = 1,
+                      progress: bool = True, limit: int | None = None) -> BuildReport:
+    """Build the cache from ``motions_<name>.npz`` + ``captions_<name>.jsonl``
+    pairs in ``source``. Each clip goes to the split named in its caption
+    record; ``splits`` keeps only those."""
+    start = time.perf_counter()
+    skipped: list[str] = []
+    batches = bandai_batches(source, splits, limit, skipped)
+    report = build_dataset(batches, out, mirror=mirror, save_joints=save_joints, workers=workers,
+                           progress=progress, start=start)
+    report.skipped.extend(skipped)
+    return report
+
+
+def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = True, save_joints: bool = False,
+                  workers: int = 1, progress: bool = True, start: float | None = None) -> BuildReport:
+    """Features, captions, splits, statistics and manifest for the clips of
+    every source, in one HumanML3D-layout folder. Ids must be unique across
+    sources."""
+    start = time.perf_counter() if start is None else start
+    out = Path(out)
+    for sub in ("new_joint_vecs", "texts") + (("new_joints",) if save_joints else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    report = BuildReport(out)
+    split_ids: dict[str, list[str]] = {}
+    train_features: list[np.ndarray] = []
+    all_features: list[np.ndarray] = []
+    labels_lines: list[str] = []
+    seen: set[str] = set()
+    sources: list[dict] = []
+    for batch in batches:
+        if batch.manifest not in sources:
+            sources.append(batch.manifest)
+        clashes = sorted(c.clip_id for c in batch.clips if c.clip_id in seen)
+        if clashes:
+            raise MotionGPTError(f"{batch.name}: clip ids {clashes[:5]} are already used by another source; "
+                                 "give the library's clips their own ids")
+        seen.update(c.clip_id for c in batch.clips)
+        meta = {c.clip_id: c for c in batch.clips}
+        jobs = [(c.clip_id, c.joints, mirror) for c in batch.clips]
+        bar = tqdm(total=len(jobs), desc=f"features {batch.name}", unit="clip", disable=not progress)
         results = _run(jobs, workers, bar)
         bar.close()
         for clip_id, feats, mirrored_feats in results:
-            split, record, joints = meta[clip_id]
-            captions = [str(c) for c in record["captions"]]
+            clip = meta[clip_id]
+            split, captions, labels = clip.split, clip.captions, clip.labels
             humanml3d.write_clip(out, clip_id, feats, captions,
-                                 F.canonicalize(joints) if save_joints else None)
+                                 F.canonicalize(clip.joints) if save_joints else None)
             ids = split_ids.setdefault(split, [])
             ids.append(clip_id)
             collected = [feats]
-            labels_lines.append(json.dumps({"id": clip_id, "labels": record.get("labels", {}),
+            labels_lines.append(json.dumps({"id": clip_id, "labels": labels,
                                             "captions": captions, "mirror_of": None}))
             if mirrored_feats is not None:
                 mid = MIRROR_PREFIX + clip_id
@@ -119,7 +185,7 @@ def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ..
                 humanml3d.write_clip(out, mid, mirrored_feats, mcaps)
                 ids.append(mid)
                 collected.append(mirrored_feats)
-                labels_lines.append(json.dumps({"id": mid, "labels": record.get("labels", {}),
+                labels_lines.append(json.dumps({"id": mid, "labels": labels,
                                                 "captions": mcaps, "mirror_of": clip_id}))
             all_features.extend(collected)
             if split == "train":
@@ -128,7 +194,7 @@ def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ..
             report.frames[split] = report.frames.get(split, 0) + sum(len(c) for c in collected)
 
     if not all_features:
-        raise MotionFileError(source, f"no clips matched the requested splits {list(splits or [])}")
+        raise MotionGPTError("no clips to build: no source clip matched the requested splits")
     for split, ids in split_ids.items():
         (out / f"{split}.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
     mean, std = humanml3d.compute_stats(train_features or all_features)
@@ -136,13 +202,13 @@ def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ..
     np.save(out / "Std.npy", std)
     (out / "labels.jsonl").write_text("\n".join(labels_lines) + "\n", encoding="utf-8")
     report.seconds = time.perf_counter() - start
-    build_info = source / "build_info.json"
+    first = sources[0] if sources else {}
     humanml3d.write_manifest(out, {
         "format": "humanml3d", "feature_dim": F.FEATURE_DIM, "joints": sk.NUM_JOINTS, "fps": sk.FPS,
-        "source": str(source.resolve()),
-        "source_build": json.loads(build_info.read_text()) if build_info.is_file() else None,
+        "source": first.get("path"), "source_build": first.get("build"), "sources": sources,
         "mirrored": mirror, "clips": report.clips, "frames": report.frames,
-        "stats_from": "train" if train_features else "all", "licence": LICENCE_NOTE,
+        "stats_from": "train" if train_features else "all",
+        "licence": " | ".join(s["licence"] for s in sources if s.get("licence")),
         "engine_version": __version__, "build_seconds": round(report.seconds, 2),
     })
     return report
@@ -161,6 +227,26 @@ def _run(jobs: list, workers: int, bar: tqdm) -> list:
             out.append(result)
             bar.update(1)
     return out
+
+
+def read_actions(root: str | Path) -> dict[str, str]:
+    """Clip id -> action label from a built folder's ``labels.jsonl`` (the
+    Bandai ``content`` or a library's ``action``; a mirrored copy gets the
+    side words swapped, so a mirrored left-hand wave counts as right-hand).
+    Empty for folders without labels (e.g. HumanML3D)."""
+    path = Path(root) / "labels.jsonl"
+    if not path.is_file():
+        return {}
+    actions = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        labels = record.get("labels") or {}
+        action = str(labels.get("action") or labels.get("content") or "")
+        if action:
+            actions[record["id"]] = mirror_text(action) if record.get("mirror_of") else action
+    return actions
 
 
 @dataclass

@@ -7,7 +7,10 @@ beside a reference computed in the same run on the same clips:
 
 - **text_to_motion**: one motion per clip generated from one of its captions
   (chosen with ``seed``) at the clip's length (rounded to the 4-frame token
-  grid). R-precision top-1/2/3 (batches of 32, averaged over 20 shuffles,
+  grid), scored as a user gets it (rotations solved, default foot cleanup,
+  re-encoded to features), beside the same joints re-encoded without the
+  cleanup and beside the decoder's raw features (re-encoding alone moves
+  the evaluator's scores, so only same-path rows compare). R-precision top-1/2/3 (batches of 32, averaged over 20 shuffles,
   plus a ``_dedup`` variant where identical caption strings do not compete),
   FID, MM-Dist, Diversity and MultiModality on the retrieval evaluator's
   embeddings (:mod:`engine.eval.retrieval_model`), beside the same metrics of
@@ -24,7 +27,9 @@ beside a reference computed in the same run on the same clips:
   frames at 30 fps: same durations) in the middle of each clip long enough
   (gap + 20 frames), filled with :func:`engine.pipeline.tasks.inbetween`;
   L2P and ADE on the gap frames, beside linear position and SLERP rotation
-  interpolation between the two keys, and beside the tokenizer's ceiling:
+  interpolation between the two keys (each difference with a paired
+  bootstrap 95 % confidence interval over the clips,
+  :func:`metrics.paired_bootstrap`), and beside the tokenizer's ceiling:
   the same pipeline fed the VQ reconstruction of the true motion instead of
   generated tokens ("vq_oracle"), so the share of the error that no language
   model on this tokenizer can remove is visible.
@@ -55,7 +60,7 @@ from ..data import humanml3d
 from ..data.humanml3d import MotionClip
 from ..errors import MotionFileError, MotionGPTError
 from ..motion import skeleton as sk
-from ..motion.features import features_to_joints
+from ..motion.features import features_to_joints, joints_to_features
 from . import caption_metrics, metrics
 from . import motion_metrics as mm
 from .report import format_table
@@ -281,12 +286,22 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
                                               seed=seed + i)[0])
         bar.update(1)
     bar.close()
-    g_emb = evaluator.embed_motions(gen_feats)
+    delivered = [as_delivered(f) for f in gen_feats]
+    raw_emb = evaluator.embed_motions(gen_feats)
+    g_emb = evaluator.embed_motions([joints_to_features(j) for j in delivered])
     gen = retrieval(g_emb)
     gen["fid"] = metrics.fid(g_emb, r_emb)
     gen["mm_dist"] = metrics.matching_score(g_emb, t_emb)
     gen["diversity"] = metrics.diversity(g_emb, seed=seed)
     gen["multimodality"] = None
+    for key, emb in (("generated_raw", raw_emb),
+                     ("generated_reencoded", evaluator.embed_motions(
+                         [joints_to_features(features_to_joints(f)) for f in gen_feats]))):
+        row = retrieval(emb)
+        row["fid"] = metrics.fid(emb, r_emb)
+        row["mm_dist"] = metrics.matching_score(emb, t_emb)
+        row["diversity"] = metrics.diversity(emb, seed=seed)
+        section[key] = row
     n_mm = min(int(mm_texts), len(pairs))
     if n_mm >= 1 and mm_repeats >= 2:
         chosen = np.random.default_rng(seed).permutation(len(pairs))[:n_mm]
@@ -303,7 +318,17 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
         gen["multimodality"] = metrics.multimodality(np.stack(mm_emb))
         section["mm_texts"], section["mm_repeats"] = n_mm, int(mm_repeats)
     section["generated"] = gen
-    return section, [features_to_joints(f) for f in gen_feats], real_joints
+    section["raw_joints"] = [features_to_joints(f) for f in gen_feats]
+    return section, delivered, real_joints
+
+
+def as_delivered(features: np.ndarray) -> np.ndarray:
+    """Joint positions of generated features as a user gets them: rotations
+    solved and the pipeline's default post-processing (foot cleanup) applied."""
+    from ..pipeline import tasks
+    from ..pipeline.motion_io import Motion
+    motion = Motion.from_positions(features_to_joints(features), sk.FPS)
+    return tasks.post_process(motion, tasks.PostOptions(), (0, motion.num_frames)).positions()
 
 
 def captioning_section(model, clips: Sequence[MotionClip], progress: bool = True, examples: int = 5) -> dict:
@@ -422,8 +447,23 @@ def inbetween_section(model, joints: Sequence[np.ndarray], std: np.ndarray, seed
             real_windows.append(j[f0 - 1:f1 + 2])
         bar.close()
         section[str(gap)] = {"gap_frames_20fps": gap, "gap_frames_30fps": lafan, "clips": len(usable),
-                             **{k: (_mean_dicts(v) if v else None) for k, v in scores.items()}}
+                             **{k: (_mean_dicts(v) if v else None) for k, v in scores.items()},
+                             "paired": _paired(scores, seed)}
     return section, gen_windows, real_windows
+
+
+def _paired(scores: dict[str, list[dict]], seed: int) -> dict | None:
+    """Model minus each baseline per metric, with paired bootstrap 95 % CIs
+    over the clips (every list holds the same clips in the same order)."""
+    model = scores["model"]
+    if len(model) < 2:
+        return None
+    out = {}
+    for base in ("linear", "slerp", "vq_oracle"):
+        if len(scores.get(base) or []) == len(model):
+            out[base] = {k: metrics.paired_bootstrap([m[k] for m in model], [b[k] for b in scores[base]], seed=seed)
+                         for k in ("l2p", "ade_m")}
+    return out
 
 
 def _errors(pred: np.ndarray, truth: np.ndarray, std: np.ndarray, final: bool = False) -> dict[str, float]:
@@ -500,8 +540,10 @@ def run_evaluation(model_dir: str | Path | None = None, data_dir: str | Path | N
     timings["prediction"], t = time.time() - t, time.time()
     results["inbetween"], inb_gen, inb_real = inbetween_section(model, joints, std, seed=seed, progress=progress)
     timings["inbetween"] = time.time() - t
+    raw_joints = results["text_to_motion"].pop("raw_joints", [])
     results["plausibility"] = {
         "text_to_motion": {"generated": plausibility_of(t2m_gen), "real": plausibility_of(t2m_real)},
+        "text_to_motion_raw": {"generated": plausibility_of(raw_joints), "real": plausibility_of(t2m_real)},
         "prediction": {"generated": plausibility_of(pred_gen), "real": plausibility_of(pred_real)},
         "inbetween": {"generated": plausibility_of(inb_gen), "real": plausibility_of(inb_real)},
     }
@@ -547,9 +589,15 @@ def result_tables(results: dict) -> list[tuple[str, dict]]:
     meta = results.get("meta", {})
     tables = []
     t2m = results["text_to_motion"]
+    rows = {k: {"generated": _get(t2m["generated"], k), "real": _get(t2m["real"], k)} for k in _T2M_ROWS}
+    for key, title in (("generated_reencoded", "decoded joints re-encoded, no foot cleanup"),
+                       ("generated_raw", "raw decoded features (as v0.2's card)")):
+        if t2m.get(key):
+            rows[title] = {k: {"generated": t2m[key].get(k), "real": _get(t2m["real"], k)}
+                           for k in _T2M_ROWS if k != "multimodality"}
     tables.append((f"Text-to-motion ({t2m['pairs']} clips; evaluator embeddings, L2-normalised; real FID = "
-                   f"train vs {meta.get('split')} floor)",
-                   {k: {"generated": _get(t2m["generated"], k), "real": _get(t2m["real"], k)} for k in _T2M_ROWS}))
+                   f"train vs {meta.get('split')} floor; generated = as delivered, with the default foot "
+                   "cleanup)", rows))
     cap = results["captioning"]
     const = cap["constant_baseline"]
     tables.append((f"Captioning ({cap['clips']} clips; baseline = the constant caption \"{const['caption']}\")",
@@ -571,15 +619,28 @@ def result_tables(results: dict) -> list[tuple[str, dict]]:
                 if sec.get(base) is not None:
                     sub[f"{label} vs {bname}"] = {"generated": _get(sec["model"], key),
                                                   "baseline": _get(sec[base], key)}
+                paired = (sec.get("paired") or {}).get(base, {}).get(key)
+                if paired is not None:
+                    sub[f"  {label} model - {bname}, 95% CI"] = {"note": _paired_note(paired)}
         rows[f"gap {gap} frames @20fps (= {sec['gap_frames_30fps']} @30fps), {sec['clips']} clips"] = sub
     tables.append(("In-betweening (gaps in frames at 20 fps: the durations of LaFAN1's 5 / 15 / 30 frames at 30 fps; "
                    "VQ oracle = the true motion's own tokens, the tokenizer's ceiling)", rows))
     rows = {}
     for name, sec in results["plausibility"].items():
-        rows[name.replace("_", "-")] = {label: {"generated": _get(sec["generated"], k), "real": _get(sec["real"], k)}
+        if sec.get("generated") is None and name.endswith("_raw"):
+            continue
+        rows[name.replace("_raw", " (raw decoded)").replace("_", "-")] = {label: {"generated": _get(sec["generated"], k), "real": _get(sec["real"], k)}
                                         for k, label in _PLAUS_ROWS}
     tables.append(("Physical plausibility (mean over clips; real = the same frames of the real motions)", rows))
     return tables
+
+
+def _paired_note(p: dict) -> str:
+    """"-0.412 [-0.560, -0.270] = -11.2 % [-15.0, -7.4]"."""
+    lo, hi = p["diff_ci"]
+    rlo, rhi = p["relative_ci"]
+    return (f"{p['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] = {100 * p['relative']:+.1f} % "
+            f"[{100 * rlo:+.1f}, {100 * rhi:+.1f}]")
 
 
 def _fmt_num(x) -> str:

@@ -22,9 +22,16 @@ from ..motion.features import features_to_joints
 from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest, verify_bundle
 from .motion_tokenizer import MotionTokenizer
 
-INBETWEEN_CANDIDATES: int = 8
-"""In-betweens sampled per request; the one that meets the frames after the
-gap best is kept (see :meth:`MotionGPT.inbetween`)."""
+INBETWEEN_CANDIDATES: int = 32
+"""In-betweens sampled per request (one batch); the ones that meet the known
+frames around the gap best are kept (see :meth:`MotionGPT.inbetween`)."""
+
+INBETWEEN_AVERAGE: int = 4
+"""How many of the best candidates are averaged (feature by feature) into
+the answer; 1 keeps the best alone. On val (v0.2 weights, 1 s gap, 117
+clips) the mean of the best 4 of 32 has 26 % lower L2P than SLERP
+interpolation, the best 1 of 32 17 %, the best 1 of 8 9 % (CI spanning 0):
+benchmarks/inbetween_ci.py. The mean is smoother than any one sample."""
 
 BOUNDARY_FRAMES: int = 2 * FRAMES_PER_TOKEN
 """Known frames on each side of a gap that score an in-between candidate."""
@@ -146,18 +153,20 @@ class MotionGPT:
 
     def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text: str | None = None,
                   seed: int | None = None, sampling: SamplingOptions | None = None,
-                  candidates: int = INBETWEEN_CANDIDATES) -> np.ndarray:
+                  candidates: int = INBETWEEN_CANDIDATES, average: int = INBETWEEN_AVERAGE) -> np.ndarray:
         """Features of the whole clip with frames [start_frame, end_frame)
         regenerated from their surroundings (on the 4-frame token grid).
 
-        ``candidates`` spans are sampled in one batch and the one whose
-        decoded motion best meets the known frames around the gap is kept
-        (:func:`boundary_error`: body pose relative to the hips, so where
-        the root ends up does not count -- the pipeline pins the root to the
-        keys anyway). An in-between is judged by how well it joins its keys,
-        and picking by the known frames uses nothing the user did not give.
-        On val this is what puts the 1 s in-between below linear/SLERP
-        interpolation (one sample alone is not; models/default/MODEL_CARD.md)."""
+        ``candidates`` spans are sampled in one batch; the ``average`` whose
+        decoded motion best meets the known frames around the gap
+        (:func:`boundary_error`: body pose relative to the hips, so where the
+        root ends up does not count -- the pipeline pins the root to the keys
+        anyway) are averaged feature by feature. An in-between is judged by
+        how well it joins its keys, and picking by the known frames uses
+        nothing the user did not give; averaging the best few keeps what they
+        agree on (lower error, a smoother motion than any one sample). On val
+        this is what puts the 1 s in-between clearly below SLERP
+        interpolation (models/default/MODEL_CARD.md)."""
         s = sampling or self.sampling
         tokens = self.vq.encode(features)
         lo = max(0, start_frame // FRAMES_PER_TOKEN)
@@ -182,7 +191,8 @@ class MotionGPT:
         known = features_to_joints(np.asarray(features, dtype=np.float64))
         errors = [boundary_error(features_to_joints(d), known, lo * FRAMES_PER_TOKEN, hi * FRAMES_PER_TOKEN)
                   for d in decoded]
-        return decoded[int(np.argmin(errors))]
+        best = np.argsort(errors, kind="stable")[:max(1, int(average))]
+        return np.mean([decoded[int(i)] for i in best], axis=0).astype(decoded[0].dtype)
 
 
 def boundary_error(candidate: np.ndarray, known: np.ndarray, start: int, end: int) -> float:

@@ -17,8 +17,15 @@ Foot cleanup (:func:`foot_cleanup`)
        the target; the ankle keeps its world rotation, so the foot stays flat
        where it was flat. The knee stays a hinge in its plane. Targets out of
        reach are approached as closely as a straight leg allows.
-    Only the hip, knee and ankle rotations change; pelvis, root, spine and
-    arms are untouched.
+    4. Ground: where a foot joint is below the floor the root is raised
+       just enough, with a lift that is max-filtered and then smoothed over
+       :data:`GROUND_SMOOTH_S` (the smoothing never dips below the need),
+       so no foot goes through the floor and the body does not pop. The
+       floor is y = 0 for a whole clip (generated motion stands on it) and
+       the lowest foot joint of the frames that may not change otherwise
+       (a user's own floor).
+    Only the hip, knee and ankle rotations and the root height change;
+    spine and arms are untouched.
 
 In place (:func:`in_place`)
     The root's horizontal translation is removed (held at the first frame's
@@ -36,9 +43,12 @@ from .blend import smoothstep
 from .motion_io import Motion
 
 CONTACT_HEIGHT_M: float = 0.05
-CONTACT_SPEED_MS: float = 0.6
+CONTACT_SPEED_MS: float = 0.9
 MIN_CONTACT_S: float = 0.1
 BLEND_S: float = 0.15
+GROUND_SMOOTH_S: float = 0.15
+GROUND_MARGIN_M: float = 0.0005
+"""Feet are lifted to this far above the floor, so rounding cannot leave them a hair below it."""
 
 _I = sk.JOINT_INDEX
 LEGS: tuple[tuple[int, int, int, int], ...] = (
@@ -51,8 +61,11 @@ carries the thigh, the knee's the shin, the ankle's the foot."""
 
 @dataclass(frozen=True)
 class PostOptions:
-    """Post-processing applied to every task's output."""
-    foot_cleanup: bool = False
+    """Post-processing applied to every task's output. Foot cleanup is on
+    by default: decoded motion slides its planted feet about 4x as much as
+    real motion and dips them into the floor (MODEL_CARD.md); what a user
+    gets without asking should stand on the floor."""
+    foot_cleanup: bool = True
     in_place: bool = False
 
     @classmethod
@@ -67,19 +80,34 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def _horizontal_speed(points: np.ndarray, fps: float) -> np.ndarray:
+    if len(points) < 2:
+        return np.zeros(points.shape[:-1])
+    return np.linalg.norm(np.gradient(points[..., [0, 2]], axis=0) * fps, axis=-1)
+
+
 def foot_contacts(positions: np.ndarray, fps: float) -> np.ndarray:
     """(T, 2) bool: left / right foot planted (see module docstring)."""
     ankles = positions[:, [leg[2] for leg in LEGS]]
     toes = positions[:, [leg[3] for leg in LEGS]]
     ankle_floor = np.percentile(ankles[..., 1], 5)
     toe_floor = np.percentile(toes[..., 1], 5)
-    if len(positions) > 1:
-        vel = np.gradient(ankles[..., [0, 2]], axis=0) * fps
-    else:
-        vel = np.zeros(ankles[..., [0, 2]].shape)
-    speed = np.linalg.norm(vel, axis=-1)
+    speed = _horizontal_speed(ankles, fps)
     mask = ((ankles[..., 1] < ankle_floor + CONTACT_HEIGHT_M) & (toes[..., 1] < toe_floor + CONTACT_HEIGHT_M)
             & (speed < CONTACT_SPEED_MS))
+    return _drop_short_runs(mask, fps)
+
+
+def toe_contacts(positions: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 2) bool: the ball of the left / right foot is on the floor and
+    (nearly) still -- also while the heel lifts, when the ankle is not."""
+    toes = positions[:, [leg[3] for leg in LEGS]]
+    toe_floor = np.percentile(toes[..., 1], 5)
+    mask = (toes[..., 1] < toe_floor + CONTACT_HEIGHT_M) & (_horizontal_speed(toes, fps) < CONTACT_SPEED_MS)
+    return _drop_short_runs(mask, fps)
+
+
+def _drop_short_runs(mask: np.ndarray, fps: float) -> np.ndarray:
     min_len = max(2, int(round(MIN_CONTACT_S * fps)))
     for side in range(mask.shape[1]):
         for a, b in _runs(mask[:, side]):
@@ -166,10 +194,51 @@ def two_bone_ik(local_quats: np.ndarray, world: np.ndarray, positions: np.ndarra
     local_quats[frames, ankle] = qnormalize(qmul(qinv(wk_new), wa))
 
 
+def _window_max(x: np.ndarray, radius: int) -> np.ndarray:
+    padded = np.pad(x, radius, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).max(axis=-1)
+
+
+def _window_mean(x: np.ndarray, radius: int) -> np.ndarray:
+    padded = np.pad(x, radius, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).mean(axis=-1)
+
+
+def ground_feet(motion: Motion, floor: float = 0.0, editable: np.ndarray | None = None) -> Motion:
+    """Raise the root where the lowest foot joint is below ``floor`` (step 4
+    of the module docstring); ``editable`` (T,) weights how much of the lift
+    each frame may take."""
+    positions = motion.positions()
+    depth = np.maximum(floor - positions[:, list(sk.FOOT_JOINTS), 1].min(axis=1), 0.0)
+    depth = np.where(depth > 0, depth + GROUND_MARGIN_M, 0.0)
+    if not depth.any():
+        return motion
+    radius = max(1, int(round(GROUND_SMOOTH_S * motion.fps / 2)))
+    # a mean over the same window as the max never falls below any need inside it
+    lift = _window_mean(_window_max(depth, radius), radius)
+    if editable is not None:
+        lift = lift * editable
+    root = motion.root_pos.copy()
+    root[:, 1] += lift
+    return motion.replace(root_pos=root)
+
+
+def pin_toes(local_quats: np.ndarray, world: np.ndarray, positions: np.ndarray, leg: tuple[int, int, int, int],
+             target: np.ndarray, frames: np.ndarray) -> None:
+    """Turn the foot about the ankle (shortest arc) so the toe points at
+    ``target`` (F, 3) on ``frames``; changes the ankle's local rotation in
+    ``local_quats`` in place. The ankle itself does not move."""
+    _hip, knee, ankle, toe = leg
+    a = positions[frames, ankle]
+    swing = qbetween(positions[frames, toe] - a, target - a)
+    local_quats[frames, ankle] = qnormalize(qmul(qinv(world[frames, knee]), qmul(swing, world[frames, ankle])))
+
+
 def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motion:
-    """Lock planted feet and fix the legs with two-bone IK (module docstring).
-    ``frames`` (lo, hi): only frames lo..hi-1 may change, and the correction
-    eases to nothing at a range edge inside the clip. Returns a new Motion."""
+    """Lock planted feet, fix the legs with two-bone IK and keep the feet
+    above the floor (module docstring). ``frames`` (lo, hi): only frames
+    lo..hi-1 may change, and the correction eases to nothing at a range
+    edge inside the clip. Returns a new Motion."""
     n = motion.num_frames
     if n < 3:
         return motion
@@ -189,6 +258,28 @@ def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motio
             continue
         two_bone_ik(quats, world, positions, leg, ankle[active] + offsets[active], active)
         changed = True
+    locked = motion.replace(local_quats=quats) if changed else motion
+    locked = _lock_toes(locked, toe_contacts(positions, motion.fps), blend, editable)
+    fixed = np.ones(n, dtype=bool)
+    fixed[lo:hi] = False
+    floor = float(positions[fixed][:, list(sk.FOOT_JOINTS), 1].min()) if fixed.any() else 0.0
+    return ground_feet(locked, floor, editable)
+
+
+def _lock_toes(motion: Motion, contacts: np.ndarray, blend: int, editable: np.ndarray) -> Motion:
+    """Step 3b: where the ball of a foot is planted, turn the foot so it
+    stays on the run's mean toe position (faded in and out like the ankle)."""
+    positions = motion.positions()
+    world = motion.world_quats()
+    quats = motion.local_quats.copy()
+    changed = False
+    for side, leg in enumerate(LEGS):
+        toe = positions[:, leg[3]]
+        offsets = _locked_offsets(toe, contacts[:, side], blend) * editable[:, None]
+        active = np.flatnonzero(np.linalg.norm(offsets, axis=-1) > 1e-9)
+        if len(active):
+            pin_toes(quats, world, positions, leg, toe[active] + offsets[active], active)
+            changed = True
     return motion.replace(local_quats=quats) if changed else motion
 
 

@@ -112,7 +112,7 @@ def generate(model, text: str, seconds: float | None = None, seed: int | None = 
         run.step(0.7 + 0.3 * i / variants, "solving joint rotations" if variants == 1 else
                  f"solving joint rotations of variant {i + 1} of {variants}")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
-        motions.append(_post(motion, options, (0, motion.num_frames)))
+        motions.append(post_process(motion, options, (0, motion.num_frames)))
     run.step(1.0, "done")
     return motions
 
@@ -317,7 +317,8 @@ def _to_world(canonical: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np
     return rot.local_quats, root
 
 
-def _post(motion: Motion, options: PostOptions, frames: tuple[int, int]) -> Motion:
+def post_process(motion: Motion, options: PostOptions, frames: tuple[int, int]) -> Motion:
+    """The options' post-processing on ``frames`` (what every task applies)."""
     if options.foot_cleanup:
         motion = foot_cleanup(motion, frames)
     if options.in_place:

@@ -85,6 +85,20 @@ def load_token_cache(path: str | Path) -> list[TokenizedClip]:
     return out
 
 
+def balanced_clip_p(clip_ids: Sequence[str], actions: dict[str, str], power: float) -> np.ndarray:
+    """Probability of drawing each clip so that an action with n clips is
+    drawn in proportion to n ** power: 1 keeps the data's own mix (each clip
+    equally likely), 0 draws every action equally often, between the two
+    oversamples rare actions without letting a one-clip action take as many
+    draws as walking. Clips without an action label form one group."""
+    groups = [actions.get(cid, "") for cid in clip_ids]
+    names, inverse, counts = np.unique(np.array(groups, dtype=object).astype(str), return_inverse=True,
+                                       return_counts=True)
+    action_p = counts.astype(np.float64) ** power
+    action_p /= action_p.sum()
+    return action_p[inverse] / counts[inverse]
+
+
 class ExampleSampler:
     """Draws task examples from tokenised clips.
 
@@ -94,10 +108,12 @@ class ExampleSampler:
     """
 
     def __init__(self, clips: Sequence[TokenizedClip], vocab: MotionVocab, max_tokens: int = DEFAULT_MAX_TOKENS,
-                 caption_fn: CaptionFn | None = None, task_weights: dict[Task, float] | None = None):
+                 caption_fn: CaptionFn | None = None, task_weights: dict[Task, float] | None = None,
+                 clip_p: np.ndarray | None = None):
         if not clips:
             raise ValueError("no clips to draw examples from")
         self.clips = list(clips)
+        self.clip_cdf = None if clip_p is None else np.cumsum(np.asarray(clip_p, dtype=np.float64))
         self.vocab = vocab
         self.max_tokens = max_tokens
         self.caption_fn = caption_fn
@@ -114,8 +130,15 @@ class ExampleSampler:
         start = int(rng.integers(0, n - length + 1))
         return tokens[start:start + length]
 
+    def draw_clip(self, rng: np.random.Generator) -> TokenizedClip:
+        """One clip: uniformly, or by ``clip_p`` when the sampler balances actions."""
+        if self.clip_cdf is None:
+            return self.clips[int(rng.integers(len(self.clips)))]
+        index = int(np.searchsorted(self.clip_cdf, rng.random() * self.clip_cdf[-1], side="right"))
+        return self.clips[min(index, len(self.clips) - 1)]
+
     def _draw(self, rng: np.random.Generator) -> tuple[str, np.ndarray]:
-        clip = self.clips[int(rng.integers(len(self.clips)))]
+        clip = self.draw_clip(rng)
         tokens = self._window(clip.variants[int(rng.integers(len(clip.variants)))], rng)
         caption = clip.captions[int(rng.integers(len(clip.captions)))]
         if self.caption_fn is not None:

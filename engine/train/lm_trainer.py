@@ -27,7 +27,9 @@ from ..lm.tokenizer import MotionTextTokenizer, build_tokenizer
 from ..lm.vocab import DEFAULT_MAX_TOKENS
 from ..models.bundle import write_bundle_manifest
 from ..models.motion_tokenizer import MotionTokenizer
-from .lm_data import CaptionFn, ExampleSampler, load_token_cache, save_token_cache, tokenize_split
+from ..data.build import read_actions
+from .lm_data import (CaptionFn, ExampleSampler, balanced_clip_p, load_token_cache, save_token_cache,
+                      tokenize_split)
 
 VAL_SEED = 1234
 
@@ -46,6 +48,9 @@ class LMTrainSettings:
     max_input_tokens: int = 128
     text_vocab_size: int = 3000
     seed: int = 0
+    balance_power: float = 1.0
+    """Actions are drawn in proportion to (clips per action) ** this: 1 is the
+    data's own mix, 0 every action equally (see lm_data.balanced_clip_p)."""
 
     @property
     def total_steps(self) -> int:
@@ -90,13 +95,28 @@ def _validate(model, tokenizer, batches, device, max_input_tokens: int) -> float
     return float(np.mean(losses))
 
 
+def _init_from(folder: Path, vq: MotionTokenizer, dev):
+    """(model, config, tokenizer) of a trained model folder to fine-tune."""
+    lm_folder = folder / "lm" if (folder / "lm").is_dir() else folder
+    model, config, tokenizer = lm_model.load_lm(lm_folder, dev)
+    if tokenizer is None:
+        raise MotionGPTError(f"{lm_folder} has no tokenizer/; --init-from needs a complete model folder")
+    if config.codebook_size != vq.code_num:
+        raise MotionGPTError(f"{folder} was trained on a {config.codebook_size}-code motion tokenizer but --vq has "
+                             f"{vq.code_num} codes; fine-tune with the VQ it was trained with")
+    return model, config, tokenizer
+
+
 def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, config: lm_model.LMConfig,
              settings: LMTrainSettings, device: str = "auto", resume: bool = False, progress: bool = True,
-             caption_fn: CaptionFn | None = None, val_split: str = "val", stop_after: int | None = None) -> dict:
+             caption_fn: CaptionFn | None = None, val_split: str = "val", stop_after: int | None = None,
+             init_from: str | Path | None = None) -> dict:
     """Train (or with ``resume`` continue) and return the run's numbers.
     ``stop_after`` ends this run after that many steps with a checkpoint;
     the schedule still spans all steps, so a later ``resume`` carries on
-    exactly where an uninterrupted run would be."""
+    exactly where an uninterrupted run would be. ``init_from`` fine-tunes a
+    trained model (its weights and text tokenizer) instead of starting from
+    random weights: far cheaper when the motion tokenizer stays the same."""
     data_dir, vq_dir, out_dir = Path(data_dir), Path(vq_dir), Path(out_dir)
     dev = pick_device(device)
     lm_dir = out_dir / "lm"
@@ -116,6 +136,8 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
             raise MotionGPTError(f"nothing to resume in {lm_dir}; run without --resume to start")
         model, config, tokenizer = lm_model.load_lm(lm_dir, dev)
         state = ckpt.read_trainer_state(lm_dir)
+    elif init_from is not None:
+        model, config, tokenizer = _init_from(Path(init_from), vq, dev)
     else:
         texts = [c for clip in train_clips for c in clip.captions]
         if caption_fn is not None:
@@ -134,12 +156,16 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     best_val = float(state.get("best_val_loss", float("inf")))
     history = list(state.get("history", []))
 
-    train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn)
+    clip_p = None
+    if settings.balance_power != 1.0:
+        clip_p = balanced_clip_p([c.clip_id for c in train_clips], read_actions(data_dir), settings.balance_power)
+    train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn, clip_p=clip_p)
     val_batches = _validation_examples(ExampleSampler(val_clips, tokenizer.vocab, settings.max_tokens), settings)
 
     def save(val_loss: float | None) -> None:
         trainer_state = {"step": step, "best_val_loss": best_val, "history": history,
-                         "settings": settings.__dict__, "val_split": val_split if has_val else "train"}
+                         "settings": settings.__dict__, "val_split": val_split if has_val else "train",
+                         "init_from": str(init_from) if init_from else state.get("init_from")}
         lm_model.save_lm(lm_dir, model, config, tokenizer, optimizer, trainer_state)
         write_bundle_manifest(out_dir, name=out_dir.name, codebook_size=vq.code_num,
                               trained_steps=step, val_loss=val_loss)
