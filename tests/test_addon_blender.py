@@ -345,6 +345,21 @@ p1.invoke(ctx, None)
 modal["busy"] = call(bpy.ops.motiongpt.caption, armature="SMPL")
 p1._runner.cancel()
 modal["busy_end"] = sorted(p1.modal(ctx, SimpleNamespace(type='TIMER', value='NOTHING')))
+# Esc while the keys are being written: what was already written is rolled back
+ops.APPLY_BUDGET_S = 0.0                  # one step per tick, so the Esc lands half-way through
+writing = {"ticks": 0}
+def esc_while_writing(p):
+    if getattr(p, "_applier", None) is None:
+        return None
+    writing["ticks"] += 1
+    return SimpleNamespace(type='ESC', value='PRESS') if writing["ticks"] > 3 else None
+before, n_actions = keyset(smpl), len(bpy.data.actions)
+ctx = Ctx()
+p = probe(ops.MOTIONGPT_OT_fill_gap, frame_from=40, frame_to=90, selected_keys=False, prompt="")
+modal["esc_writing"] = drive(p, ctx, events=[esc_while_writing] * 3000)
+modal["esc_writing"]["unchanged"] = keyset(smpl) == before and len(bpy.data.actions) == n_actions
+modal["esc_writing"]["writing_ticks"] = writing["ticks"]
+ops.APPLY_BUDGET_S = 0.1
 RESULT["modal"] = modal
 
 # ---------------------------------------------------------------------------
@@ -610,6 +625,14 @@ def test_modal_escape_and_cancel_button_write_nothing(run):
         assert any(s[0] == "running" for s in r["states"]) or r["ticks"] >= 1
     assert m["esc"]["engine_job"] == "cancelled"                  # DELETE reached the engine
     assert m["cancel_button"] == ["FINISHED"]
+
+
+def test_escape_while_keys_are_written_rolls_back(run):
+    r = run["modal"]["esc_writing"]
+    assert r["result"] == ["CANCELLED"], r["reports"]
+    assert r["writing_ticks"] > 3                                  # keys were being written when Esc came
+    assert r["unchanged"]                                          # and all of them were taken back
+    assert r["last"] == "MotionGPT Fill Gap cancelled while writing keys; nothing was changed"
 
 
 def test_one_job_at_a_time(run):
