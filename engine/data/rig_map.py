@@ -4,8 +4,10 @@ The add-on already knows how to recognise rigs by their bone names (presets
 for Mixamo, CMU, Rigify, CC/iClone-style names through its pattern detector,
 ...) in ``motiongpt_blender/bone_maps.py``, a pure-Python module. The add-on
 may never import the engine, so that module is the one source of truth and
-the engine loads it from the checkout by path (importing the add-on package
-itself would be wrong: it is a Blender extension, not an engine dependency).
+the engine loads it by path from beside its own package -- the checkout, or
+site-packages, where the wheel puts ``motiongpt_blender`` too (importing the
+add-on package would register nothing, but loading one file keeps the
+engine from depending on anything else in it).
 """
 from __future__ import annotations
 
