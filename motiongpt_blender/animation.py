@@ -26,7 +26,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from . import bone_maps, retarget_math as rm
+from . import bone_maps, prompt_help, retarget_math as rm
 from .bone_map_editor import custom_bone_map
 from .retarget import resolve_bone_map, retarget_motion
 from .rig_reader import _object_fcurves, read_motion, scene_fps
@@ -217,6 +217,7 @@ def apply_generate(context, plan: Plan, result: dict[str, Any]) -> str:
             act = bpy.data.actions.new(name)
             act.use_fake_user = True            # every variant survives save, assigned or not
             act["motiongpt_prompt"] = plan.data["prompt"]
+            prompt_help.store(act, result)
             if seeds[k] is not None:
                 act["motiongpt_seed"] = int(seeds[k])
             act["motiongpt_variant"] = k + 1

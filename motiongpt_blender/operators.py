@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import animation, bone_maps, preferences, retarget_math as rm
+from . import animation, bone_maps, preferences, prompt_help, retarget_math as rm
 from .animation import UserError
 from .client import EngineError
 from .jobs import CANCELLED, DONE, JobRunner
@@ -117,7 +117,7 @@ class _EngineOperator:
         _ACTIVE["runner"] = None
         if runner.state == DONE and not cancelled:
             try:
-                text = self.apply(context, plan, runner.result)
+                text = prompt_help.with_reading(self.apply(context, plan, runner.result), runner.result)
             except (UserError, bone_maps.BoneMapError, rm.RetargetError) as exc:
                 st.message = st.last = str(exc)
                 self.report({'ERROR'}, str(exc))

@@ -12,7 +12,7 @@ import sys
 from .. import __version__
 from ..errors import MotionGPTError
 from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, task_commands,
-               train_lm_command, train_vq_command)
+               train_lm_command, train_vq_command, vocabulary_command)
 
 COMMAND_MODULES = (
     task_commands,      # generate, inbetween, continue, caption
@@ -22,7 +22,8 @@ COMMAND_MODULES = (
     train_vq_command,   # train-vq
     train_lm_command,   # train-lm
     evaluate_command,   # evaluate
-    model_commands,     # convert-official
+    model_commands,     # convert-official, export-model
+    vocabulary_command, # build-vocabulary
 )
 
 

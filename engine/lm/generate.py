@@ -11,7 +11,7 @@ import torch
 
 from ..errors import MotionGPTError
 from .batch import pad_batch
-from .constraints import MotionLogitsProcessor, TextLogitsProcessor
+from .constraints import MotionLogitsProcessor, RepeatRunLimit, TextLogitsProcessor
 from .tokenizer import EOS_ID, PAD_ID, MotionTextTokenizer
 from .vocab import DEFAULT_MAX_TOKENS
 
@@ -115,17 +115,22 @@ def _eval_mode(model):
 def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str | Sequence[str],
                         num_tokens: int | tuple[int, int] | list | None = None, seed: int | None = None,
                         top_k: int | None = 50, top_p: float | None = None, temperature: float = 1.0,
-                        do_sample: bool = True, num_return_sequences: int = 1, num_beams: int = 1) -> list[np.ndarray]:
+                        do_sample: bool = True, num_return_sequences: int = 1, num_beams: int = 1,
+                        max_run: int | None = None) -> list[np.ndarray]:
     """Motion codes (int64, each in 0..K-1) for each prompt.
 
     num_tokens: None (1..DEFAULT_MAX_TOKENS), an exact count, a (min, max)
     pair, or a list of those, one per prompt. Results come prompt by prompt,
     ``num_return_sequences`` each. Sampling with a seed is reproducible and
-    leaves the global RNG as it was."""
+    leaves the global RNG as it was. ``max_run``: no motion code more than
+    that many times in a row (:class:`RepeatRunLimit`); None: no limit."""
     texts, _ = _as_list(input_text)
     device = next(model.parameters()).device
     lo, hi = _length_limits(num_tokens, len(texts))
     processor = MotionLogitsProcessor.for_tokenizer(tokenizer, lo, hi)
+    processors = [processor]
+    if max_run is not None:
+        processors.append(RepeatRunLimit(tokenizer.motion_offset, tokenizer.codebook_size, max_run))
     ids, mask = encode_batch(tokenizer, texts, device)
     kwargs = dict(do_sample=bool(do_sample), num_beams=int(num_beams), num_return_sequences=int(num_return_sequences),
                   max_new_tokens=processor.longest, min_new_tokens=0)
@@ -134,7 +139,7 @@ def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str |
             raise MotionGPTError("temperature must be positive when sampling")
         kwargs.update(temperature=float(temperature), top_k=int(top_k) if top_k else 0,
                       top_p=float(top_p) if top_p is not None else 1.0)
-    out = _generate(model, ids, mask, processor, seed, device, kwargs)
+    out = _generate(model, ids, mask, processors, seed, device, kwargs)
     return [tokenizer.motion_from_lm(row, strict=True) for row in out.cpu().numpy()]
 
 
@@ -147,18 +152,18 @@ def generate_text(model, tokenizer: MotionTextTokenizer, input_text: str | Seque
     processor = TextLogitsProcessor.for_tokenizer(tokenizer, min_tokens=min_tokens)
     ids, mask = encode_batch(tokenizer, texts, device)
     kwargs = dict(do_sample=False, num_beams=int(num_beams), max_new_tokens=int(max_new_tokens))
-    out = _generate(model, ids, mask, processor, None, device, kwargs)
+    out = _generate(model, ids, mask, [processor], None, device, kwargs)
     captions = [tokenizer.decode_text(row) for row in out.cpu().numpy()]
     return captions[0] if single else captions
 
 
-def _generate(model, ids, mask, processor, seed, device, kwargs) -> torch.Tensor:
+def _generate(model, ids, mask, processors, seed, device, kwargs) -> torch.Tensor:
     from transformers import LogitsProcessorList
     stopping = _cancel_criteria()
     if stopping is not None:
         kwargs = dict(kwargs, stopping_criteria=stopping)
     with _eval_mode(model), _seeded(seed, device), torch.no_grad():
-        return model.generate(input_ids=ids, attention_mask=mask, logits_processor=LogitsProcessorList([processor]),
+        return model.generate(input_ids=ids, attention_mask=mask, logits_processor=LogitsProcessorList(processors),
                               pad_token_id=PAD_ID, eos_token_id=EOS_ID, decoder_start_token_id=PAD_ID,
                               **kwargs)
 

@@ -5,6 +5,8 @@ joints, rotations, other frame rates and exact keys is the pipeline's job.
 """
 from __future__ import annotations
 
+import dataclasses
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from ..errors import MotionGPTError
 from ..lm import model as lm_model
 from ..lm.generate import generate_motion_ids, generate_text
 from ..lm.tasks import Task, instruction
-from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
+from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens, tokens_to_seconds
 from ..motion.features import features_to_joints
 from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest
 from .motion_tokenizer import MotionTokenizer
@@ -28,6 +30,13 @@ gap best is kept (see :meth:`MotionGPT.inbetween`)."""
 
 BOUNDARY_FRAMES: int = 2 * FRAMES_PER_TOKEN
 """Known frames on each side of a gap that score an in-between candidate."""
+
+CHAIN_WINDOW_TOKENS: int = DEFAULT_MAX_TOKENS
+"""Longest span the language model writes in one go (10 s: the longest
+motion it was trained on). Longer motions are written window by window."""
+CHAIN_CONTEXT_TOKENS: int = 20
+"""Tokens (4 s) of the motion so far that each later window is given as
+context, so it carries on the same action from where the last one ended."""
 
 MAX_PROMPT_CHARS: int = 1000
 """Longest prompt (after collapsing whitespace) any task accepts; the CLI and
@@ -42,20 +51,25 @@ class SamplingOptions:
     top_k: int = 50
     temperature: float = 1.0
     top_p: float | None = None
+    max_run: int | None = None
+    """No motion token more than this many times in a row (None: no limit);
+    see :class:`engine.lm.constraints.RepeatRunLimit`."""
 
     def kwargs(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p}
+        return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p, "max_run": self.max_run}
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any], folder: Path | str = "") -> "SamplingOptions":
         raw = manifest.get("sampling") or {}
         try:
             out = cls(top_k=int(raw.get("top_k", cls.top_k)), temperature=float(raw.get("temperature", cls.temperature)),
-                      top_p=None if raw.get("top_p") is None else float(raw["top_p"]))
+                      top_p=None if raw.get("top_p") is None else float(raw["top_p"]),
+                      max_run=None if raw.get("max_run") is None else int(raw["max_run"]))
         except (TypeError, ValueError, AttributeError):
             raise MotionGPTError(f"{folder}: model.json has an unreadable \"sampling\" entry {raw!r}; expected "
                                  "{\"top_k\": int, \"temperature\": float, \"top_p\": float or null}") from None
-        if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1):
+        if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1) \
+                or (out.max_run is not None and out.max_run < 1):
             raise MotionGPTError(f"{folder}: model.json \"sampling\" is out of range: {raw!r}")
         return out
 
@@ -73,6 +87,8 @@ class MotionGPT:
         self.manifest = manifest
         self.folder = folder
         self.sampling = SamplingOptions.from_manifest(manifest, folder)
+        self._vocabulary: Any = None
+        self._vocabulary_lock = threading.Lock()
 
     @classmethod
     def load(cls, folder: str | Path | None = None, device: str = "auto") -> "MotionGPT":
@@ -93,19 +109,77 @@ class MotionGPT:
     def name(self) -> str:
         return str(self.manifest.get("name", self.folder.name))
 
+    # -- prompts ----------------------------------------------------------------
+    @property
+    def prompt_vocabulary(self):
+        """The folder's prompt vocabulary (:mod:`engine.prompts.vocabulary`),
+        or None for a model without one (read once)."""
+        from ..prompts.vocabulary import FOLDER, VOCABULARY_FILE, Vocabulary
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                path = self.folder / FOLDER / VOCABULARY_FILE
+                self._vocabulary = Vocabulary.load(self.folder) if path.is_file() else False
+            return self._vocabulary or None
+
+    def read_prompt(self, text: str):
+        """How this model reads ``text`` (:func:`engine.prompts.reading.read_prompt`);
+        raises PromptRefused for a prompt with nothing to read."""
+        from ..prompts.reading import read_prompt
+        return read_prompt(text, self.prompt_vocabulary)
+
+    def sampling_for(self, reading=None) -> SamplingOptions:
+        """The decoding for a prompt: the folder's sampling, with the
+        vocabulary's measured limit on repeating one motion token (unless
+        model.json sets its own, or the prompt asks for a held pose)."""
+        s = self.sampling
+        vocab = self.prompt_vocabulary
+        if reading is not None and reading.holds_pose:
+            return dataclasses.replace(s, max_run=None)
+        if s.max_run is None and vocab is not None and vocab.max_run:
+            return dataclasses.replace(s, max_run=int(vocab.max_run))
+        return s
+
     # -- tasks ------------------------------------------------------------------
     def text_to_motion(self, text: str, seconds: float | None = None, seed: int | None = None, variants: int = 1,
-                       sampling: SamplingOptions | None = None) -> list[np.ndarray]:
+                       sampling: SamplingOptions | None = None, chain: bool = True) -> list[np.ndarray]:
         """``variants`` raw feature arrays for a prompt. With ``seconds`` the
         length is exact (to the 0.2 s token grid); without, the model decides
-        (up to 10 s)."""
+        (up to 10 s). Past :data:`CHAIN_WINDOW_TOKENS` (and ``chain``), the
+        motion is written in windows (:meth:`_chain`)."""
         text = _check_text(text)
         s = sampling or self.sampling
         num = seconds_to_tokens(seconds) if seconds else (1, DEFAULT_MAX_TOKENS)
+        if chain and isinstance(num, int) and num > CHAIN_WINDOW_TOKENS:
+            ids = [self._chain(text, num, None if seed is None else int(seed) + 7919 * v, s)
+                   for v in range(int(variants))]
+            return self.vq.decode_batch(ids)
         prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
         ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, **s.kwargs(),
                                   num_return_sequences=int(variants))
         return self.vq.decode_batch(ids)
+
+    def _chain(self, text: str, num_tokens: int, seed: int | None, s: SamplingOptions) -> np.ndarray:
+        """``num_tokens`` motion codes for a caption, longer than the model
+        writes at once: a first window from the text alone, then windows
+        that each see the last :data:`CHAIN_CONTEXT_TOKENS` codes and the
+        caption and fill the masked rest (the text-conditioned in-between
+        task the model was trained on, with the mask at the end), so every
+        window carries on the same action from the pose and phase where the
+        last one stopped, at the window length the model was trained on."""
+        window = CHAIN_WINDOW_TOKENS
+        first = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=tokens_to_seconds(window))
+        codes = generate_motion_ids(self.lm, self.tokenizer, first, num_tokens=window, seed=seed, **s.kwargs())[0]
+        step = 0
+        while len(codes) < num_tokens:
+            step += 1
+            context = codes[-CHAIN_CONTEXT_TOKENS:]
+            new = min(window - len(context), num_tokens - len(codes))
+            masked = np.concatenate([context, np.full(new, self.tokenizer.vocab.mask)])
+            prompt = instruction(Task.INBETWEEN_TEXT, caption=text, motion_ids=masked, vocab=self.tokenizer.vocab)
+            more = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=new,
+                                       seed=None if seed is None else seed + step, **s.kwargs())[0]
+            codes = np.concatenate([codes, more])
+        return codes
 
     def caption(self, features: np.ndarray) -> str:
         tokens = self.vq.encode(features)
