@@ -641,6 +641,9 @@ def test_prompt_reading_reaches_the_panel(run):
         r = run["runs"][key]
         assert r["understood"] and r["understood"].startswith(("understood as:", "outside what this model knows"))
         assert r["understood"][1:] in r["generate"]["last"]                    # the status line says it too
+    drawn = run["draw_smpl"]
+    assert ["menu", "MOTIONGPT_MT_examples"] in drawn                            # Generate panel: example menu
+    assert any(x[0] == "label" and x[1].startswith(("understood as:", "outside what")) for x in drawn)
     ex = run["examples"]
     assert ex["list"] and ex["prompt_after"] == ex["list"][0]                  # the menu fills the prompt
     assert ex["panel_reading"] == run["runs"]["smpl"]["understood"]            # drawn under the prompt
