@@ -42,6 +42,7 @@ import numpy as np
 
 from ..errors import MotionGPTError
 from ..models.bundle import DEFAULT_MODEL_DIR, MANIFEST
+from ..lm.vocab import TOKEN_RE
 from ..models.motiongpt import MAX_PROMPT_CHARS
 from ..prompts.meaning import refusal
 from . import tasks
@@ -184,6 +185,8 @@ def _text(value: Any, field: str, required: bool) -> str | None:
         return None
     if len(text) > MAX_PROMPT_CHARS:
         raise ParamError(field, f"is {len(text)} characters long; keep it to {MAX_PROMPT_CHARS}")
+    if TOKEN_RE.search(text):
+        raise ParamError(field, "holds motion token strings (<motion_id_...>); describe the motion in words")
     return text
 
 
