@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args()
 
+    import engine  # noqa: F401  (before torch: the engine's OpenMP settings must precede it)
     import torch
     torch.set_num_threads(args.threads)
     from engine.data import humanml3d

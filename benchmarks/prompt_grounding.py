@@ -59,6 +59,7 @@ def main() -> int:
     ap.add_argument("--text-only", action="store_true", help="stop after the text level (no generation)")
     args = ap.parse_args()
 
+    import engine  # noqa: F401  (before torch: the engine's OpenMP settings must precede it)
     import torch
     torch.set_num_threads(args.threads)
     from engine.data import humanml3d

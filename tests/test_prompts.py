@@ -160,6 +160,26 @@ def test_token_run_limit():
     assert token_run_limit([]) is None
 
 
+def test_action_run_limits_need_enough_clips():
+    from engine.prompts.vocabulary import MIN_CLIPS_FOR_RUNS, action_run_limits
+    n = MIN_CLIPS_FOR_RUNS
+    codes = [np.array([1, 1, 1, 1, 2])] * n + [np.array([3, 4, 4, 5])] * n + [np.array([7] * 9)]
+    limits = action_run_limits(["bow"] * n + ["wave"] * n + ["rare"], codes, percentile=100)
+    assert limits == {"bow": 4, "wave": 2}                      # "rare" falls back to the global limit
+
+
+def test_decoding_uses_the_read_actions_run_limit(shipped_vocab):
+    from engine.models.motiongpt import MotionGPT
+    model = MotionGPT.load(SHIPPED, "cpu")
+    wave = model.read_prompt("someone waves with the right hand")
+    assert model.sampling_for(wave).max_run == shipped_vocab.action(wave.action).max_run
+    rare = model.read_prompt("a samurai swings a katana")
+    assert shipped_vocab.action(rare.action).max_run is None
+    assert model.sampling_for(rare).max_run == shipped_vocab.max_run
+    still = model.read_prompt("a person stands still and holds a pose")
+    assert still.holds_pose and model.sampling_for(still).max_run is None      # a held pose may hold
+
+
 def test_trailing_run_and_repeat_limit():
     ids = torch.tensor([[0, 9, 5, 5, 5], [0, 9, 5, 6, 5], [0, 1, 2, 3, 3]])
     last, run = trailing_run(ids[:, 1:])

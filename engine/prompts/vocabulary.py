@@ -39,7 +39,7 @@ CONCEPT_MATCH_MARGIN: float = 0.03
 """A concept is said by every action whose best caption is this close (cosine)
 to the best action's for the concept's canonical sentence (and holds a
 keyword): "waves" belongs to the left, right and both-hands waves alike."""
-RUN_PERCENTILE: float = 99.9
+RUN_PERCENTILE: float = 99.0
 """max_run is this percentile of the lengths of runs of one token in the
 real training motion (at least 2)."""
 
@@ -52,6 +52,7 @@ class Action:
     clips: int
     median_seconds: float | None
     captions: list[dict[str, Any]] = field(default_factory=list)   # {"text", "style"}
+    max_run: int | None = None  # longest run of one motion token its real clips show (RUN_PERCENTILE)
 
 
 @dataclass
@@ -173,6 +174,22 @@ def read_training_rows(data_dir: str | Path, split: str = "train") -> list[dict[
     return rows
 
 
+MIN_CLIPS_FOR_RUNS: int = 5
+"""An action needs this many measured clips for a run limit of its own
+(fewer: the limit over all clips applies)."""
+
+
+def action_run_limits(actions: Sequence[str], code_arrays: Sequence[np.ndarray],
+                      percentile: float = RUN_PERCENTILE) -> dict[str, int]:
+    """:func:`token_run_limit` per action (``actions[i]`` is the action of
+    ``code_arrays[i]``), for actions with at least :data:`MIN_CLIPS_FOR_RUNS`
+    clips: a waving hand never holds still for long, a bow does."""
+    by: dict[str, list[np.ndarray]] = {}
+    for action, codes in zip(actions, code_arrays):
+        by.setdefault(action, []).append(codes)
+    return {a: token_run_limit(c, percentile) for a, c in by.items() if len(c) >= MIN_CLIPS_FOR_RUNS}
+
+
 def token_run_limit(code_arrays: Sequence[np.ndarray], percentile: float = RUN_PERCENTILE) -> int | None:
     """The ``percentile`` of how many times one motion token repeats in a row
     in real (VQ-encoded) motion: longer runs than real motion shows are a
@@ -190,7 +207,8 @@ def token_run_limit(code_arrays: Sequence[np.ndarray], percentile: float = RUN_P
 
 
 def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None = None, fps: float = 20.0,
-                     max_run: int | None = None, concepts: Sequence[Concept] = CONCEPTS,
+                     max_run: int | None = None, action_runs: dict[str, int] | None = None,
+                     concepts: Sequence[Concept] = CONCEPTS,
                      source: dict[str, Any] | None = None,
                      progress: Callable[[str], None] | None = None) -> Vocabulary:
     """A model's vocabulary from its training rows (:func:`read_training_rows`)."""
@@ -218,7 +236,8 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
         actions.append(Action(label=label, description="", side=sides.pop() if len(sides) == 1 else None,
                               clips=len(clips),
                               median_seconds=round(float(np.median(frames)) / fps, 2) if frames else None,
-                              captions=[{"text": t, "style": seen[t]} for t in texts]))
+                              captions=[{"text": t, "style": seen[t]} for t in texts],
+                              max_run=(action_runs or {}).get(label)))
         caption_texts += texts
         caption_labels += [[label]] * len(texts)
         caption_style += [seen[t] for t in texts]
