@@ -79,10 +79,10 @@ def main() -> int:
         cells = []
         for name, prompt in PROMPTS.items():
             reading = model.read_prompt(prompt)
-            sampling = model.sampling_for(reading)
-            if "+run" not in decoding:
-                sampling = dataclasses.replace(sampling, max_run=None)
             for seconds in lengths:
+                sampling = model.sampling_for(reading, seconds)
+                if "+run" not in decoding:
+                    sampling = dataclasses.replace(sampling, max_run=None)
                 shares = []
                 for seed in range(args.seeds):
                     feats = model.text_to_motion(reading.model_text, seconds=seconds, seed=seed, sampling=sampling,

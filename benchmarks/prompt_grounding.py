@@ -129,7 +129,7 @@ def main() -> int:
 
     def generate(text: str, reading=None) -> np.ndarray:
         return model.text_to_motion(text, seconds=args.seconds, seed=args.seed,
-                                    sampling=model.sampling_for(reading))[0]
+                                    sampling=model.sampling_for(reading, args.seconds))[0]
 
     t0 = time.perf_counter()
     grounded = judge.judge([generate(r.model_text, r) if r else np.zeros((frames, 263), np.float32)

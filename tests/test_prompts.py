@@ -172,12 +172,13 @@ def test_decoding_uses_the_read_actions_run_limit(shipped_vocab):
     from engine.models.motiongpt import MotionGPT
     model = MotionGPT.load(SHIPPED, "cpu")
     wave = model.read_prompt("someone waves with the right hand")
-    assert model.sampling_for(wave).max_run == shipped_vocab.action(wave.action).max_run
+    assert model.sampling_for(wave, 30.0).max_run == shipped_vocab.action(wave.action).max_run
+    assert model.sampling_for(wave, 4.0).max_run is None                       # one window: sampling as trained
     rare = model.read_prompt("a samurai swings a katana")
     assert shipped_vocab.action(rare.action).max_run is None
-    assert model.sampling_for(rare).max_run == shipped_vocab.max_run
+    assert model.sampling_for(rare, 30.0).max_run == shipped_vocab.max_run
     still = model.read_prompt("a person stands still and holds a pose")
-    assert still.holds_pose and model.sampling_for(still).max_run is None      # a held pose may hold
+    assert still.holds_pose and model.sampling_for(still, 30.0).max_run is None   # a held pose may hold
 
 
 def test_trailing_run_and_repeat_limit():

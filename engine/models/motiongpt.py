@@ -135,8 +135,9 @@ class MotionGPT:
         from ..prompts.reading import read_prompt
         return read_prompt(text, self.prompt_vocabulary)
 
-    def sampling_for(self, reading=None) -> SamplingOptions:
-        """The decoding for a prompt: the folder's sampling, with the
+    def sampling_for(self, reading=None, seconds: float | None = None) -> SamplingOptions:
+        """The decoding for a prompt and a length: the folder's sampling, and
+        for motions longer than one window (:data:`CHAIN_WINDOW_TOKENS`) the
         vocabulary's measured limit on repeating one motion token -- that of
         the action the prompt was read as, else over all clips -- unless
         model.json sets its own, or the prompt asks for a held pose."""
@@ -145,6 +146,10 @@ class MotionGPT:
         if reading is not None and reading.holds_pose:
             return dataclasses.replace(s, max_run=None)
         if s.max_run is not None or vocab is None:
+            return s
+        if seconds is None or seconds_to_tokens(seconds) <= CHAIN_WINDOW_TOKENS:
+            # within the length the model was trained on its sampling is left as it is: on the 71
+            # paraphrases at 4 s the limit cost 4 hits (42 -> 38); past it, it keeps motion moving
             return s
         limit = vocab.max_run
         if reading is not None and reading.action in vocab.labels and vocab.action(reading.action).max_run:

@@ -132,7 +132,7 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
         with run.model_call():
             feats = model.text_to_motion(reading.model_text, seconds=ask, variants=1,
                                          seed=None if seed is None else int(seed) + i,
-                                         sampling=model.sampling_for(reading))[0]
+                                         sampling=model.sampling_for(reading, ask))[0]
         run.step(base + 0.7 / variants, "solving joint rotations")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
         motion = _post(motion, options, (0, motion.num_frames))
@@ -246,7 +246,7 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | PromptRea
     with run.model_call():
         out = model.continue_motion(F.joints_to_features(context), new_tokens * FRAMES_PER_TOKEN / MODEL_FPS,
                                     text=reading.model_text if reading else None, seed=seed,
-                                    sampling=model.sampling_for(reading))
+                                    sampling=model.sampling_for(reading, new_tokens * FRAMES_PER_TOKEN / MODEL_FPS))
     run.step(0.7, "solving joint rotations")
     gen = F.features_to_joints(out)
     scale, floor = _canonical_scale_floor(context)
