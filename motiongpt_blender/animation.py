@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 import bpy
 import numpy as np
 
-from . import bone_maps, retarget_math as rm
+from . import bone_maps, prompt_help, retarget_math as rm
 from .bone_map_editor import custom_bone_map
 from .fcurves import ChangeLog, object_fcurves
 from .key_reduction import KeyReduction
@@ -301,6 +301,7 @@ class GenerateApplier(Applier):
             act = bpy.data.actions.new(name)
             act.use_fake_user = True            # every variant survives save, assigned or not
             act["motiongpt_prompt"] = plan.data["prompt"]
+            prompt_help.store(act, result)
             if seeds[k] is not None:
                 act["motiongpt_seed"] = int(seeds[k])
             act["motiongpt_variant"] = k + 1

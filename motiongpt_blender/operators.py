@@ -34,7 +34,7 @@ from types import SimpleNamespace
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import animation, bone_maps, preferences, retarget_math as rm
+from . import animation, bone_maps, preferences, prompt_help, retarget_math as rm
 from .animation import UserError
 from .client import EngineError
 from .jobs import CANCELLED, DONE, JobRunner
@@ -194,8 +194,9 @@ class _EngineOperator:
             applier.rollback()
             raise
         st.running, st.progress = False, 1.0
-        st.message = st.last = applier.message
-        self.report({'INFO'}, applier.message)
+        text = prompt_help.with_reading(applier.message, applier.result)
+        st.message = st.last = text
+        self.report({'INFO'}, text)
         _tag_redraw(context)
         return {'FINISHED'}
 

@@ -6,7 +6,7 @@ import textwrap
 
 import bpy
 
-from . import animation, bone_map_editor as bme, bone_maps, operators
+from . import animation, bone_map_editor as bme, bone_maps, operators, prompt_help
 
 
 def _wrap(text: str, width: int = 38) -> list[str]:
@@ -78,6 +78,7 @@ class MOTIONGPT_PT_generate(_Base, bpy.types.Panel):
         row.prop(s, "variants")
         layout.prop(s, "add_as_nla")
         layout.operator(operators.MOTIONGPT_OT_generate.bl_idname, icon='PLAY')
+        prompt_help.draw(layout, context, lambda text: _wrap(text, _width_chars(context)))
 
 
 class MOTIONGPT_PT_fill_gap(_Base, bpy.types.Panel):

@@ -144,6 +144,11 @@ class FakeLayout:
         self._check_op(idname)
         self.log.append(("operator_menu_enum", idname, prop))
 
+    def menu(self, menu, **kw):
+        import bpy
+        assert hasattr(bpy.types, menu), menu
+        self.log.append(("menu", menu))
+
     def progress(self, **kw):
         self.log.append(("progress", kw.get("text")))
 

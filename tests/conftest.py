@@ -65,14 +65,19 @@ def tiny_vq_dir(tmp_path_factory: pytest.TempPathFactory, built_sample: Path) ->
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, built_sample: Path, tiny_vq_dir: Path) -> Path:
-    """A complete tiny model folder (vq/, lm/, model.json) trained for a few
-    steps on the sample: real weights, seconds to build, for engine tests."""
+    """A complete tiny model folder (vq/, lm/, model.json, prompts/) trained
+    for a few steps on the sample: real weights, seconds to build, for engine
+    tests. Its prompt vocabulary holds the sample's captions and a few
+    phrasebook concepts (support.TEST_CONCEPTS), so prompts are grounded."""
     from engine.lm import model as lm_model
+    from engine.prompts.vocabulary import build_vocabulary, read_training_rows
     from engine.train.lm_trainer import LMTrainSettings, train_lm
+    from support import TEST_CONCEPTS
     out = tmp_path_factory.mktemp("bundle") / "tiny_model"
     settings = LMTrainSettings(stage1_steps=10, stage2_steps=10, batch_size=8, lr=3e-3, warmup_steps=5,
                                val_every=20, val_batches=1, max_tokens=20)
     train_lm(built_sample, tiny_vq_dir, out, lm_model.tiny(), settings, device="cpu", progress=False)
+    build_vocabulary(read_training_rows(built_sample), concepts=TEST_CONCEPTS, max_run=8).save(out)
     return out
 
 

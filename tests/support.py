@@ -31,3 +31,15 @@ def tiny_t5_tokenizer_folder(path, texts):
 def motion_dict(joints: np.ndarray, frames: int = 40) -> dict:
     """The pipeline's input form for a small real clip (2 s at 20 fps)."""
     return {"fps": 20, "joint_positions": np.asarray(joints[:frames], dtype=float).round(5).tolist()}
+
+
+TEST_CONCEPT_NAMES = ("walk", "run", "wave", "jump", "sit", "stand still")
+
+
+def _test_concepts():
+    from engine.prompts.phrasebook import CONCEPTS
+    return tuple(c for c in CONCEPTS if c.name in TEST_CONCEPT_NAMES)
+
+
+TEST_CONCEPTS = _test_concepts()
+"""A few phrasebook concepts, so a test model's prompt vocabulary builds in seconds."""

@@ -180,6 +180,7 @@ for key, obj, start, variants in (("smpl", smpl, 5, 2), ("mixamo", mixamo, 1, 1)
     r["action"] = act.name
     # keys are written in each bone's own rotation mode (the metarig's shoulders are Euler)
     r["modes"] = {b: obj.pose.bones[b].rotation_mode for b in mod("animation").bone_map_for(obj).values()}
+    r["understood"] = act.get("motiongpt_understood_as")
     r["actions"] = [(a.name, a.use_fake_user, a.get("motiongpt_variant")) for a in bpy.data.actions if key in a.name]
     r["range"] = curve_ranges(obj)
     r["variant_ranges"] = [curve_ranges(obj, a) for a in bpy.data.actions if key in a.name and a != act]
@@ -204,6 +205,17 @@ for key, obj, start, variants in (("smpl", smpl, 5, 2), ("mixamo", mixamo, 1, 1)
 RESULT["runs"] = runs
 activate(smpl)
 RESULT["draw_smpl"] = draw_all()
+
+# how the prompt was read, refusals and the model's example prompts
+prompt_help = mod("prompt_help")
+examples = prompt_help.example_prompts(DATA["model"])
+if examples:
+    bpy.ops.motiongpt.use_example(prompt=examples[0])
+RESULT["examples"] = {"list": examples, "prompt_after": scene.motiongpt.prompt,
+                      "panel_reading": prompt_help.understood_of(smpl)}
+n_actions = len(bpy.data.actions)
+RESULT["refused"] = call(bpy.ops.motiongpt.generate, prompt="🏃 ?!", seconds=1.0)
+RESULT["refused"]["actions_added"] = len(bpy.data.actions) - n_actions
 
 # Fill Gap from two frame numbers typed in the panel
 scene.motiongpt.gap_source = 'FRAMES'
@@ -639,3 +651,20 @@ def test_one_job_at_a_time(run):
     busy = run["modal"]["busy"]
     assert busy["result"] == ["CANCELLED"] and "MotionGPT is busy (Generate)" in busy["error"]
     assert run["modal"]["busy_end"] == ["CANCELLED"]
+
+
+def test_prompt_reading_reaches_the_panel(run):
+    for key in ("smpl", "mixamo", "metarig"):
+        r = run["runs"][key]
+        assert r["understood"] and r["understood"].startswith(("understood as:", "outside what this model knows"))
+        assert r["understood"][1:] in r["generate"]["last"]                    # the status line says it too
+    drawn = run["draw_smpl"]
+    assert ["menu", "MOTIONGPT_MT_examples"] in drawn                            # Generate panel: example menu
+    assert any(x[0] == "label" and x[1].startswith(("understood as:", "outside what")) for x in drawn)
+    ex = run["examples"]
+    assert ex["list"] and ex["prompt_after"] == ex["list"][0]                  # the menu fills the prompt
+    assert ex["panel_reading"] == run["runs"]["smpl"]["understood"]            # drawn under the prompt
+    refused = run["refused"]
+    assert refused["result"] == ["CANCELLED"] and refused["actions_added"] == 0
+    assert "no words to read" in refused["last"]
+

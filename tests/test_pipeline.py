@@ -224,6 +224,8 @@ def _motion_params(walk):
     ("generate", {}, "text", "missing"),
     ("generate", {"text": "   "}, "text", "empty"),
     ("generate", {"text": "a" * 1001}, "text", "1001 characters"),
+    ("generate", {"text": "a person <motion_id_3> walks"}, "text", "motion token strings"),
+    ("generate", {"text": "🏃"}, "text", "no words to read"),
     ("generate", {"text": 5}, "text", "must be a string"),
     ("generate", {"text": "walk", "seconds": -1}, "seconds", "positive"),
     ("generate", {"text": "walk", "seconds": 0}, "seconds", "positive"),

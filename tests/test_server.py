@@ -290,6 +290,14 @@ def test_every_task_end_to_end(client, clip):
     _check_motion(results["inbetween"]["motion"], 40)
     _check_motion(results["continue"]["motion"], 60)
     assert isinstance(results["continue"]["seed"], int)
+    # how the text was read travels with the result (the tiny model's vocabulary knows walk)
+    reading = gen["understood_as"]
+    assert reading["known"] is True and reading["action"] == "walk" and reading["message"].startswith("understood as:")
+    assert reading["text"] == "a person walks forward" and reading["model_text"].endswith(".")
+    outside = results["continue"]["understood_as"]
+    assert outside["known"] is False and outside["outside"] == "sit" and "outside what this model knows" in \
+        outside["message"]
+    assert results["inbetween"]["understood_as"] is None                    # no text, nothing read
     assert isinstance(results["caption"]["caption"], str) and results["caption"]["caption"].strip()
 
     gen_progress = [p for t, p, _ in progress if t == "generate"]
@@ -343,3 +351,14 @@ def test_unknown_job_path_and_method(engine, client):
     assert requests.get(engine.url + "/v1/nothing", headers=auth).json()["error"]["code"] == "not_found"
     r = requests.post(engine.url + "/v1/health", headers=auth, json={})
     assert r.status_code == 405 and r.headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize("text", [".", "🏃", "?!", "a"])
+def test_a_prompt_with_nothing_to_read_is_refused_at_submit(engine, text):
+    import requests
+    r = requests.post(f"{engine.url}/v1/jobs", json={"task": "generate", "params": {"text": text}},
+                      headers={"Authorization": f"Bearer {engine.token}"}, timeout=10)
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "prompt_refused" and err["field"] == "text" and "e.g." in err["message"]
+

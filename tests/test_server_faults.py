@@ -176,15 +176,19 @@ def test_specific_encoding_and_json_messages(engine):
 # a crash inside a job
 
 def test_a_failing_job_fails_alone_and_the_server_keeps_serving(client, clip):
-    """Genuine run-time failures of the real pipeline: a prompt holding a
-    motion token string ("<motion_id_3>") passes validate_job (it only checks
-    length) but the model's prompt builder refuses it while the job runs.
-    Each such job must fail on its own, with the exception type and the
-    engine's message, and the next job must run as usual. (A Python crash
-    such as an IndexError inside a job is covered in-process in
+    """Genuine run-time failures of the real pipeline. A prompt holding a
+    motion token string ("<motion_id_3>") used to pass validation and fail
+    in the model's prompt builder; it is now refused up front. Keyboard mash
+    ("qwerty uiop zxcvbnm") passes validation (it has words) but the model's
+    prompt reading refuses it while the job runs, since only the model's
+    vocabulary can tell it relates to nothing. Each such job must fail on
+    its own, with the exception type and the engine's message, and the next
+    job must run as usual. (A Python crash such as an IndexError inside a
+    job is covered in-process in
     test_server.py::test_core_crashes_fail_the_job_not_the_server.)"""
     m = motion_dict(clip)
     candidates = [
+        ("generate", {"text": "qwerty uiop zxcvbnm", "seconds": 2}),
         ("generate", {"text": "a person <motion_id_3> walks", "seconds": 2}),
         ("continue", {"motion": m, "seconds": 1, "text": "<motion_id_1> then sits down"}),
         ("inbetween", {"motion": m, "from_frame": 5, "to_frame": 30, "text": "jumps <motion_id_0>"}),
@@ -201,7 +205,7 @@ def test_a_failing_job_fails_alone_and_the_server_keeps_serving(client, clip):
         job = exc.value.job
         assert job["status"] == "failed" and "result" not in job and job["task"] == task
         err = job["error"]
-        assert err["code"] in ("job_failed", "internal_error") and err["type"] and err["message"]
+        assert err["code"] in ("job_failed", "internal_error", "prompt_refused") and err["type"] and err["message"]
         assert exc.value.message == err["message"] == job["message"]
         if err["code"] == "internal_error":  # a Python exception: its type is in the message
             assert err["type"] in err["message"] and "still running" in err["message"]

@@ -26,6 +26,7 @@ def test_generate_writes_numbered_variants(tiny_bundle, tmp_path, capsys):
                  "--variants", "2", "--out", str(out), "--model", str(tiny_bundle), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "walk_1.bvh" in printed and "walk_2.bvh" in printed and "seeds 3, 4" in printed
+    assert printed.startswith("understood as: walk")                     # how the prompt was read, first
     assert not out.exists()
     for i in (1, 2):
         m = Motion.from_bvh(tmp_path / f"walk_{i}.bvh")
@@ -85,6 +86,11 @@ def _foreign_bvh(path):
     (["continue", "{walk}", "--seconds", "1", "--out", "{tmp}/o.fbx"], "o.fbx: unknown file type"),
     (["generate", "walk", "--variants", "9", "--out", "{tmp}/o.bvh"], "--variants: must be 1..8"),
     (["generate", " ", "--out", "{tmp}/o.bvh"], "TEXT: is empty"),
+    (["generate", "🏃", "--out", "{tmp}/o.bvh"], "TEXT: has no words to read"),
+    (["generate", "the person", "--out", "{tmp}/o.bvh"], "TEXT: \"the person\" names no motion"),
+    (["generate", "qwerty uiop", "--out", "{tmp}/o.bvh"], "TEXT: \"qwerty uiop\" does not read as a motion"),
+    (["inbetween", "{walk}", "--from", "10", "--to", "50", "--text", "?", "--out", "{tmp}/o.bvh"],
+     "--text: has no words to read"),
     (["caption", "{tmp}/missing.bvh"], "missing.bvh: file not found"),
     (["caption", "{foreign}"], "robot.bvh: has a 1-joint skeleton"),
 ])

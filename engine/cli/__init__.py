@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import MotionGPTError
 from ..runtime import apply_process_policy
 from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, smpl_command,
-               task_commands, train_lm_command, train_vq_command)
+               task_commands, train_lm_command, train_vq_command, vocabulary_command)
 
 COMMAND_MODULES = (
     task_commands,      # generate, inbetween, continue, caption
@@ -26,7 +26,8 @@ COMMAND_MODULES = (
     train_vq_command,   # train-vq
     train_lm_command,   # train-lm
     evaluate_command,   # evaluate
-    model_commands,     # convert-official
+    model_commands,     # convert-official, export-model
+    vocabulary_command,  # build-vocabulary
     smpl_command,       # export-smpl
 )
 

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Generate motion from a text prompt. With --variants K and --out walk.bvh the "
                                    "files are walk_1.bvh ... walk_K.bvh; variant i uses seed SEED + i - 1.")
     p.add_argument("text", metavar="TEXT", help="what the motion shows, e.g. \"a person walks forward\"")
-    p.add_argument("--seconds", type=float, help="length in seconds (default: the model decides, up to 10 s)")
+    p.add_argument("--seconds", type=float, help="length in seconds (default: the typical length of the action "
+                                                 "the prompt is read as, at most 10 s)")
     p.add_argument("--variants", type=int, default=1, help="how many different motions (1..8, default 1)")
     p.add_argument("--fps", type=float, default=20.0, help="frame rate of the output (default 20, the model's)")
     _common(p, seed=True, post=True, out=True)
@@ -159,23 +160,26 @@ def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
     seed = p.get("seed")
     if task != "caption" and seed is None:
         seed = jobs.pick_seed()
-    with _Progress(args.quiet, task) as bar:
-        kw = dict(progress=bar.update)
-        try:
+    try:
+        reading = tasks.read_prompt(model, p.get("text"))
+        if reading is not None:
+            print(reading.message, flush=True)      # before the work: the animator sees how the words were taken
+        with _Progress(args.quiet, task) as bar:
+            kw = dict(progress=bar.update)
             if task == "generate":
-                motions = tasks.generate(model, p["text"], p["seconds"], seed, p["variants"], p["fps"], p["options"],
+                motions = tasks.generate(model, reading, p["seconds"], seed, p["variants"], p["fps"], p["options"],
                                          **kw)
                 return {"motions": motions, "seeds": [seed + i for i in range(len(motions))]}, None
             if task == "inbetween":
-                m = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], p["text"], seed,
+                m = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], reading, seed,
                                     p["options"], **kw)
                 return {"motion": m, "seed": seed}, p["motion"]
             if task == "continue":
-                m = tasks.continue_motion(model, p["motion"], p["seconds"], p["text"], seed, p["options"], **kw)
+                m = tasks.continue_motion(model, p["motion"], p["seconds"], reading, seed, p["options"], **kw)
                 return {"motion": m, "seed": seed}, p["motion"]
             return {"caption": tasks.caption(model, p["motion"], **kw)}, p["motion"]
-        except ParamError as exc:
-            raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
+    except ParamError as exc:
+        raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
 
 
 def _where(field: str, what: str | None, task: str) -> str:

@@ -409,8 +409,12 @@ class _TokenizerOracle:
     def __init__(self, model):
         self.vq = model.vq
 
-    def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text=None, seed=None) -> np.ndarray:
+    def inbetween(self, features: np.ndarray, start_frame: int, end_frame: int, text=None, seed=None,
+                  sampling=None) -> np.ndarray:
         return self.vq.decode(self.vq.encode(features))
+
+    def sampling_for(self, reading=None) -> None:
+        return None
 
 
 def inbetween_section(model, joints: Sequence[np.ndarray], std: np.ndarray, seed: int = 0,

@@ -294,3 +294,51 @@ def gait(joints: np.ndarray, fps: float = sk.FPS) -> dict[str, float]:
     return {"travel_m": float(np.linalg.norm(root[-1] - root[0])), "path_m": path,
             "speed_ms": path / seconds if seconds > 0 else 0.0, "steps": steps,
             "step_rate_hz": steps / seconds if seconds > 0 else 0.0}
+
+
+# --------------------------------------------------------------------------
+# frozen frames: does a long motion keep moving?
+
+FROZEN_SPEED_MS: float = 0.15
+"""A frame is frozen when the fastest joint, relative to the hips and the
+body's facing, moves slower than this (m/s), averaged over
+:data:`FROZEN_WINDOW_S`. A held pose (or a pose gliding over the floor)
+stays under it; waving, walking and running keep some joint far above it
+(a waving hand moves at 1-2 m/s, a swinging foot faster)."""
+FROZEN_WINDOW_S: float = 0.5
+
+
+def body_frame_joints(joints: np.ndarray) -> np.ndarray:
+    """(T, 22, 3) joints relative to the hips (horizontally) and turned so the
+    body faces +Z in every frame: the pose without where the body is or which
+    way it faces, so sliding or turning on the spot is not movement."""
+    joints = _joints(joints, "joints")
+    rel = joints - joints[:, :1] * np.array([1.0, 0.0, 1.0])
+    fwd = body_forward(joints)                                   # (T, 2) as (x, z)
+    cos, sin = fwd[:, 1], fwd[:, 0]                              # angle from +Z towards +X
+    x, z = rel[..., 0], rel[..., 2]
+    out = rel.copy()
+    out[..., 0] = cos[:, None] * x - sin[:, None] * z
+    out[..., 2] = sin[:, None] * x + cos[:, None] * z
+    return out
+
+
+def frozen_frames(joints: np.ndarray, fps: float = sk.FPS, speed_ms: float = FROZEN_SPEED_MS,
+                  window_s: float = FROZEN_WINDOW_S) -> np.ndarray:
+    """Bool (T,): which frames of a (T, 22, 3) motion hold their pose (see
+    :data:`FROZEN_SPEED_MS`)."""
+    pose = body_frame_joints(joints)
+    if len(pose) < 2:
+        return np.ones(len(pose), dtype=bool)
+    speed = np.linalg.norm(np.diff(pose, axis=0), axis=-1).max(axis=-1) * fps      # (T-1,)
+    speed = np.concatenate([speed[:1], speed])
+    width = max(1, int(round(window_s * fps)))
+    kernel = np.ones(width) / width
+    padded = np.pad(speed, (width // 2, width - 1 - width // 2), mode="edge")
+    return np.convolve(padded, kernel, mode="valid") < speed_ms
+
+
+def frozen_share(joints: np.ndarray, fps: float = sk.FPS, speed_ms: float = FROZEN_SPEED_MS,
+                 window_s: float = FROZEN_WINDOW_S) -> float:
+    """Share of frames (0..1) of a motion that hold their pose."""
+    return float(frozen_frames(joints, fps, speed_ms, window_s).mean())

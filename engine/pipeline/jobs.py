@@ -22,9 +22,14 @@ caption    motion (required)
 bool}`` (both default false). ``seed`` None means "pick one": the one used is
 returned, so any result can be made again.
 
-Results: generate -> ``{"motions": [motion dict, ...], "seeds": [int, ...]}``
-(variant i used seed ``seeds[i]``); inbetween / continue -> ``{"motion":
-motion dict, "seed": int}``; caption -> ``{"caption": str}``.
+Results: generate -> ``{"motions": [motion dict, ...], "seeds": [int, ...],
+"understood_as": reading}`` (variant i used seed ``seeds[i]``); inbetween /
+continue -> ``{"motion": motion dict, "seed": int, "understood_as": reading
+or null}``; caption -> ``{"caption": str}``. ``understood_as`` is how the
+model read the text (:meth:`engine.prompts.reading.PromptReading.to_dict`:
+``message``, ``known``, ``action``, ``style``, ``model_text``, ``closest``
+...). A text with nothing to read (".", "?", emoji, "a") is refused as a
+ParamError on ``text`` before any model runs.
 """
 from __future__ import annotations
 
@@ -37,9 +42,11 @@ import numpy as np
 
 from ..errors import MotionGPTError
 from ..models.bundle import DEFAULT_MODEL_DIR, MANIFEST
+from ..lm.vocab import TOKEN_RE
 from ..models.motiongpt import MAX_PROMPT_CHARS
+from ..prompts.meaning import refusal
 from . import tasks
-from .errors import JobCancelled, ParamError
+from .errors import PROMPT_REFUSED, JobCancelled, ParamError
 from .fields import as_float, check_unicode, is_number, kind, shown
 from .motion_io import MAX_SECONDS, RESULT_BYTES_PER_FRAME, Motion, check_fps
 from .post import PostOptions
@@ -84,7 +91,7 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
         out["options"] = _options(params.get("options"))
         if out["seconds"] is not None and round(out["seconds"] * out["fps"]) < 2:
             raise ParamError("seconds", f"{out['seconds']:g} s is under two frames at {out['fps']:g} fps; ask for more")
-        return out
+        return _readable(out)
     out["motion"] = _motion(params.get("motion"))
     if task == "caption":
         return out
@@ -112,7 +119,7 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
     out["text"] = _text(params.get("text"), "text", required=False)
     out["seed"] = _seed(params.get("seed"))
     out["options"] = _options(params.get("options"))
-    return out
+    return _readable(out)
 
 
 def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float, str], None] | None = None,
@@ -125,17 +132,20 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
     if task == "caption":
         return {"caption": tasks.caption(model, p["motion"], progress=progress, cancelled=cancelled)}
     seed = p["seed"] if p["seed"] is not None else pick_seed()
+    reading = tasks.read_prompt(model, p["text"])
+    understood = reading.to_dict() if reading is not None else None
     if task == "generate":
-        motions = tasks.generate(model, p["text"], seconds=p["seconds"], seed=seed, variants=p["variants"],
+        motions = tasks.generate(model, reading, seconds=p["seconds"], seed=seed, variants=p["variants"],
                                  fps=p["fps"], options=p["options"], progress=progress, cancelled=cancelled)
-        return {"motions": [m.to_dict() for m in motions], "seeds": [seed + i for i in range(len(motions))]}
+        return {"motions": [m.to_dict() for m in motions], "seeds": [seed + i for i in range(len(motions))],
+                "understood_as": understood}
     if task == "inbetween":
-        motion = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], text=p["text"], seed=seed,
+        motion = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], text=reading, seed=seed,
                                  options=p["options"], progress=progress, cancelled=cancelled)
     else:
-        motion = tasks.continue_motion(model, p["motion"], p["seconds"], text=p["text"], seed=seed,
+        motion = tasks.continue_motion(model, p["motion"], p["seconds"], text=reading, seed=seed,
                                        options=p["options"], progress=progress, cancelled=cancelled)
-    return {"motion": motion.to_dict(), "seed": seed}
+    return {"motion": motion.to_dict(), "seed": seed, "understood_as": understood}
 
 
 def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:
@@ -190,7 +200,18 @@ def _text(value: Any, field: str, required: bool) -> str | None:
         return None
     if len(text) > MAX_PROMPT_CHARS:
         raise ParamError(field, f"is {len(text)} characters long; keep it to {MAX_PROMPT_CHARS}")
+    if TOKEN_RE.search(text):
+        raise ParamError(field, "holds motion token strings (<motion_id_...>); describe the motion in words")
     return text
+
+
+def _readable(out: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a text with nothing to read (checked after every other field,
+    so a request with several faults names the plain ones first)."""
+    why = refusal(out["text"]) if out.get("text") is not None else None
+    if why:
+        raise ParamError("text", why, code=PROMPT_REFUSED)
+    return out
 
 
 def _seconds(value: Any, field: str, required: bool) -> float | None:

@@ -30,12 +30,14 @@ import numpy as np
 
 from ..lm.generate import GenerationCancelled, cancel_check
 from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens
+from ..models.motiongpt import CONTINUE_CONTEXT_TOKENS
 from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.quaternion import qinv, qmul, qrot
 from ..motion.rotations import solve_rotations
 from .blend import correct_window, key_from
-from .errors import JobCancelled, ParamError
+from .errors import PROMPT_REFUSED, JobCancelled, ParamError
+from ..prompts.reading import PromptReading, PromptRefused
 from .motion_io import MIN_FRAMES, Motion, sample_arrays
 from .post import PostOptions, foot_cleanup, in_place
 
@@ -43,11 +45,13 @@ ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 
 MODEL_FPS: float = sk.FPS
+DEFAULT_SECONDS: float = 10.0
+"""Longest length picked for a prompt given without seconds."""
 MIN_MODEL_SECONDS: float = 0.25
 """Shortest input motion the model can read: one 4-frame token at 20 fps."""
 LONGEST_DEFAULT_SECONDS: float = DEFAULT_MAX_TOKENS * FRAMES_PER_TOKEN / MODEL_FPS
 """Longest motion ``generate`` makes when no length is asked for (10 s)."""
-CONTEXT_TOKENS: int = 40
+CONTEXT_TOKENS: int = CONTINUE_CONTEXT_TOKENS
 """Tokens of the input given to the model to continue from (8 s)."""
 KEY_BLEND_S: float = 0.3
 """In-between: how long after / before a key the velocity matching acts."""
@@ -86,18 +90,39 @@ class _Run:
 # ------------------------------------------------------------------------------
 # tasks
 
-def generate(model, text: str, seconds: float | None = None, seed: int | None = None, variants: int = 1,
-             fps: float = MODEL_FPS, options: PostOptions = PostOptions(),
+def read_prompt(model, text: str | PromptReading | None, field: str = "text") -> PromptReading | None:
+    """How the model reads ``text`` (None stays None; a reading passes
+    through). A prompt with nothing to read is a ParamError on ``field``."""
+    if text is None or isinstance(text, PromptReading):
+        return text
+    if not str(text).strip():
+        return None
+    try:
+        return model.read_prompt(text)
+    except PromptRefused as exc:
+        raise ParamError(field, exc.message, code=PROMPT_REFUSED) from None
+
+
+def generate(model, text: str | PromptReading, seconds: float | None = None, seed: int | None = None,
+             variants: int = 1, fps: float = MODEL_FPS, options: PostOptions = PostOptions(),
              progress: ProgressFn | None = None, cancelled: CancelFn | None = None) -> list[Motion]:
-    """``variants`` motions for a prompt at ``fps``. With ``seconds`` each has
-    exactly ``round(seconds * fps)`` frames (the model is asked for enough
-    4-frame tokens to cover them, and the extra is trimmed); without, the
-    model picks the length. All variants are sampled in one batched model
-    call; variant i (0-based) uses seed ``seed + i``, so any one of them can
-    be made again alone. Starts at the origin facing +Z."""
+    """``variants`` motions for a prompt at ``fps``. The prompt is read first
+    (:func:`read_prompt`): the model is given the grounded caption. With
+    ``seconds`` each motion has exactly ``round(seconds * fps)`` frames (the
+    model is asked for enough 4-frame tokens to cover them, and the extra is
+    trimmed); without, the typical length of the action read (its median
+    training clip, at most 10 s), or the model picks when there is no
+    reading. All variants are sampled in one batched model call; variant i
+    (0-based) uses seed ``seed + i``, so any one of them can be made again
+    alone. Starts at the origin facing +Z."""
     run = _Run(progress, cancelled)
+    reading = read_prompt(model, text)
+    if reading is None:
+        raise ParamError("text", "is empty; describe the motion, e.g. \"a person walks forward\"")
     fps = float(fps)
     variants = int(variants)
+    if seconds is None and reading.seconds:
+        seconds = min(float(reading.seconds), DEFAULT_SECONDS)
     num_frames = ask = None
     if seconds is not None:
         num_frames = max(MIN_FRAMES, int(round(float(seconds) * fps)))
@@ -105,8 +130,8 @@ def generate(model, text: str, seconds: float | None = None, seed: int | None = 
         ask = float(seconds) if seconds_to_tokens(seconds) >= needed else needed * FRAMES_PER_TOKEN / MODEL_FPS
     run.step(0.0, f"generating {variants} variants" if variants > 1 else "generating")
     with run.model_call():
-        features = model.text_to_motion(text, seconds=ask, seed=None if seed is None else int(seed),
-                                         variants=variants)
+        features = model.text_to_motion(reading.model_text, seconds=ask, seed=None if seed is None else int(seed),
+                                         variants=variants, sampling=model.sampling_for(reading, ask))
     motions: list[Motion] = []
     for i, feats in enumerate(features):
         run.step(0.7 + 0.3 * i / variants, "solving joint rotations" if variants == 1 else
@@ -117,7 +142,7 @@ def generate(model, text: str, seconds: float | None = None, seed: int | None = 
     return motions
 
 
-def inbetween(model, motion: Motion, from_frame: int, to_frame: int, text: str | None = None,
+def inbetween(model, motion: Motion, from_frame: int, to_frame: int, text: str | PromptReading | None = None,
               seed: int | None = None, options: PostOptions = PostOptions(),
               progress: ProgressFn | None = None, cancelled: CancelFn | None = None) -> Motion:
     """Regenerate the frames strictly between ``from_frame`` and ``to_frame``
@@ -141,6 +166,7 @@ def inbetween(model, motion: Motion, from_frame: int, to_frame: int, text: str |
     root glides between the keys); ``options.foot_cleanup`` works on the gap
     only, easing to nothing at the keys."""
     run = _Run(progress, cancelled)
+    reading = read_prompt(model, text)
     f0, f1 = int(from_frame), int(to_frame)
     n = motion.num_frames
     if not 0 <= f0 < f1 <= n - 1:
@@ -160,7 +186,8 @@ def inbetween(model, motion: Motion, from_frame: int, to_frame: int, text: str |
     features = F.joints_to_features(joints)
     run.step(0.1, "generating the in-between")
     with run.model_call():
-        out = model.inbetween(features, start, end, text=text or None, seed=seed)
+        out = model.inbetween(features, start, end, text=reading.model_text if reading else None, seed=seed,
+                              sampling=model.sampling_for(reading))
     run.step(0.7, "solving joint rotations")
     gen_quats, gen_root = _to_world(F.features_to_joints(out), joints)
     idx = np.arange(f0, f1 + 1) * (MODEL_FPS / motion.fps)
@@ -183,7 +210,8 @@ def inbetween(model, motion: Motion, from_frame: int, to_frame: int, text: str |
     return motion.replace(quats, root)
 
 
-def continue_motion(model, motion: Motion, seconds: float, text: str | None = None, seed: int | None = None,
+def continue_motion(model, motion: Motion, seconds: float, text: str | PromptReading | None = None,
+                    seed: int | None = None,
                     options: PostOptions = PostOptions(), progress: ProgressFn | None = None,
                     cancelled: CancelFn | None = None) -> Motion:
     """The input followed by ``round(seconds * fps)`` new frames at the
@@ -202,6 +230,7 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | None = No
     (:func:`engine.pipeline.blend.correct_window` without an end key), so the
     seam is continuous in pose and velocity."""
     run = _Run(progress, cancelled)
+    reading = read_prompt(model, text)
     fps = motion.fps
     count = int(round(float(seconds) * fps))
     if count < 1:
@@ -218,7 +247,8 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | None = No
     run.step(0.1, "generating the continuation")
     with run.model_call():
         out = model.continue_motion(F.joints_to_features(context), new_tokens * FRAMES_PER_TOKEN / MODEL_FPS,
-                                    text=text or None, seed=seed)
+                                    text=reading.model_text if reading else None, seed=seed,
+                                    sampling=model.sampling_for(reading, new_tokens * FRAMES_PER_TOKEN / MODEL_FPS))
     run.step(0.7, "solving joint rotations")
     gen = F.features_to_joints(out)
     scale, floor = _canonical_scale_floor(context)

@@ -159,7 +159,8 @@ class EngineService:
         try:
             checked = self.runner.validate_job(task, params)
         except MotionGPTError as exc:
-            raise ApiError(400, "invalid_param", str(exc), field=getattr(exc, "field", None)) from exc
+            raise ApiError(400, getattr(exc, "code", "invalid_param"), str(exc), field=getattr(exc, "field", None)) \
+                from exc
         except RecursionError as exc:
             raise ApiError(400, "invalid_param", "params are nested too deeply", field="params") from exc
         self._check_result_size(task, checked)

@@ -251,7 +251,8 @@ class JobManager:
             if _is_cancellation(exc, self._cancelled_type, job.cancel_requested):
                 return CANCELLED, "cancelled", None, None
             if isinstance(exc, MotionGPTError):
-                err = {"code": "invalid_param" if getattr(exc, "field", None) else "job_failed",
+                err = {"code": getattr(exc, "code", None) or ("invalid_param" if getattr(exc, "field", None)
+                                                              else "job_failed"),
                        "type": type(exc).__name__, "message": str(exc), "field": getattr(exc, "field", None)}
                 log.warning("job %s (%s) failed: %s: %s", job.id, job.task, type(exc).__name__, exc)
                 return FAILED, str(exc), err, None

@@ -1,0 +1,72 @@
+"""What a prompt says before any model reads it: is there anything to read,
+and which side (left / right / both) does it name?
+
+Both are plain text rules, so they need no model and run where a request is
+validated (the server refuses an empty-meaning prompt with 400 before the
+job is queued). The side is read by rules, not by the text encoder, because
+sentence encoders put "left" and "right" almost on top of each other (and a
+wrong side is the most visible mistake: the other hand goes up).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+STOPWORDS: frozenset[str] = frozenset("""
+a an the one some this that it its he she they him her them his their i me my you your we us our someone somebody
+person people man woman guy girl boy character figure actor human body thing something and or but then so to of in
+on at for with by from as is are be do does did please just un una uno el la los las le les des du de der die das
+ein eine einer il lo gli una um uma o os
+""".split())
+"""Words that say nothing about a motion on their own: articles, pronouns,
+'a person' and the like, in the languages the phrasebook speaks."""
+
+_SIDE_WORDS: dict[str, tuple[str, ...]] = {
+    "left": ("left", "izquierda", "izquierdo", "izquierdas", "gauche", "links", "linke", "linken", "linker",
+             "linkes", "sinistra", "sinistro", "esquerda", "esquerdo"),
+    "right": ("right", "derecha", "derecho", "droite", "droit", "rechts", "rechte", "rechten", "rechter",
+              "rechtes", "destra", "destro", "direita", "direito"),
+    "both": ("both", "two", "ambas", "ambos", "deux", "beide", "beiden", "entrambe", "entrambi", "duas", "dois"),
+}
+_PLURAL_LIMBS: tuple[str, ...] = ("hands", "arms", "manos", "brazos", "mains", "bras", "hände", "arme", "mani",
+                                  "braccia", "mãos", "braços")
+"""'hands up' with no side named means both hands."""
+SIDES: tuple[str, ...] = ("left", "right", "both")
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words (letters of any script; digits, punctuation and emoji dropped)."""
+    return [w.lower() for w in _WORD_RE.findall(unicodedata.normalize("NFKC", str(text)))]
+
+
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that could name a motion (no stopwords, no
+    single letters)."""
+    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def refusal(text: str) -> str | None:
+    """Why ``text`` cannot be read as a motion (None when it can): no words
+    at all (".", "?", emoji, digits) or only words that name nothing ("a",
+    "the person"). The message tells the animator what to type instead."""
+    if not words(text):
+        return ("has no words to read (punctuation, digits and emoji say nothing the model can animate); "
+                "describe the motion in words, e.g. \"a person walks forward\"")
+    if not content_words(text):
+        return (f"\"{' '.join(str(text).split())}\" names no motion; say what the character does, e.g. "
+                "\"a person waves with the right hand\"")
+    return None
+
+
+def side_of(text: str) -> str | None:
+    """'left', 'right' or 'both' when the text names exactly one side (or
+    plural hands/arms without a side), else None."""
+    found = set(words(text))
+    named = [s for s in SIDES if found.intersection(_SIDE_WORDS[s])]
+    if len(named) == 1:
+        return named[0]
+    if not named and found.intersection(_PLURAL_LIMBS):
+        return "both"
+    return None

