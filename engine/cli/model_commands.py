@@ -49,9 +49,8 @@ def run_export_model(args: argparse.Namespace) -> int:
                 if v is not None}
     if sampling:
         from ..models.motiongpt import SamplingOptions
-        SamplingOptions.from_manifest({"sampling": sampling}, "--top-k/--top-p/--temperature")
-        extra["sampling"] = sampling
-    out = export_bundle(args.source, args.out, half=not args.fp32, **extra)
+        SamplingOptions.from_dict(sampling, "--top-k/--top-p/--temperature")
+    out = export_bundle(args.source, args.out, half=not args.fp32, sampling=sampling or None, **extra)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     print(f"exported {args.source} -> {out} ({size:.1f} MB)")
     return 0
