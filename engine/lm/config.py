@@ -137,8 +137,8 @@ class LMConfig:
         return {**self.t5, "architectures": [ARCHITECTURE], "model_type": "t5", "dtype": "float32"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t5": dict(self.t5), **{k: v for k, v in self.settings().items() if k != "kind"},
-                "kind": MODEL_KIND}
+        """Everything in one JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {"t5": dict(self.t5), **self.settings()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LMConfig":

@@ -123,7 +123,7 @@ def _init_from(folder: Path, vq: MotionTokenizer, dev):
     lm_folder = folder / "lm" if (folder / "lm").is_dir() else folder
     model, config, tokenizer = lm_model.load_lm(lm_folder, dev)
     if tokenizer is None:
-        raise MotionGPTError(f"{lm_folder} has no tokenizer/; --init-from needs a complete model folder")
+        raise MotionGPTError(f"{lm_folder} has no text tokenizer (tokenizer.json); --init-from needs a complete model folder")
     if config.codebook_size != vq.code_num:
         raise MotionGPTError(f"{folder} was trained on a {config.codebook_size}-code motion tokenizer but --vq has "
                              f"{vq.code_num} codes; fine-tune with the VQ it was trained with")
