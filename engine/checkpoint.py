@@ -28,7 +28,9 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 
 
-def _atomic_json(path: Path, data: dict) -> None:
+def write_json(path: str | Path, data: dict) -> None:
+    """JSON through a temp file, so a crash never leaves half a file."""
+    path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -94,13 +96,13 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(folder / MODEL_FILE, model.state_dict(), {"format": "pt"})
-    _atomic_json(folder / CONFIG_FILE, config)
+    write_json(folder / CONFIG_FILE, config)
     state = dict(trainer_state or {})
     if optimizer is not None:
         tensors, layout = _flatten_optimizer(optimizer.state_dict())
         save_weights(folder / OPTIMIZER_FILE, tensors, {"format": "pt"})
         state["optimizer_layout"] = layout
-    _atomic_json(folder / STATE_FILE, state)
+    write_json(folder / STATE_FILE, state)
     return folder
 
 

@@ -60,7 +60,7 @@ def test_config_roundtrip_and_presets(tok):
     with pytest.raises(MotionGPTError):
         M.LMConfig.from_dict({**cfg.to_dict(), "d_modle": 3})
     with pytest.raises(MotionGPTError):
-        M.LMConfig(feed_forward_proj="swish")
+        M.tiny(feed_forward_proj="swish")
     with pytest.raises(MotionGPTError):
         M.build_model(M.tiny())  # vocab size not set
     base = M.flan_t5_base(vocab_size=32100 + 515)
@@ -68,6 +68,10 @@ def test_config_roundtrip_and_presets(tok):
     assert (t5.d_model, t5.d_ff, t5.num_heads, t5.num_layers, t5.num_decoder_layers, t5.d_kv) == (768, 2048, 12, 12, 12, 64)
     assert t5.is_gated_act and not base.tie_word_embeddings
     assert (t5.pad_token_id, t5.eos_token_id, t5.decoder_start_token_id) == (0, 1, 0)
+    # the T5 fields are transformers' own, held once: LMConfig adds only the engine's settings
+    import dataclasses
+    assert {f.name for f in dataclasses.fields(M.LMConfig)} == {"t5", "codebook_size", "motion_offset", "extra"}
+    assert cfg.t5_config().to_dict()["d_model"] == 256 and cfg.hf_config()["model_type"] == "t5"
 
 
 def test_small_preset_size():

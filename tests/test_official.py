@@ -38,8 +38,8 @@ def official_files(tmp_path):
     vq = MotionVQVAE(VQConfig(code_num=K, code_dim=24, output_emb_width=24, width=32))
     with torch.no_grad():
         vq.quantizer.codebook.normal_()
-    cfg = lm_model.LMConfig(d_model=32, d_ff=48, d_kv=8, num_heads=4, num_layers=2, num_decoder_layers=2,
-                            tie_word_embeddings=False).with_tokenizer(tokenizer)
+    cfg = lm_model.tiny(d_model=32, d_ff=48, d_kv=8, num_heads=4, num_layers=2, num_decoder_layers=2,
+                        tie_word_embeddings=False).with_tokenizer(tokenizer)
     t5 = lm_model.build_model(cfg)
     state = {f"vae.{k}": v for k, v in vq.state_dict().items()}
     state.update({f"lm.language_model.{k}": v for k, v in t5.state_dict().items()})
@@ -58,7 +58,7 @@ def test_strict_conversion_keeps_every_weight(official_files, tmp_path, built_sa
     for key, value in vq.state_dict().items():
         torch.testing.assert_close(loaded_vq.model.state_dict()[key], value)
     model, config, tok = lm_model.load_lm(out / "lm")
-    assert config.feed_forward_proj == "gated-gelu" and not config.tie_word_embeddings
+    assert config.t5["feed_forward_proj"] == "gated-gelu" and not config.tie_word_embeddings
     for key, value in t5.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value)
     assert model.lm_head.weight.data_ptr() != model.shared.weight.data_ptr()

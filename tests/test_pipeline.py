@@ -376,6 +376,8 @@ def test_cancel_raises_job_cancelled_between_stages_and_during_generation(model,
 
 def test_missing_default_model_says_how_to_get_one(monkeypatch, tmp_path):
     from engine.pipeline import jobs
-    monkeypatch.setattr(jobs, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default")
+    from engine.models import bundle
+    monkeypatch.delenv("MOTIONGPT_MODEL", raising=False)
+    monkeypatch.setattr(bundle, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default")
     with pytest.raises(MotionGPTError, match="no model installed.*--model DIR.*train-lm.*convert-official"):
         jobs.load_model(None, "cpu")

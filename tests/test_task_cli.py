@@ -104,7 +104,9 @@ def test_bad_input_exits_2_naming_the_file_or_flag(tiny_bundle, walk_bvh, tmp_pa
 
 def test_missing_default_model_gives_a_clear_error(monkeypatch, tmp_path, capsys):
     from engine.pipeline import jobs
-    monkeypatch.setattr(jobs, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default")
+    from engine.models import bundle
+    monkeypatch.delenv("MOTIONGPT_MODEL", raising=False)
+    monkeypatch.setattr(bundle, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default")
     assert main(["generate", "a person walks", "--out", str(tmp_path / "o.bvh"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "no model installed" in err and "--model DIR" in err and "train-lm" in err

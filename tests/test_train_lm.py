@@ -28,7 +28,7 @@ def test_training_lowers_validation_loss_and_writes_a_bundle(trained):
     assert [h["step"] for h in history] == [20, 40]
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     assert (out / "model.json").is_file() and (out / "vq" / "model.safetensors").is_file()
-    assert (out / "lm" / "tokenizer").is_dir()
+    assert (out / "lm" / "tokenizer.json").is_file() and (out / "lm" / "generation_config.json").is_file()
 
 
 def test_resume_continues_exactly(tmp_path, built_sample, tiny_vq_dir, trained):

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "baselines, and foot skating / penetration / jerk beside real data. Prints tables; --json "
                     "writes everything. Without --data the shared data (../shared/data or $MOTIONGPT_DATA) is "
                     "built once into .cache/data.")
-    p.add_argument("--model", help="model folder (default: models/default)")
+    p.add_argument("--model", help="model folder (default: $MOTIONGPT_MODEL when set, else models/default)")
     p.add_argument("--data", help="built dataset folder (HumanML3D layout; default: build .cache/data from the "
                                   "shared data)")
     p.add_argument("--split", default="val", help="split to evaluate on (default: val)")

@@ -31,12 +31,17 @@ def run_convert_official(args: argparse.Namespace) -> int:
 
 def register_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-model", help="copy a trained model folder into its shipped form (float16, no "
-                                            "optimizer state)")
-    p.add_argument("source", help="model folder written by train-lm")
-    p.add_argument("--out", required=True, help="destination, e.g. models/default")
+                                            "optimizer state); also converts an older model folder",
+                       description="Write SOURCE in the current model-folder layout (lm/ a Hugging Face T5 folder, "
+                                   "see README 'Model folders'): weights in float16, no optimizer state, SHA-256 "
+                                   "sums in model.json. An older (format 1) folder is converted with the same "
+                                   "weights; --out may be SOURCE itself.")
+    p.add_argument("source", help="model folder written by train-lm, or an older model folder to convert")
+    p.add_argument("--out", required=True, help="destination, e.g. models/default (may be the source)")
     p.add_argument("--name", help="model name written to model.json")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
-    p.add_argument("--top-k", type=int, help="default top-k for sampling motion tokens (written to model.json)")
+    p.add_argument("--top-k", type=int,
+                   help="default top-k for sampling motion tokens (written to lm/generation_config.json)")
     p.add_argument("--top-p", type=float, help="default nucleus (top-p) for sampling motion tokens")
     p.add_argument("--temperature", type=float, help="default sampling temperature")
     p.set_defaults(handler=run_export_model)
@@ -49,9 +54,8 @@ def run_export_model(args: argparse.Namespace) -> int:
                 if v is not None}
     if sampling:
         from ..models.motiongpt import SamplingOptions
-        SamplingOptions.from_manifest({"sampling": sampling}, "--top-k/--top-p/--temperature")
-        extra["sampling"] = sampling
-    out = export_bundle(args.source, args.out, half=not args.fp32, **extra)
+        SamplingOptions.from_dict(sampling, "--top-k/--top-p/--temperature")
+    out = export_bundle(args.source, args.out, half=not args.fp32, sampling=sampling or None, **extra)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     print(f"exported {args.source} -> {out} ({size:.1f} MB)")
     return 0

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; anything but loopback needs --allow-remote)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one, see the ready line)")
-    p.add_argument("--model", help="model folder (default models/default)")
+    p.add_argument("--model", help="model folder (default: $MOTIONGPT_MODEL when set, else models/default)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--token", help="the token clients must send (default: $MOTIONGPT_TOKEN, else a new random one "
                                    "per start); prefer the environment variable, the command line is visible to "

@@ -68,7 +68,7 @@ def _common(p: argparse.ArgumentParser, seed: bool, post: bool, out: bool) -> No
         p.add_argument("--in-place", action="store_true", help="remove the root's horizontal travel")
     if out:
         p.add_argument("--out", required=True, help="output file: .bvh, .npz or .json")
-    p.add_argument("--model", help="model folder (default: models/default)")
+    p.add_argument("--model", help="model folder (default: $MOTIONGPT_MODEL when set, else models/default)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

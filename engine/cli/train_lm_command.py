@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..device import DEVICE_CHOICES, DEVICE_HELP
+from ..train.precision import PRECISION_HELP, PRECISIONS
 
 PRESETS = ("tiny", "small", "flan_t5_base")
 
@@ -14,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Tokenise the dataset with a trained motion tokenizer (--vq), then train a T5 from scratch: "
                     "stage 1 mixes caption->motion, motion->caption and motion span corruption; stage 2 renders "
                     "every task (text-to-motion, captioning, prediction, in-between) with paraphrased prompts. "
-                    "--out becomes a complete model folder (vq/, lm/, model.json). Ctrl-C saves a checkpoint.")
+                    "--out becomes a complete model folder (vq/, lm/, model.json). Ctrl-C saves a checkpoint. "
+                    "On several GPUs or machines: torchrun --nproc_per_node N -m engine train-lm ... (README, "
+                    "'Training at scale').")
     p.add_argument("--data", required=True, help="dataset folder (from build-data, or HumanML3D)")
     p.add_argument("--vq", required=True, help="motion tokenizer folder (from train-vq)")
     p.add_argument("--out", required=True, help="output model folder")
@@ -36,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "from build-data)")
     p.add_argument("--init-from", help="fine-tune this trained model folder (its weights and text tokenizer; "
                                        "it must use the same --vq) instead of starting from random weights")
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per optimizer step in each process (default 1); --batch-size is the global "
+                        "batch: processes x grad-accum x micro-batch")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help=PRECISION_HELP)
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--stop-after", type=int, help="end this run after N steps (checkpointed; --resume later)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
@@ -52,7 +59,8 @@ def run_train_lm(args: argparse.Namespace) -> int:
     settings = LMTrainSettings(stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                                batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                                val_every=args.val_every, max_tokens=args.max_tokens, seed=args.seed,
-                               balance_power=args.balance_power)
+                               balance_power=args.balance_power, grad_accum=args.grad_accum,
+                               precision=args.precision)
     caption_fn = None
     if not args.no_paraphrase:
         from ..data.paraphrase import paraphrase_caption
@@ -64,6 +72,8 @@ def run_train_lm(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"stopped; resume with: motiongpt train-lm ... --out {args.out} --resume")
         return 130
+    if result["rank"] != 0:
+        return 0      # rank 0 speaks for a run of several processes
     print(f"finished {result['steps']} steps in {result['seconds']:.0f} s: train loss {result['train_loss']:.3f}, "
           f"val loss {result['val_loss']:.3f} ({result['parameters'] / 1e6:.1f} M parameters)")
     print(f"model folder: {args.out} (use it with --model)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..device import DEVICE_CHOICES, DEVICE_HELP
+from ..train.precision import PRECISION_HELP, PRECISIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train MotionGPT's motion tokenizer on a HumanML3D-layout folder (from 'motiongpt build-data' "
                     "or HumanML3D itself). --out becomes a tokenizer folder (model.safetensors, config.json, "
                     "mean.npy, std.npy) with a checkpoint for --resume; best/ holds the best validation model. "
-                    "Ctrl-C saves a checkpoint and stops.")
+                    "Ctrl-C saves a checkpoint and stops. On several GPUs or machines: torchrun --nproc_per_node N "
+                    "-m engine train-vq ... (README, 'Training at scale').")
     p.add_argument("--data", required=True, help="dataset folder (new_joint_vecs/, train.txt, Mean.npy, Std.npy)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--preset", choices=("tiny", "small", "official"),
@@ -30,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-every", type=int, default=1000, help="validate and checkpoint every N steps (default 1000)")
     p.add_argument("--val-split", default="val", help="split to validate on (default val; falls back to train)")
     p.add_argument("--val-max-clips", type=int, default=512, help="validate on at most this many clips (default 512)")
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per optimizer step in each process (default 1); --batch-size is the global "
+                        "batch: processes x grad-accum x micro-batch")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help=PRECISION_HELP)
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -47,7 +53,10 @@ def run_train_vq(args: argparse.Namespace) -> int:
                       window=args.window, lr=args.lr, warmup=args.warmup, schedule=args.schedule,
                       val_every=args.val_every, val_split=args.val_split, resume=args.resume,
                       device=args.device, seed=args.seed, workers=args.workers, progress=not args.quiet,
-                      val_max_clips=args.val_max_clips, min_frames=args.min_frames)
+                      val_max_clips=args.val_max_clips, min_frames=args.min_frames, grad_accum=args.grad_accum,
+                      precision=args.precision)
+    if result["rank"] != 0:
+        return 130 if result["interrupted"] else 0      # rank 0 speaks for a run of several processes
     best = result["best_val_mpjpe_mm"]
     done = result["step"] - result["start_step"]
     print(f"{'stopped' if result['interrupted'] else 'finished'} at step {result['step']} "

@@ -5,7 +5,8 @@
     tokenizer    MotionTextTokenizer: BPE (or a local FLAN-T5) + K + 3 motion tokens
     batch        examples -> padded tensors
     constraints  logits processors that only allow valid motions / plain text
-    model        LMConfig, presets, build_model, save_lm / load_lm (transformers' T5: training)
+    config       LMConfig (a T5Config's dict + the engine's settings), presets, the lm/ folder's files
+    model        build_model, save_lm / load_lm (transformers' T5: training)
     runtime      T5Runtime, load_runtime: the same model for inference, plain torch
     generate     generate_motion_ids, generate_text: the decoding loop (one seed per row)
     benchmark    python -m engine.lm.benchmark

@@ -37,7 +37,8 @@ from torch import nn
 
 from .. import checkpoint as ckpt
 from ..errors import MotionFileError
-from .model import TOKENIZER_DIR, LMConfig, check_tokenizer, load_config
+from .config import LMConfig, read_config
+from .model import load_tokenizer
 
 _ACTIVATIONS = {
     "gated-gelu": (True, lambda x: F.gelu(x, approximate="tanh")),   # transformers' "gelu_new"
@@ -90,16 +91,16 @@ class Attention(nn.Module):
     the weights); the first layer of each stack owns the relative position
     bias that all its layers share."""
 
-    def __init__(self, config: LMConfig, relative_bias: bool = False):
+    def __init__(self, t5: dict, relative_bias: bool = False):
         super().__init__()
-        inner = config.num_heads * config.d_kv
-        self.heads, self.d_kv = config.num_heads, config.d_kv
-        self.q = Linear(config.d_model, inner)
-        self.k = Linear(config.d_model, inner)
-        self.v = Linear(config.d_model, inner)
-        self.o = Linear(inner, config.d_model)
+        inner = t5["num_heads"] * t5["d_kv"]
+        self.heads, self.d_kv = t5["num_heads"], t5["d_kv"]
+        self.q = Linear(t5["d_model"], inner)
+        self.k = Linear(t5["d_model"], inner)
+        self.v = Linear(t5["d_model"], inner)
+        self.o = Linear(inner, t5["d_model"])
         if relative_bias:
-            self.relative_attention_bias = Embedding(config.relative_attention_num_buckets, config.num_heads)
+            self.relative_attention_bias = Embedding(t5["relative_attention_num_buckets"], t5["num_heads"])
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, H * d) -> (B, H, T, d)."""
@@ -115,15 +116,15 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, config: LMConfig):
+    def __init__(self, t5: dict):
         super().__init__()
-        self.gated, self.act = _ACTIVATIONS[config.feed_forward_proj]
+        self.gated, self.act = _ACTIVATIONS[t5["feed_forward_proj"]]
         if self.gated:
-            self.wi_0 = Linear(config.d_model, config.d_ff)
-            self.wi_1 = Linear(config.d_model, config.d_ff)
+            self.wi_0 = Linear(t5["d_model"], t5["d_ff"])
+            self.wi_1 = Linear(t5["d_model"], t5["d_ff"])
         else:
-            self.wi = Linear(config.d_model, config.d_ff)
-        self.wo = Linear(config.d_ff, config.d_model)
+            self.wi = Linear(t5["d_model"], t5["d_ff"])
+        self.wo = Linear(t5["d_ff"], t5["d_model"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
@@ -134,54 +135,54 @@ class FeedForward(nn.Module):
 
 
 class _SelfAttentionLayer(nn.Module):
-    def __init__(self, config: LMConfig, relative_bias: bool):
+    def __init__(self, t5: dict, relative_bias: bool):
         super().__init__()
-        self.SelfAttention = Attention(config, relative_bias)
-        self.layer_norm = RMSNorm(config.d_model, config.layer_norm_epsilon)
+        self.SelfAttention = Attention(t5, relative_bias)
+        self.layer_norm = RMSNorm(t5["d_model"], t5["layer_norm_epsilon"])
 
 
 class _CrossAttentionLayer(nn.Module):
-    def __init__(self, config: LMConfig):
+    def __init__(self, t5: dict):
         super().__init__()
-        self.EncDecAttention = Attention(config)
-        self.layer_norm = RMSNorm(config.d_model, config.layer_norm_epsilon)
+        self.EncDecAttention = Attention(t5)
+        self.layer_norm = RMSNorm(t5["d_model"], t5["layer_norm_epsilon"])
 
 
 class _FeedForwardLayer(nn.Module):
-    def __init__(self, config: LMConfig):
+    def __init__(self, t5: dict):
         super().__init__()
-        self.DenseReluDense = FeedForward(config)
-        self.layer_norm = RMSNorm(config.d_model, config.layer_norm_epsilon)
+        self.DenseReluDense = FeedForward(t5)
+        self.layer_norm = RMSNorm(t5["d_model"], t5["layer_norm_epsilon"])
 
     def forward(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         return x + self.DenseReluDense(self.layer_norm(x).to(dtype))
 
 
 class _Block(nn.Module):
-    def __init__(self, config: LMConfig, decoder: bool, first: bool):
+    def __init__(self, t5: dict, decoder: bool, first: bool):
         super().__init__()
-        parts: list[nn.Module] = [_SelfAttentionLayer(config, relative_bias=first)]
+        parts: list[nn.Module] = [_SelfAttentionLayer(t5, relative_bias=first)]
         if decoder:
-            parts.append(_CrossAttentionLayer(config))
-        parts.append(_FeedForwardLayer(config))
+            parts.append(_CrossAttentionLayer(t5))
+        parts.append(_FeedForwardLayer(t5))
         self.layer = nn.ModuleList(parts)
 
 
 class _Stack(nn.Module):
-    def __init__(self, config: LMConfig, decoder: bool):
+    def __init__(self, t5: dict, decoder: bool):
         super().__init__()
-        count = config.num_decoder_layers if decoder else config.num_layers
-        self.block = nn.ModuleList([_Block(config, decoder, first=i == 0) for i in range(count)])
-        self.final_layer_norm = RMSNorm(config.d_model, config.layer_norm_epsilon)
+        count = t5["num_decoder_layers"] if decoder else t5["num_layers"]
+        self.block = nn.ModuleList([_Block(t5, decoder, first=i == 0) for i in range(count)])
+        self.final_layer_norm = RMSNorm(t5["d_model"], t5["layer_norm_epsilon"])
 
     def relative_bias(self, query: torch.Tensor, key: torch.Tensor, bidirectional: bool,
-                      config: LMConfig) -> torch.Tensor:
+                      t5: dict) -> torch.Tensor:
         """(1, H, Tq, Tk) float32 bias for query positions ``query`` and key
         positions ``key`` (1-D long tensors)."""
         table = self.block[0].layer[0].SelfAttention.relative_attention_bias
         buckets = relative_position_bucket(key[None, :] - query[:, None], bidirectional,
-                                           config.relative_attention_num_buckets,
-                                           config.relative_attention_max_distance)
+                                           t5["relative_attention_num_buckets"],
+                                           t5["relative_attention_max_distance"])
         return table(buckets).float().permute(2, 0, 1).unsqueeze(0)
 
 
@@ -227,12 +228,13 @@ class T5Runtime(nn.Module):
     def __init__(self, config: LMConfig):
         super().__init__()
         self.config = config
-        self.shared = Embedding(config.vocab_size, config.d_model)
-        self.encoder = _Stack(config, decoder=False)
-        self.decoder = _Stack(config, decoder=True)
-        self.tied = bool(config.tie_word_embeddings)
+        t5 = config.t5
+        self.shared = Embedding(config.vocab_size, t5["d_model"])
+        self.encoder = _Stack(t5, decoder=False)
+        self.decoder = _Stack(t5, decoder=True)
+        self.tied = config.tie_word_embeddings
         if not self.tied:
-            self.lm_head = Linear(config.d_model, config.vocab_size)
+            self.lm_head = Linear(t5["d_model"], config.vocab_size)
         self.compute_dtype = torch.float32
 
     # -- weights ---------------------------------------------------------------
@@ -252,16 +254,7 @@ class T5Runtime(nn.Module):
     @classmethod
     def from_transformers(cls, hf_model) -> "T5Runtime":
         """The runtime of a transformers T5 (sharing its weights' storage)."""
-        cfg = hf_model.config
-        act = cfg.feed_forward_proj
-        config = LMConfig(d_model=cfg.d_model, d_ff=cfg.d_ff, num_layers=cfg.num_layers,
-                          num_decoder_layers=cfg.num_decoder_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv,
-                          feed_forward_proj=act, dropout_rate=0.0,
-                          tie_word_embeddings=bool(getattr(cfg, "scale_decoder_outputs",
-                                                           getattr(cfg, "tie_word_embeddings", True))),
-                          relative_attention_num_buckets=cfg.relative_attention_num_buckets,
-                          relative_attention_max_distance=cfg.relative_attention_max_distance,
-                          layer_norm_epsilon=cfg.layer_norm_epsilon, vocab_size=cfg.vocab_size)
+        config = LMConfig(t5=hf_model.config.to_dict())
         state = {k: v.detach() for k, v in hf_model.state_dict().items()}
         if config.tie_word_embeddings:
             state.pop("lm_head.weight", None)
@@ -291,9 +284,9 @@ class T5Runtime(nn.Module):
     @torch.no_grad()
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) ids and 0/1 mask -> (B, L, d_model) float32 encoder states."""
-        cfg, dtype = self.config, self.compute_dtype
+        t5, dtype = self.config.t5, self.compute_dtype
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        bias = self.encoder.relative_bias(positions, positions, True, cfg) + _padding_bias(attention_mask)
+        bias = self.encoder.relative_bias(positions, positions, True, t5) + _padding_bias(attention_mask)
         x = self.shared(input_ids).float()
         for block in self.encoder.block:
             attn_layer, ff_layer = block.layer
@@ -308,7 +301,7 @@ class T5Runtime(nn.Module):
     def start(self, encoded: torch.Tensor, attention_mask: torch.Tensor, max_steps: int) -> DecoderState:
         """The cross-attention keys and values of ``encoded`` and an empty
         self-attention cache for up to ``max_steps`` decoder tokens."""
-        cfg, dtype = self.config, self.compute_dtype
+        t5, dtype = self.config.t5, self.compute_dtype
         rows = encoded.shape[0]
         memory = encoded.to(dtype)
         cross_k, cross_v, self_k, self_v = [], [], [], []
@@ -316,11 +309,11 @@ class T5Runtime(nn.Module):
             cross = block.layer[1].EncDecAttention
             cross_k.append(cross.split(cross.k(memory)))
             cross_v.append(cross.split(cross.v(memory)))
-            shape = (rows, cfg.num_heads, max_steps, cfg.d_kv)
+            shape = (rows, t5["num_heads"], max_steps, t5["d_kv"])
             self_k.append(torch.zeros(shape, dtype=dtype, device=encoded.device))
             self_v.append(torch.zeros(shape, dtype=dtype, device=encoded.device))
         positions = torch.arange(max_steps, device=encoded.device)
-        causal = self.decoder.relative_bias(positions, positions, False, cfg)
+        causal = self.decoder.relative_bias(positions, positions, False, t5)
         return DecoderState(cross_k, cross_v, _padding_bias(attention_mask), self_k, self_v, causal)
 
     @torch.no_grad()
@@ -348,7 +341,7 @@ class T5Runtime(nn.Module):
         state.step += 1
         x = self.decoder.final_layer_norm(x)[:, 0]
         if self.tied:
-            return F.linear(x * self.config.d_model ** -0.5, self.shared.weight.float())
+            return F.linear(x * self.config.t5["d_model"] ** -0.5, self.shared.weight.float())
         return self.lm_head(x.to(self.lm_head.weight.dtype)).float()
 
     @torch.no_grad()
@@ -373,19 +366,14 @@ def _padding_bias(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def load_runtime(folder: str | Path, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> tuple[T5Runtime, LMConfig, Any]:
-    """(runtime, config, tokenizer or None) of a folder written by
-    :func:`engine.lm.model.save_lm`, on ``device`` computing in ``dtype``."""
-    from .tokenizer import MotionTextTokenizer
+    """(runtime, config, tokenizer or None) of an lm/ folder (either layout of
+    engine/lm/config.py), on ``device`` computing in ``dtype``."""
     folder = Path(folder)
-    config = load_config(folder)
+    config = read_config(folder)
     state = ckpt.load_weights(folder / ckpt.MODEL_FILE)
     if config.vocab_size < 1:
         raise MotionFileError(folder / ckpt.CONFIG_FILE, "has no vocab_size; it was not written by save_lm")
     model = T5Runtime.from_state_dict(config, state, folder / ckpt.MODEL_FILE).to(device)
     if dtype != torch.float32:
         model.cast(dtype)
-    tokenizer = None
-    if (folder / TOKENIZER_DIR).is_dir():
-        tokenizer = MotionTextTokenizer.load(folder / TOKENIZER_DIR)
-        check_tokenizer(tokenizer, config, folder / TOKENIZER_DIR)
-    return model, config, tokenizer
+    return model, config, load_tokenizer(folder, config)

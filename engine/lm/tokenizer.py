@@ -38,6 +38,10 @@ PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 META_FILE = "motion_tokenizer.json"
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
+HF_TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": PAD, "eos_token": EOS,
+                       "unk_token": UNK}
+"""What tokenizer_config.json must say for ``AutoTokenizer`` (transformers 4
+and 5) to load tokenizer.json as it is."""
 
 _WORD_END = "</w>"
 # Always in the vocabulary, inside words and at word ends, so that no common
@@ -316,9 +320,16 @@ class MotionTextTokenizer:
 
     # files -----------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
+        """tokenizer.json + tokenizer_config.json (which transformers'
+        ``AutoTokenizer`` reads as a plain fast tokenizer: a T5 tokenizer class
+        would rebuild its own normaliser and drop ours) + motion_tokenizer.json."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.hf.save_pretrained(str(folder))
+        config_path = folder / TokenizerFile.CONFIG_FILE
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        config.update(HF_TOKENIZER_CONFIG)
+        config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         meta = {"format_version": FORMAT_VERSION, "kind": self.kind, "codebook_size": self.codebook_size,
                 "motion_offset": self.motion_offset, "vocab_size": len(self)}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

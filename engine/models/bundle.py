@@ -1,15 +1,23 @@
 """A model folder: everything the engine needs to generate, in one place.
 
-    model.json     manifest: name, codebook size, fps, sub-folders, licence
-    vq/            motion tokenizer (MotionTokenizer.save layout)
-    lm/            language model (model.safetensors + config.json) and
-    lm/tokenizer/  its text tokenizer with the motion tokens added
+    model.json     manifest: name, codebook size, fps, sub-folders, licence,
+                   SHA-256 of every file of vq/ and lm/
+    vq/            motion tokenizer: config.json + model.safetensors
+                   (``MotionVQVAE.from_pretrained``) + mean.npy, std.npy
+    lm/            language model: a Hugging Face T5 folder (config.json,
+                   generation_config.json, model.safetensors, tokenizer.json,
+                   tokenizer_config.json) + the engine's motiongpt.json and
+                   motion_tokenizer.json (engine/lm/config.py)
     prompts/       what the model knows, for reading prompts (engine.prompts.vocabulary;
                    motiongpt build-vocabulary)
     MODEL_CARD.md  provenance, licence, recipe and metrics (shipped models)
 
 ``models/default/`` (the shipped model) and a converted official checkpoint
 use this same layout, so the engine loads either with ``--model DIR``.
+Format 1 folders (LMConfig fields in lm/config.json, the tokenizer in
+lm/tokenizer/, sampling in model.json) still load; :func:`export_bundle`
+(``motiongpt export-model``) rewrites one in this layout with the same
+weights.
 
 Integrity: model.json's ``"sha256"`` maps every file of the sub-folders
 (path relative to the model folder, with ``/``) to its SHA-256, written when
@@ -19,11 +27,19 @@ without complaint -- stop the load with a message instead of producing NaN
 motion. A folder without the entry (a training run in progress) is loaded
 unchecked. :func:`file_hashes` and :func:`verify_files` know nothing of this
 layout: another layout only has to say which files to hash.
+
+Which folder is "the default" (:func:`default_model_dir`): ``$MOTIONGPT_MODEL``
+when set; else ``models/default`` of the checkout the engine runs from; else,
+for an engine installed from a wheel (no checkout), a per-user folder
+(:func:`user_model_dir`) -- and when nothing is there, :func:`no_model_message`
+says where to put one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +49,61 @@ from ..motion import skeleton
 
 MANIFEST = "model.json"
 FORMAT = "motiongpt-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: lm/ is a Hugging Face T5 folder and vq/config.json is flat; 1 (still
+read): the engine's own lm/ layout."""
 SUBFOLDERS = {"vq": "vq", "lm": "lm"}
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "default"
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_DIR = CHECKOUT_ROOT / "models" / "default"
+"""The shipped model of the checkout the engine runs from."""
+ENV_MODEL = "MOTIONGPT_MODEL"
+
+
+def runs_from_checkout() -> bool:
+    """True when the engine runs from the repository (an editable install or
+    ``python -m engine`` in a checkout), False when installed from a wheel."""
+    return (CHECKOUT_ROOT / "pyproject.toml").is_file() and (CHECKOUT_ROOT / "engine" / "__init__.py").is_file()
+
+
+def user_model_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where an engine installed without the repository looks for its
+    default model: the platform's per-user data folder + motiongpt/models/default."""
+    env = os.environ if environ is None else environ
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "motiongpt" / "models" / "default"
+
+
+def default_model_dir(environ: dict[str, str] | None = None) -> tuple[Path, str]:
+    """(folder, where the choice came from) of the model used without --model."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_MODEL):
+        return Path(os.path.expanduser(env[ENV_MODEL])), f"${ENV_MODEL}"
+    if runs_from_checkout():
+        return DEFAULT_MODEL_DIR, "checkout"
+    return user_model_dir(env), "user"
+
+
+MAKE_A_MODEL = ("make one: train it ('motiongpt train-vq', then 'motiongpt train-lm --out DIR') or convert the "
+                "official checkpoint ('motiongpt convert-official ... --out DIR')")
+
+
+def no_model_message(folder: Path, origin: str) -> str:
+    """What to do when the default model folder holds no model."""
+    if origin.startswith("$"):
+        return (f"no model at {folder} (named by {origin}). Point {origin} at a model folder (model.json, vq/, "
+                f"lm/) or pass --model DIR; or {MAKE_A_MODEL}")
+    if origin == "user":
+        return (f"no model installed. This engine was installed without the MotionGPT for Blender repository, so "
+                f"its default model folder is {folder}: put a model folder there (model.json, vq/, lm/; e.g. a copy "
+                f"of the repository's models/default), set ${ENV_MODEL} to one, or pass --model DIR; or "
+                f"{MAKE_A_MODEL}")
+    return (f"no model installed at {folder} (the default). Pass --model DIR with a model folder (model.json, vq/, "
+            f"lm/) or set ${ENV_MODEL}, or {MAKE_A_MODEL}; a folder copied to models/default is used without --model")
 
 
 def write_bundle_manifest(folder: str | Path, name: str, codebook_size: int, **extra: Any) -> Path:
@@ -63,7 +131,8 @@ def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
     if manifest.get("format") != FORMAT:
         raise MotionFileError(path, f"is not a {FORMAT} manifest")
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise MotionFileError(path, f"was written by a newer engine (format {manifest['format_version']}); update the add-on")
+        raise MotionFileError(path, f"was written by a newer engine (format {manifest['format_version']}); update "
+                                    "the engine and the add-on")
     for key in SUBFOLDERS:
         if not (folder / manifest.get(key, key)).is_dir():
             raise MotionFileError(folder / manifest.get(key, key), "is missing from the model folder")
@@ -107,7 +176,7 @@ def verify_files(folder: str | Path, expected: dict[str, str], record: str = MAN
 
 
 def bundle_files(folder: str | Path, manifest: dict[str, Any] | None = None) -> list[str]:
-    """Every file in the model's sub-folders (vq/, lm/ and lm/tokenizer/),
+    """Every file in the model's sub-folders (vq/ and lm/, recursively),
     relative to ``folder`` with '/'."""
     folder = Path(folder)
     manifest = manifest or {}
@@ -130,40 +199,63 @@ def verify_bundle(folder: str | Path, manifest: dict[str, Any]) -> None:
         verify_files(folder, manifest[HASHES_KEY])
 
 
-INFERENCE_FILES = ("model.safetensors", "config.json", "mean.npy", "std.npy")
-
-
-def export_bundle(source: str | Path, dest: str | Path, half: bool = True, **manifest_extra: Any) -> Path:
-    """Copy what inference needs from a training output folder (no optimizer
-    state, caches or logs), with weights in float16 when ``half`` — the form a
-    model is shipped in. Loading casts back to the model's float32."""
+def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampling: dict[str, Any] | None = None,
+                  **manifest_extra: Any) -> Path:
+    """Write what inference needs from a model folder (a training output, or
+    a shipped folder of either format) in the current layout: no optimizer
+    state, caches or logs, weights in float16 when ``half`` (the form a model
+    is shipped in; loading casts back to float32). ``sampling`` (top_k /
+    top_p / temperature) goes to lm/generation_config.json; without it the
+    source's defaults are kept. ``dest`` may be ``source`` (convert in place):
+    everything is read before anything is written, files of the folder other
+    than vq/, lm/ and model.json are left alone, and only the format-1
+    tokenizer folder (lm/tokenizer/) is removed."""
     import shutil
 
     import torch
 
-    from ..checkpoint import load_weights, save_weights
+    from ..checkpoint import MODEL_FILE, load_weights, save_weights, write_json
+    from ..lm import config as lm_files
+    from ..lm.tokenizer import HF_TOKENIZER_CONFIG, META_FILE, TOKENIZER_FILE, TokenizerFile
+    from .motion_tokenizer import MEAN_FILE, STD_FILE, read_vq_config
     source, dest = Path(source), Path(dest)
     manifest = read_bundle_manifest(source)
-    dest.mkdir(parents=True, exist_ok=True)
-    for sub in SUBFOLDERS:
-        src_dir, dst_dir = source / manifest.get(sub, sub), dest / sub
-        dst_dir.mkdir(parents=True, exist_ok=True)
-        for name in INFERENCE_FILES:
-            if not (src_dir / name).is_file():
-                continue
-            if name == "model.safetensors":
-                save_weights(dst_dir / name, load_weights(src_dir / name), {"format": "pt"},
-                             dtype=torch.float16 if half else None)
-            else:
-                shutil.copy2(src_dir / name, dst_dir / name)
-        if (src_dir / "tokenizer").is_dir():
-            shutil.rmtree(dst_dir / "tokenizer", ignore_errors=True)
-            shutil.copytree(src_dir / "tokenizer", dst_dir / "tokenizer")
-    if (source / "prompts").is_dir():              # the prompt vocabulary travels with the model
+    src_vq, src_lm = source / manifest.get("vq", "vq"), source / manifest.get("lm", "lm")
+    vq_config = read_vq_config(src_vq)
+    lm_config = lm_files.read_config(src_lm)
+    weights = {"vq": load_weights(src_vq / MODEL_FILE), "lm": load_weights(src_lm / MODEL_FILE)}
+    stats = {name: (src_vq / name).read_bytes() for name in (MEAN_FILE, STD_FILE) if (src_vq / name).is_file()}
+    tok_dir = lm_files.tokenizer_folder(src_lm)
+    if tok_dir is None:
+        raise MotionFileError(src_lm, "has no text tokenizer (tokenizer.json); export a complete model folder")
+    tok_files = {name: (tok_dir / name).read_bytes() for name in (TOKENIZER_FILE, META_FILE)}
+    tok_config_path = tok_dir / TokenizerFile.CONFIG_FILE
+    tok_config = json.loads(tok_config_path.read_text(encoding="utf-8")) if tok_config_path.is_file() else {}
+    if sampling is None:
+        sampling = lm_files.read_sampling(src_lm) or manifest.get("sampling")
+
+    dst_vq, dst_lm = dest / SUBFOLDERS["vq"], dest / SUBFOLDERS["lm"]
+    dtype = torch.float16 if half else None
+    for sub, folder in (("vq", dst_vq), ("lm", dst_lm)):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_weights(folder / MODEL_FILE, weights[sub], {"format": "pt"}, dtype=dtype)
+    write_json(dst_vq / "config.json", vq_config.to_json_dict())
+    for name, data in stats.items():
+        (dst_vq / name).write_bytes(data)
+    lm_files.write_config(dst_lm, lm_config)
+    lm_files.write_generation_config(dst_lm, sampling)
+    for name, data in tok_files.items():
+        (dst_lm / name).write_bytes(data)
+    write_json(dst_lm / TokenizerFile.CONFIG_FILE, {**tok_config, **HF_TOKENIZER_CONFIG})
+    if (dst_lm / lm_files.LEGACY_TOKENIZER_DIR).is_dir():
+        shutil.rmtree(dst_lm / lm_files.LEGACY_TOKENIZER_DIR)
+
+    if (source / "prompts").is_dir() and source.resolve() != dest.resolve():   # the prompt vocabulary travels along
         shutil.rmtree(dest / "prompts", ignore_errors=True)
         shutil.copytree(source / "prompts", dest / "prompts")
     kept = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "codebook_size", "fps",
-                                                            "joints", "engine_version", HASHES_KEY, *SUBFOLDERS)}
+                                                            "joints", "engine_version", "sampling", HASHES_KEY,
+                                                            *SUBFOLDERS)}
     kept.update(manifest_extra, weights_dtype="float16" if half else "float32")
     kept[HASHES_KEY] = bundle_hashes(dest)
     write_bundle_manifest(dest, name=kept.pop("name", dest.name), codebook_size=manifest["codebook_size"], **kept)

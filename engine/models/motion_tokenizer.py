@@ -8,7 +8,9 @@ changes the codebook.
 A tokenizer folder (written by ``save`` and by ``motiongpt train-vq``):
 
     model.safetensors   MotionVQVAE weights (official ``vae.*`` names, no prefix)
-    config.json         {"model_type": "motion_vqvae", "vqvae": {VQConfig fields}}
+    config.json         {"model_type": "motion_vqvae", "architectures": ["MotionVQVAE"],
+                         VQConfig fields}: ``MotionVQVAE.from_pretrained`` reads
+                        these two (the older {"model_type", "vqvae": {fields}} too)
     mean.npy, std.npy   (263,) normalisation statistics of the training data
 
 The statistics may be absent (a converted official checkpoint ships none; its
@@ -29,29 +31,23 @@ from ..device import pick_device
 from ..errors import MotionFileError, MotionGPTError, MotionShapeError
 from .vqvae import MotionVQVAE, VQConfig
 
-MODEL_TYPE = "motion_vqvae"
 MEAN_FILE = "mean.npy"
 STD_FILE = "std.npy"
 
 
 def tokenizer_config(config: VQConfig) -> dict[str, Any]:
     """The config.json content of a tokenizer folder."""
-    return {"model_type": MODEL_TYPE, "vqvae": config.to_dict()}
+    return config.to_json_dict()
 
 
 def read_vq_config(folder: str | Path) -> VQConfig:
     """VQConfig of a tokenizer folder, with errors that name config.json."""
     path = Path(folder) / ckpt.CONFIG_FILE
-    data = ckpt.read_config(folder)
-    if not isinstance(data, dict):
-        raise MotionFileError(path, "must hold a JSON object")
-    model_type = data.get("model_type", MODEL_TYPE)
-    if model_type != MODEL_TYPE:
-        raise MotionFileError(path, f"describes a {model_type!r} model, not a motion tokenizer ({MODEL_TYPE})")
-    inner = data["vqvae"] if "vqvae" in data else {k: v for k, v in data.items() if k != "model_type"}
     try:
-        return VQConfig.from_dict(inner)
+        return VQConfig.from_json_dict(ckpt.read_config(folder))
     except (MotionGPTError, TypeError) as exc:
+        if isinstance(exc, MotionFileError):
+            raise
         raise MotionFileError(path, str(exc)) from exc
 
 
@@ -140,7 +136,7 @@ class MotionTokenizer:
     # -- files ---------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
-        ckpt.save_checkpoint(folder, self.model, tokenizer_config(self.model.config))
+        self.model.save_pretrained(folder)
         if self.has_stats:
             save_stats(folder, self.mean, self.std)
         return folder
@@ -151,11 +147,8 @@ class MotionTokenizer:
         if not folder.is_dir():
             raise MotionFileError(folder, "tokenizer folder not found (expected model.safetensors, config.json, "
                                           "mean.npy and std.npy; train one with 'motiongpt train-vq')")
-        config = read_vq_config(folder)
-        weights = ckpt.load_weights(folder / ckpt.MODEL_FILE)
-        model = MotionVQVAE(config)
-        ckpt.load_into(model, weights, folder / ckpt.MODEL_FILE)
-        mean, std = load_stats(folder, config.nfeats, required=False)
+        model = MotionVQVAE.from_pretrained(folder)
+        mean, std = load_stats(folder, model.config.nfeats, required=False)
         return cls(model, mean, std, device)
 
     # -- features <-> tokens --------------------------------------------------

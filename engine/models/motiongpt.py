@@ -21,7 +21,7 @@ from ..lm.runtime import load_runtime
 from ..lm.tasks import Task, instruction
 from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens, tokens_to_seconds
 from ..motion.features import features_to_joints
-from .bundle import DEFAULT_MODEL_DIR, read_bundle_manifest, verify_bundle
+from .bundle import default_model_dir, read_bundle_manifest, verify_bundle
 from .motion_tokenizer import MotionTokenizer
 
 INBETWEEN_CANDIDATES: int = 32
@@ -55,8 +55,8 @@ the server's job validation use this same constant."""
 @dataclass
 class SamplingOptions:
     """How motion tokens are sampled. A model folder may carry its own
-    defaults (model.json "sampling", chosen on val when it was exported), so
-    a model and the decoding it was tuned with travel together."""
+    defaults (lm/generation_config.json, chosen on val when it was
+    exported), so a model and the decoding it was tuned with travel together."""
     top_k: int = 50
     temperature: float = 1.0
     top_p: float | None = None
@@ -68,19 +68,32 @@ class SamplingOptions:
         return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p, "max_run": self.max_run}
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any], folder: Path | str = "") -> "SamplingOptions":
-        raw = manifest.get("sampling") or {}
+    def from_dict(cls, raw: dict[str, Any] | None, where: str = "sampling") -> "SamplingOptions":
+        """Checked options from {"top_k", "temperature", "top_p"} (missing keys
+        keep the defaults); ``where`` names the source in errors."""
+        raw = raw or {}
         try:
             out = cls(top_k=int(raw.get("top_k", cls.top_k)), temperature=float(raw.get("temperature", cls.temperature)),
                       top_p=None if raw.get("top_p") is None else float(raw["top_p"]),
                       max_run=None if raw.get("max_run") is None else int(raw["max_run"]))
         except (TypeError, ValueError, AttributeError):
-            raise MotionGPTError(f"{folder}: model.json has an unreadable \"sampling\" entry {raw!r}; expected "
+            raise MotionGPTError(f"{where} is unreadable: {raw!r}; expected "
                                  "{\"top_k\": int, \"temperature\": float, \"top_p\": float or null}") from None
         if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1) \
                 or (out.max_run is not None and out.max_run < 1):
-            raise MotionGPTError(f"{folder}: model.json \"sampling\" is out of range: {raw!r}")
+            raise MotionGPTError(f"{where} is out of range: {raw!r}")
         return out
+
+    @classmethod
+    def of_folder(cls, folder: Path, manifest: dict[str, Any]) -> "SamplingOptions":
+        """The model folder's defaults: lm/generation_config.json, or in a
+        format-1 folder model.json's "sampling"."""
+        from ..lm.config import GENERATION_FILE, read_sampling
+        lm_dir = folder / manifest.get("lm", "lm")
+        found = read_sampling(lm_dir)
+        if found is not None:
+            return cls.from_dict(found, f"{lm_dir / GENERATION_FILE}")
+        return cls.from_dict(manifest.get("sampling"), f'{folder}: model.json "sampling"')
 
 
 class MotionGPT:
@@ -96,7 +109,7 @@ class MotionGPT:
         self.tokenizer = text_tokenizer
         self.manifest = manifest
         self.folder = folder
-        self.sampling = SamplingOptions.from_manifest(manifest, folder)
+        self.sampling = SamplingOptions.of_folder(Path(folder), manifest)
         self.device_choice = device_choice
         self._vocabulary: Any = None
         self._vocabulary_lock = threading.Lock()
@@ -107,14 +120,15 @@ class MotionGPT:
         mps), its weights checked against the SHA-256 sums in model.json.
         The language model runs on :class:`engine.lm.runtime.T5Runtime`
         (no transformers import) in the device's dtype."""
-        folder = Path(folder) if folder else DEFAULT_MODEL_DIR
+        folder = Path(folder) if folder else default_model_dir()[0]
         manifest = read_bundle_manifest(folder)
         verify_bundle(folder, manifest)
         choice = resolve_device(device)
         vq = MotionTokenizer.load(folder / manifest.get("vq", "vq"), device=choice.device)
         lm, _config, tokenizer = load_runtime(folder / manifest.get("lm", "lm"), choice.device, choice.dtype)
         if tokenizer is None:
-            raise MotionGPTError(f"{folder / 'lm'}: no tokenizer/ folder next to the language model")
+            raise MotionGPTError(f"{folder / 'lm'}: no text tokenizer (tokenizer.json, motion_tokenizer.json) "
+                                 "next to the language model; export a complete model folder")
         return cls(vq, lm, tokenizer, manifest, folder, choice)
 
     @property

@@ -10,16 +10,15 @@ refused, never executed.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ..checkpoint import load_into, save_checkpoint
 from ..data.humanml3d import load_stats
-from ..errors import MotionFileError
+from ..errors import MotionFileError, MotionGPTError
 from ..lm.model import LMConfig, build_model, save_lm
-from ..lm.tokenizer import MotionTextTokenizer
+from ..lm.tokenizer import EOS_ID, PAD_ID, MotionTextTokenizer
 from .bundle import bundle_hashes, write_bundle_manifest
 from .motion_tokenizer import MotionTokenizer, tokenizer_config
 from .vqvae import MotionVQVAE, VQConfig
@@ -87,18 +86,20 @@ def vq_config_from_state(vae: dict[str, torch.Tensor], source: str | Path) -> VQ
 
 
 def lm_config_from_t5_folder(t5_dir: str | Path, vocab_size: int) -> LMConfig:
+    """The FLAN-T5 folder's own T5Config, sized for ``vocab_size`` tokens."""
+    from transformers import T5Config
     path = Path(t5_dir) / "config.json"
     if not path.is_file():
         raise MotionFileError(path, "not found; --t5 must be a local FLAN-T5-base folder (config.json + tokenizer files)")
-    cfg = json.loads(path.read_text(encoding="utf-8"))
-    return LMConfig(
-        d_model=cfg["d_model"], d_ff=cfg["d_ff"], d_kv=cfg["d_kv"], num_heads=cfg["num_heads"],
-        num_layers=cfg["num_layers"], num_decoder_layers=cfg.get("num_decoder_layers") or cfg["num_layers"],
-        feed_forward_proj=cfg.get("feed_forward_proj", "relu"), dropout_rate=cfg.get("dropout_rate", 0.1),
-        tie_word_embeddings=cfg.get("tie_word_embeddings", True),
-        relative_attention_num_buckets=cfg.get("relative_attention_num_buckets", 32),
-        relative_attention_max_distance=cfg.get("relative_attention_max_distance", 128),
-        vocab_size=vocab_size)
+    try:
+        t5 = T5Config.from_json_file(str(path)).to_dict()
+    except (OSError, ValueError) as exc:
+        raise MotionFileError(path, f"is not a readable T5 config ({exc})") from exc
+    t5.update(vocab_size=int(vocab_size), pad_token_id=PAD_ID, eos_token_id=EOS_ID, decoder_start_token_id=PAD_ID)
+    try:
+        return LMConfig(t5=t5)
+    except MotionGPTError as exc:
+        raise MotionFileError(path, str(exc)) from exc
 
 
 def convert_official(checkpoint: str | Path, t5_dir: str | Path, out_dir: str | Path,
@@ -121,7 +122,6 @@ def convert_official(checkpoint: str | Path, t5_dir: str | Path, out_dir: str | 
         raise MotionFileError(t5_dir, f"tokenizer has {len(tokenizer)} tokens with the motion tokens added, but the "
                                       f"checkpoint's embeddings have {vocab_size}; use the FLAN-T5 folder it was trained with")
     lm_config = lm_config_from_t5_folder(t5_dir, vocab_size).with_tokenizer(tokenizer)
-    lm_config.vocab_size = vocab_size
     model = build_model(lm_config)
     for key in TIED_KEYS:  # some savers drop the embeddings tied to 'shared'
         lm_state.setdefault(key, lm_state["shared.weight"])

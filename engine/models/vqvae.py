@@ -31,13 +31,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import MotionGPTError, MotionShapeError
+from ..errors import MotionFileError, MotionGPTError, MotionShapeError
+
+
+MODEL_TYPE = "motion_vqvae"
+ARCHITECTURE = "MotionVQVAE"
 
 
 @dataclass
@@ -74,6 +79,24 @@ class VQConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """config.json's content: the fields beside a Hugging Face style
+        ``model_type`` and ``architectures``."""
+        return {"model_type": MODEL_TYPE, "architectures": [ARCHITECTURE], **self.to_dict()}
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> "VQConfig":
+        """The config of a config.json: flat (:meth:`to_json_dict`) or the
+        earlier ``{"model_type": ..., "vqvae": {fields}}``."""
+        if not isinstance(data, dict):
+            raise MotionGPTError("config.json must hold a JSON object")
+        model_type = data.get("model_type", MODEL_TYPE)
+        if model_type != MODEL_TYPE:
+            raise MotionGPTError(f"describes a {model_type!r} model, not a motion tokenizer ({MODEL_TYPE})")
+        if "vqvae" in data:
+            return cls.from_dict(data["vqvae"])
+        return cls.from_dict({k: v for k, v in data.items() if k not in ("model_type", "architectures")})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "VQConfig":
@@ -227,6 +250,10 @@ class QuantizeEMAReset(nn.Module):
     def __init__(self, code_num: int, code_dim: int, mu: float):
         super().__init__()
         self.code_num, self.code_dim, self.mu = code_num, code_dim, mu
+        self.gather: Callable[[torch.Tensor], torch.Tensor] | None = None
+        """Set by a trainer running in several processes: returns every
+        process's rows, so each updates its codebook copy from the whole
+        global batch and the copies stay equal (engine/train/distributed.py)."""
         self.register_buffer("codebook", torch.zeros(code_num, code_dim))
         self.register_buffer("code_sum", torch.zeros(code_num, code_dim), persistent=False)
         self.register_buffer("code_count", torch.zeros(code_num), persistent=False)
@@ -309,13 +336,16 @@ class QuantizeEMAReset(nn.Module):
         flat = z.permute(0, 2, 1).reshape(-1, d)
         keep = None if valid is None else valid.reshape(-1)
         real = flat if keep is None else flat[keep]
+        pooled = self.training and self.gather is not None
+        pool = self.gather(real.detach()) if pooled else real.detach()
         if self.training and not bool(self.initialised):
-            self._init_codebook(real.detach())
+            self._init_codebook(pool)
         idx = self.quantize(flat.detach())
         real_idx = idx if keep is None else idx[keep]
+        pool_idx = self.quantize(pool) if pooled else real_idx
         if self.training:
-            self._update(real.detach(), real_idx)
-        perplexity = self.perplexity(real_idx, self.code_num)
+            self._update(pool, pool_idx)
+        perplexity = self.perplexity(pool_idx, self.code_num)
         q = self.dequantize(idx)
         commit = F.mse_loss(real, (q if keep is None else q[keep]).detach())
         q = flat + (q - flat).detach()
@@ -339,6 +369,27 @@ class MotionVQVAE(nn.Module):
     def downsample(self) -> int:
         return self.config.downsample
 
+    # -- files ------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> "MotionVQVAE":
+        """The network of a folder holding config.json + model.safetensors
+        (a tokenizer folder, vq/ of a model), loaded strictly, in eval mode."""
+        from .. import checkpoint as ckpt
+        folder = Path(folder)
+        data = ckpt.read_config(folder)
+        try:
+            config = VQConfig.from_json_dict(data)
+        except (MotionGPTError, TypeError) as exc:
+            raise MotionFileError(folder / ckpt.CONFIG_FILE, str(exc)) from exc
+        model = cls(config)
+        ckpt.load_into(model, ckpt.load_weights(folder / ckpt.MODEL_FILE), folder / ckpt.MODEL_FILE)
+        return model.to(device).eval()
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """config.json + model.safetensors (what :meth:`from_pretrained` reads)."""
+        from .. import checkpoint as ckpt
+        return ckpt.save_checkpoint(folder, self, self.config.to_json_dict())
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -361,7 +412,7 @@ class MotionVQVAE(nn.Module):
             raise MotionShapeError(f"motion needs at least {self.downsample} frames, got {x.shape[1]}")
         x = x[:, :t].permute(0, 2, 1)
         if lengths is None:
-            q, commit, perplexity = self.quantizer(self.encoder(x))
+            q, commit, perplexity = self._quantize(self.encoder(x))
             return self.decoder(q).permute(0, 2, 1), commit, perplexity
         frames = (torch.as_tensor(lengths, device=x.device).clamp(max=t) // self.downsample) * self.downsample
         if bool((frames < self.downsample).any()):
@@ -369,8 +420,15 @@ class MotionVQVAE(nn.Module):
         n = frames // self.downsample
         z = self.encoder(x, frames)
         valid = torch.arange(z.shape[-1], device=x.device)[None, :] < n[:, None]
-        q, commit, perplexity = self.quantizer(z, valid)
+        q, commit, perplexity = self._quantize(z, valid)
         return self.decoder(q, n).permute(0, 2, 1), commit, perplexity
+
+    def _quantize(self, z: torch.Tensor, valid: torch.Tensor | None = None):
+        """The quantizer in float32 even under mixed-precision autocast: the
+        nearest-code search and the codebook's running sums must not depend
+        on bfloat16 rounding."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self.quantizer(z.float(), valid)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | Sequence[int] | None = None) -> list[torch.Tensor]:

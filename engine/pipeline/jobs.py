@@ -41,7 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import MotionGPTError
-from ..models.bundle import DEFAULT_MODEL_DIR, MANIFEST
+from ..models.bundle import MANIFEST, default_model_dir, no_model_message
 from ..lm.vocab import TOKEN_RE
 from ..models.motiongpt import MAX_PROMPT_CHARS
 from ..prompts.meaning import refusal
@@ -172,14 +172,15 @@ def pick_seed() -> int:
 
 
 def load_model(folder: str | Path | None = None, device: str = "auto"):
-    """MotionGPT.load with a clear message when no model is installed."""
+    """MotionGPT.load; without ``folder`` the default model
+    ($MOTIONGPT_MODEL, models/default of the checkout, or the per-user folder
+    of an installed engine), with a message that says where to put one when
+    there is none."""
     from ..models.motiongpt import MotionGPT
-    if folder is None and not (DEFAULT_MODEL_DIR / MANIFEST).is_file():
-        raise MotionGPTError(
-            f"no model installed at {DEFAULT_MODEL_DIR} (the default). Pass --model DIR with a model folder "
-            "(model.json, vq/, lm/), or make one: train it ('motiongpt train-vq', then 'motiongpt train-lm "
-            "--out DIR') or convert the official checkpoint ('motiongpt convert-official ... --out DIR'); a folder "
-            "copied to models/default is used without --model")
+    if folder is None:
+        folder, origin = default_model_dir()
+        if not (folder / MANIFEST).is_file():
+            raise MotionGPTError(no_model_message(folder, origin))
     return MotionGPT.load(folder, device)
 
 

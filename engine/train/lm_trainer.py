@@ -4,6 +4,13 @@ Stage 1 (pre-training) teaches the T5 both "languages" with bare pairs and
 motion span corruption; stage 2 (instruction tuning) renders every task with
 its paraphrased templates. The output folder is a complete model bundle (the
 VQ tokenizer is copied in), loadable by the engine with ``--model``.
+
+Under torchrun every process runs :func:`train_lm` (engine/train/distributed.py):
+the model is wrapped in DistributedDataParallel, each process takes its
+share of every step's global batch (``batch_size``), split again into
+``grad_accum`` micro-batches, and the loss is the mean over the global
+batch's label tokens, so the run follows the one-process run with the same
+settings. Only rank 0 validates, writes checkpoints and shows progress.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import checkpoint as ckpt
@@ -22,14 +30,16 @@ from ..data import humanml3d
 from ..device import pick_device
 from ..errors import MotionGPTError
 from ..lm import model as lm_model
-from ..lm.batch import collate
+from ..lm.batch import IGNORE_INDEX, collate
 from ..lm.tokenizer import MotionTextTokenizer, build_tokenizer
 from ..lm.vocab import DEFAULT_MAX_TOKENS
 from ..models.bundle import write_bundle_manifest
 from ..models.motion_tokenizer import MotionTokenizer
 from ..data.build import read_actions
+from .distributed import Distributed, setup
 from .lm_data import (CaptionFn, ExampleSampler, balanced_clip_p, load_token_cache, save_token_cache,
                       tokenize_split)
+from .precision import Precision
 
 VAL_SEED = 1234
 
@@ -51,6 +61,11 @@ class LMTrainSettings:
     balance_power: float = 1.0
     """Actions are drawn in proportion to (clips per action) ** this: 1 is the
     data's own mix, 0 every action equally (see lm_data.balanced_clip_p)."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step in each process (``batch_size`` is the
+    global batch: processes x grad_accum x micro-batch)."""
+    precision: str = "fp32"
+    """fp32, or bf16 / fp16 autocast on CUDA (engine/train/precision.py)."""
 
     @property
     def total_steps(self) -> int:
@@ -69,13 +84,21 @@ def _step_rng(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step])
 
 
-def _tokenized(root: Path, split: str, vq: MotionTokenizer, cache_dir: Path, progress: bool):
+def _tokenized(root: Path, split: str, vq: MotionTokenizer, cache_dir: Path, progress: bool,
+               dist: Distributed | None = None):
+    """The split's clips as tokens, from the cache in ``cache_dir`` or made
+    and cached. With several processes rank 0 makes the cache while the
+    others wait, then they read it (or, on a machine that does not see rank
+    0's files, tokenise for themselves)."""
     cache = cache_dir / f"tokens_{split}.npz"
+    main = dist is None or dist.is_main
+    if main and not cache.is_file():
+        save_token_cache(cache, tokenize_split(root, split, vq, progress))
+    if dist is not None:
+        dist.barrier()
     if cache.is_file():
         return load_token_cache(cache)
-    clips = tokenize_split(root, split, vq, progress)
-    save_token_cache(cache, clips)
-    return clips
+    return tokenize_split(root, split, vq, progress=False)
 
 
 def _validation_examples(sampler: ExampleSampler, s: LMTrainSettings) -> list[list]:
@@ -100,11 +123,25 @@ def _init_from(folder: Path, vq: MotionTokenizer, dev):
     lm_folder = folder / "lm" if (folder / "lm").is_dir() else folder
     model, config, tokenizer = lm_model.load_lm(lm_folder, dev)
     if tokenizer is None:
-        raise MotionGPTError(f"{lm_folder} has no tokenizer/; --init-from needs a complete model folder")
+        raise MotionGPTError(f"{lm_folder} has no text tokenizer (tokenizer.json); --init-from needs a complete model folder")
     if config.codebook_size != vq.code_num:
         raise MotionGPTError(f"{folder} was trained on a {config.codebook_size}-code motion tokenizer but --vq has "
                              f"{vq.code_num} codes; fine-tune with the VQ it was trained with")
     return model, config, tokenizer
+
+
+def _step_loss(wrapped, model, batch: dict[str, torch.Tensor], scale: float, precision: Precision) -> torch.Tensor:
+    """Backward of one micro-batch's summed token loss times ``scale``; returns
+    the sum (detached). ``scale`` is processes / global label tokens, so the
+    gradient DDP averages is that of the global batch's mean token loss."""
+    labels = batch["labels"]
+    with precision.autocast():
+        logits = wrapped(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         decoder_input_ids=model.prepare_decoder_input_ids_from_labels(labels=labels)).logits
+    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                            ignore_index=IGNORE_INDEX, reduction="sum")
+    precision.backward(total * scale)
+    return total.detach()
 
 
 def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, config: lm_model.LMConfig,
@@ -116,19 +153,36 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     the schedule still spans all steps, so a later ``resume`` carries on
     exactly where an uninterrupted run would be. ``init_from`` fine-tunes a
     trained model (its weights and text tokenizer) instead of starting from
-    random weights: far cheaper when the motion tokenizer stays the same."""
+    random weights: far cheaper when the motion tokenizer stays the same.
+    Started by torchrun, this is one of several processes (module docstring)."""
     data_dir, vq_dir, out_dir = Path(data_dir), Path(vq_dir), Path(out_dir)
-    dev = pick_device(device)
+    dist = setup(device)
+    try:
+        result = _train(dist, data_dir, vq_dir, out_dir, config, settings, resume, progress and dist.is_main,
+                        caption_fn, val_split, stop_after, init_from)
+    except BaseException:
+        dist.close(wait=False)
+        raise
+    dist.close()
+    return result
+
+
+def _train(dist: Distributed, data_dir: Path, vq_dir: Path, out_dir: Path, config: lm_model.LMConfig,
+           settings: LMTrainSettings, resume: bool, progress: bool, caption_fn: CaptionFn | None, val_split: str,
+           stop_after: int | None, init_from: str | Path | None) -> dict:
+    dev = dist.device
+    dist.check_batch(settings.batch_size, settings.grad_accum)
+    precision = Precision(settings.precision, dev)
     lm_dir = out_dir / "lm"
     vq = MotionTokenizer.load(vq_dir, device=dev)
-    if (out_dir / "vq").resolve() != vq_dir.resolve():
+    if dist.is_main and (out_dir / "vq").resolve() != vq_dir.resolve():
         # only what inference needs: weights, config, mean/std (no optimizer state)
         if (out_dir / "vq").exists():
             shutil.rmtree(out_dir / "vq")
         vq.save(out_dir / "vq")
-    train_clips = _tokenized(data_dir, "train", vq, out_dir / "cache", progress)
+    train_clips = _tokenized(data_dir, "train", vq, out_dir / "cache", progress, dist)
     has_val = (data_dir / f"{val_split}.txt").is_file()
-    val_clips = _tokenized(data_dir, val_split, vq, out_dir / "cache", progress) if has_val else train_clips
+    val_clips = _tokenized(data_dir, val_split, vq, out_dir / "cache", progress, dist) if has_val else train_clips
 
     state: dict = {}
     if resume:
@@ -139,6 +193,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     elif init_from is not None:
         model, config, tokenizer = _init_from(Path(init_from), vq, dev)
     else:
+        # every process builds the same tokenizer: the BPE is deterministic
         texts = [c for clip in train_clips for c in clip.captions]
         if caption_fn is not None:
             rng = np.random.default_rng(settings.seed)
@@ -148,10 +203,12 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
         torch.manual_seed(settings.seed)
         model = lm_model.build_model(config).to(dev)
     model.train()
+    wrapped = dist.wrap(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
                                   betas=(0.9, 0.99))
     if resume and "optimizer_layout" in state:
         ckpt.load_optimizer(lm_dir, optimizer)
+    precision.load_state_dict(state.get("grad_scaler"))
     step = int(state.get("step", 0))
     best_val = float(state.get("best_val_loss", float("inf")))
     history = list(state.get("history", []))
@@ -163,9 +220,12 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     val_batches = _validation_examples(ExampleSampler(val_clips, tokenizer.vocab, settings.max_tokens), settings)
 
     def save(val_loss: float | None) -> None:
+        if not dist.is_main:
+            return
         trainer_state = {"step": step, "best_val_loss": best_val, "history": history,
                          "settings": settings.__dict__, "val_split": val_split if has_val else "train",
-                         "init_from": str(init_from) if init_from else state.get("init_from")}
+                         "init_from": str(init_from) if init_from else state.get("init_from"),
+                         "processes": dist.world, "grad_scaler": precision.state_dict()}
         lm_model.save_lm(lm_dir, model, config, tokenizer, optimizer, trainer_state)
         write_bundle_manifest(out_dir, name=out_dir.name, codebook_size=vq.code_num,
                               trained_steps=step, val_loss=val_loss)
@@ -173,27 +233,33 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     start = time.perf_counter()
     bar = tqdm(total=settings.total_steps, initial=step, desc="train-lm", unit="step", disable=not progress)
     last_loss = float("nan")
+    losses: list[float] = []
     val_loss = None
     end = settings.total_steps if stop_after is None else min(settings.total_steps, step + stop_after)
     try:
         while step < end:
             stage = 1 if step < settings.stage1_steps else 2
             rng = _step_rng(settings.seed, step)
-            torch.manual_seed(settings.seed * 1_000_003 + step)
-            examples = train_sampler.batch(rng, stage, settings.batch_size)
-            batch = {k: v.to(dev) for k, v in collate(tokenizer, examples, settings.max_input_tokens).items()}
+            # dropout: its own stream per process (rank 0's is the one-process stream)
+            torch.manual_seed(settings.seed * 1_000_003 + step + (dist.rank << 40))
+            examples = train_sampler.batch(rng, stage, settings.batch_size)   # the global batch
+            micro = [{k: v.to(dev) for k, v in collate(tokenizer, examples[part], settings.max_input_tokens).items()}
+                     for part in dist.micro_batches(len(examples), settings.grad_accum)]
+            tokens = float(dist.all_sum([sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro)])[0])
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, settings)
-            loss = model(**batch).loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            last_loss = float(loss.detach())
+            loss_sum = torch.zeros((), device=dev)
+            for i, batch in enumerate(micro):
+                with dist.no_sync(wrapped, last=i == len(micro) - 1):
+                    loss_sum += _step_loss(wrapped, model, batch, dist.world / tokens, precision)
+            precision.step(optimizer, model.parameters(), max_grad_norm=1.0)
+            last_loss = float(dist.all_sum([float(loss_sum)])[0] / tokens)
+            losses.append(last_loss)
             step += 1
             bar.update(1)
             bar.set_postfix(stage=stage, loss=f"{last_loss:.3f}")
-            if step % settings.val_every == 0 or step == end:
+            if dist.is_main and (step % settings.val_every == 0 or step == end):
                 val_loss = _validate(model, tokenizer, val_batches, dev, settings.max_input_tokens)
                 best_val = min(best_val, val_loss)
                 history.append({"step": step, "train_loss": last_loss, "val_loss": val_loss})
@@ -205,8 +271,9 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
         raise
     finally:
         bar.close()
-    if not (lm_dir / ckpt.MODEL_FILE).is_file():
+    if dist.is_main and not (lm_dir / ckpt.MODEL_FILE).is_file():
         save(val_loss)
     return {"steps": step, "train_loss": last_loss, "val_loss": val_loss, "best_val_loss": best_val,
-            "seconds": time.perf_counter() - start, "history": history,
-            "parameters": lm_model.count_parameters(model), "out_dir": str(out_dir)}
+            "seconds": time.perf_counter() - start, "history": history, "losses": losses,
+            "parameters": lm_model.count_parameters(model), "out_dir": str(out_dir), "rank": dist.rank,
+            "processes": dist.world}

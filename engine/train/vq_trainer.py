@@ -43,11 +43,12 @@ from tqdm import tqdm
 
 from .. import checkpoint as ckpt
 from ..data import humanml3d
-from ..device import pick_device
 from ..errors import MotionFileError, MotionGPTError
 from ..models.motion_tokenizer import MotionTokenizer, load_stats, read_vq_config, save_stats, tokenizer_config
 from ..models.vqvae import MotionVQVAE, VQConfig
 from ..motion.features import features_to_joints
+from .distributed import Distributed, setup
+from .precision import Precision
 
 EMA_FILE = "quantizer_ema.safetensors"
 LOG_FILE = "train_log.jsonl"
@@ -161,21 +162,33 @@ def reconstruction_mpjpe(model: MotionVQVAE, clips_norm: list[np.ndarray], mean:
 
 # ----------------------------------------------------------------------------- training
 
-def reconstruction_losses(recon: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor | None = None
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Smooth-L1 of the features and of their frame-to-frame velocity, both
-    averaged over the valid frames only (all frames when ``lengths`` is None)."""
+def reconstruction_sums(recon: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth-L1 of the features and of their frame-to-frame velocity, each
+    summed over the valid frames only (all frames when ``lengths`` is None).
+    Sums, not means, so that a batch split over processes adds up to the
+    whole batch's loss (:func:`loss_counts` gives the divisors)."""
     if lengths is None:
-        return (F.smooth_l1_loss(recon, target),
-                F.smooth_l1_loss(recon[:, 1:] - recon[:, :-1], target[:, 1:] - target[:, :-1]))
+        return (F.smooth_l1_loss(recon, target, reduction="sum"),
+                F.smooth_l1_loss(recon[:, 1:] - recon[:, :-1], target[:, 1:] - target[:, :-1], reduction="sum"))
     mask = (torch.arange(target.shape[1], device=target.device)[None, :] < lengths[:, None]).to(target.dtype)
     mask = mask[..., None]
     per_frame = F.smooth_l1_loss(recon, target, reduction="none")
-    loss_rec = (per_frame * mask).sum() / (mask.sum() * target.shape[-1])
     vel_mask = mask[:, 1:] * mask[:, :-1]
     per_step = F.smooth_l1_loss(recon[:, 1:] - recon[:, :-1], target[:, 1:] - target[:, :-1], reduction="none")
-    loss_vel = (per_step * vel_mask).sum() / (vel_mask.sum() * target.shape[-1]).clamp_min(1.0)
-    return loss_rec, loss_vel
+    return (per_frame * mask).sum(), (per_step * vel_mask).sum()
+
+
+def loss_counts(lengths: torch.Tensor, frames: int, nfeats: int, code_dim: int, downsample: int,
+                masked: bool) -> tuple[float, float, float]:
+    """What the reconstruction, velocity and commitment losses of a batch
+    average over (feature values, frame-to-frame differences, code-vector
+    values), for rows of ``lengths`` valid frames out of ``frames``."""
+    valid = lengths.to(torch.float64) if masked else torch.full_like(lengths, frames, dtype=torch.float64)
+    rec = float(valid.sum()) * nfeats
+    vel = float((valid - 1).clamp_min(0).sum()) * nfeats
+    commit = float(torch.div(valid, downsample, rounding_mode="floor").sum()) * code_dim
+    return rec, max(vel, 1.0), commit
 
 
 def _load_clips(root: Path, split: str, mean: np.ndarray, std: np.ndarray) -> list[np.ndarray]:
@@ -195,7 +208,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
              device: str = "auto", seed: int = 0, workers: int = 0, progress: bool = True,
              val_at_start: bool = False, val_max_clips: int = 512, min_frames: int | None = None,
              log: Callable[[str], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+             should_stop: Callable[[], bool] | None = None, grad_accum: int = 1,
+             precision: str = "fp32") -> dict[str, Any]:
     """Train (or resume training) a motion tokenizer; returns a summary dict:
 
     ``losses`` (total loss of every step run in this call), ``val_history``
@@ -206,9 +220,39 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
     ``config`` defaults to ``VQConfig.small()`` (ignored when resuming: the
     saved config is used). Training clips shorter than ``window`` are padded
     (masked out of the model and the loss); clips shorter than
-    ``min_frames`` (default window // 4) are skipped."""
+    ``min_frames`` (default window // 4) are skipped.
+
+    Under torchrun this is one of several processes (engine/train/distributed.py):
+    ``batch_size`` is the global batch, each process runs its share in
+    ``grad_accum`` micro-batches, the losses are normalised over the whole
+    batch, and every process's codebook is updated from the whole batch's
+    encoder outputs (``QuantizeEMAReset.gather``), so the run follows the
+    one-process run. With ``grad_accum`` above 1 the codebook is updated
+    after each micro-batch (as a smaller batch would). Only rank 0
+    validates, logs and writes. ``precision`` bf16/fp16 autocasts on CUDA
+    (the quantizer stays float32)."""
+    dist = setup(device)
+    try:
+        result = _train_vq(dist, data_dir, out_dir, config, steps, batch_size, window, lr, warmup, schedule,
+                           val_every, val_split, resume, seed, workers, progress, val_at_start, val_max_clips,
+                           min_frames, log, should_stop, grad_accum, precision)
+    except BaseException:
+        dist.close(wait=False)
+        raise
+    dist.close()
+    return result
+
+
+def _train_vq(dist: Distributed, data_dir: str | Path, out_dir: str | Path, config: VQConfig | None, steps: int,
+              batch_size: int, window: int, lr: float, warmup: int, schedule: str, val_every: int, val_split: str,
+              resume: bool, seed: int, workers: int, progress: bool, val_at_start: bool, val_max_clips: int,
+              min_frames: int | None, log: Callable[[str], None] | None, should_stop: Callable[[], bool] | None,
+              grad_accum: int, precision_name: str) -> dict[str, Any]:
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    if not dist.is_main:
+        say = lambda msg: None  # noqa: E731  (rank 0 speaks for the run)
+        progress = False
     if schedule not in SCHEDULES:
         raise MotionGPTError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     for name, value in (("steps", steps), ("batch_size", batch_size), ("window", window), ("val_every", val_every)):
@@ -216,7 +260,9 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             raise MotionGPTError(f"{name} must be at least 1, got {value}")
     if not lr > 0:
         raise MotionGPTError(f"learning rate must be positive, got {lr}")
-    dev = pick_device(device)
+    dist.check_batch(batch_size, grad_accum)
+    dev = dist.device
+    precision = Precision(precision_name, dev)
 
     mean, std = humanml3d.load_stats(data_dir)
     state_path = out_dir / ckpt.STATE_FILE
@@ -288,33 +334,44 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
         else:
             say(f"note: {out_dir / EMA_FILE} is missing; the codebook statistics restart from the saved codebook")
     model.to(dev).train()
+    if dist.enabled:
+        model.quantizer.gather = dist.gather_rows
+    # the codebook copies stay equal by construction (gather), so DDP need not broadcast buffers
+    wrapped = dist.wrap(model, broadcast_buffers=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
     if resume:
         ckpt.load_optimizer(out_dir, optimizer)
+        precision.load_state_dict(saved_state.get("grad_scaler"))
     start_step = int(saved_state.get("step", 0)) if resume else 0
     best = saved_state.get("best_val_mpjpe_mm") if resume else None
     best_step = saved_state.get("best_step") if resume else None
     history: list[dict] = list(saved_state.get("val_history", [])) if resume else []
     elapsed_before = float(saved_state.get("train_seconds", 0.0)) if resume else 0.0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_stats(out_dir, mean, std)
+    if dist.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_stats(out_dir, mean, std)
     args = {"data": str(data_dir), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
             "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
-            "min_frames": min_frames}
+            "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
+            "processes": dist.world}
 
     results: dict[str, Any] = {
         "out_dir": str(out_dir), "start_step": start_step, "step": start_step, "losses": [],
         "val_history": history, "val_split": used_val_split, "interrupted": False, "device": str(dev),
-        "num_parameters": model.num_parameters(), "config": config.to_dict(),
+        "num_parameters": model.num_parameters(), "config": config.to_dict(), "rank": dist.rank,
+        "processes": dist.world,
     }
     step = start_step
     train_seconds = 0.0
 
     def trainer_state() -> dict[str, Any]:
         return {"step": step, "seed": seed, "best_val_mpjpe_mm": best, "best_step": best_step,
-                "val_history": history, "args": args, "train_seconds": elapsed_before + train_seconds}
+                "val_history": history, "args": args, "train_seconds": elapsed_before + train_seconds,
+                "grad_scaler": precision.state_dict()}
 
     def save_all() -> None:
+        if not dist.is_main:
+            return
         ckpt.save_weights(out_dir / EMA_FILE, model.quantizer.ema_state())
         ckpt.save_checkpoint(out_dir, model, tokenizer_config(config), optimizer, trainer_state())
 
@@ -345,7 +402,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             model.train()
         return entry
 
-    if val_at_start and start_step == 0:
+    if val_at_start and start_step == 0 and dist.is_main:
         validate({})
 
     stop_requested = {"flag": False}
@@ -372,22 +429,35 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                            config.downsample)
         for batch, lengths in batches:
             t0 = time.perf_counter()
+            # the same seed in every process: the codebook's resets must draw alike
             torch.manual_seed(_step_seed(seed, step))
-            batch = batch.to(dev, non_blocking=pin)
             rate = lr_at(step, lr, warmup, schedule, steps)
             for group in optimizer.param_groups:
                 group["lr"] = rate
             padded_batch = bool((lengths < window).any())
-            lengths = lengths.to(dev)
-            recon, commit, perplexity = model(batch, lengths if padded_batch else None)
-            loss_rec, loss_vel = reconstruction_losses(recon, batch, lengths if padded_batch else None)
-            loss = loss_rec + VEL_WEIGHT * loss_vel + COMMIT_WEIGHT * commit
+            n_rec, n_vel, n_commit = loss_counts(lengths, window, config.nfeats, config.code_dim, config.downsample,
+                                                 padded_batch)
+            parts = dist.micro_batches(batch_size, grad_accum)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            part_sums = torch.zeros(3, device=dev, dtype=torch.float64)
+            for i, part in enumerate(parts):
+                x = batch[part].to(dev, non_blocking=pin)
+                rows = lengths[part].to(dev) if padded_batch else None
+                with dist.no_sync(wrapped, last=i == len(parts) - 1):
+                    with precision.autocast():
+                        recon, commit, perplexity = wrapped(x, rows)
+                    rec_sum, vel_sum = reconstruction_sums(recon.float(), x, rows)
+                    commit_sum = commit * loss_counts(lengths[part], window, config.nfeats, config.code_dim,
+                                                      config.downsample, padded_batch)[2]
+                    loss = (rec_sum / n_rec + VEL_WEIGHT * vel_sum / n_vel + COMMIT_WEIGHT * commit_sum / n_commit)
+                    precision.backward(loss * dist.world)
+                part_sums += torch.stack([rec_sum.detach(), vel_sum.detach(), commit_sum.detach()]).double()
+            precision.step(optimizer, model.parameters())
             step += 1
-            values = torch.stack([loss.detach(), loss_rec.detach(), loss_vel.detach(), commit.detach(),
-                                  perplexity.detach().float()]).cpu().tolist()
+            rec_g, vel_g, commit_g = (dist.all_sum(part_sums).cpu() / torch.tensor([n_rec, n_vel, n_commit],
+                                                                                  dtype=torch.float64)).tolist()
+            values = [rec_g + VEL_WEIGHT * vel_g + COMMIT_WEIGHT * commit_g, rec_g, vel_g, commit_g,
+                      float(perplexity.detach())]
             train_seconds += time.perf_counter() - t0
             results["losses"].append(values[0])
             for key, v in zip(sums, values):
@@ -401,11 +471,12 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 raise MotionGPTError(f"the loss became {values[0]} at step {step}; lower --lr "
                                      f"(checkpoint of that step saved in {out_dir})")
             if step % val_every == 0 or step == steps:
-                validate({k: v / max(n_sum, 1) for k, v in sums.items()})
+                if dist.is_main:
+                    validate({k: v / max(n_sum, 1) for k, v in sums.items()})
                 sums = dict.fromkeys(sums, 0.0)
                 n_sum = 0
                 save_all()
-            if stop_requested["flag"] or (should_stop is not None and should_stop()):
+            if dist.any(stop_requested["flag"] or (should_stop is not None and should_stop())):
                 results["interrupted"] = True
                 break
     finally:
