@@ -92,6 +92,26 @@ def test_style_words_pick_a_styled_caption(shipped_vocab):
     assert reading.style in ("old", "elderly"), reading.message
 
 
+@pytest.mark.parametrize("text, action", [("a woman jogs along the path", "run"),
+                                          ("un hombre levanta ambas manos", "raise-up-both-hands")])
+def test_who_moves_is_not_a_style(shipped_vocab, text, action):
+    # "a woman" is who moves, not the data's feminine performance style (nor "hombre" masculine)
+    reading = read_prompt(text, shipped_vocab)
+    assert reading.action == action and reading.style in (None, "normal"), reading.message
+
+
+def test_a_style_asked_for_in_words_is_kept(shipped_vocab):
+    reading = read_prompt("a person walks in a feminine way", shipped_vocab)
+    assert reading.action == "walk" and reading.style == "feminine", reading.message
+
+
+def test_neutral_subject_swaps_only_person_words():
+    from engine.prompts.meaning import neutral_subject
+    assert neutral_subject("A Woman jogs; la mujer camina; an old man walks") == \
+        "A person jogs; la person camina; an old person walks"
+    assert neutral_subject("someone mans the station") == "someone mans the station"
+
+
 # concepts the shipped model has no clips of (v0.3 learned climbing, sitting and jumping from CMU's
 # playground takes, so those read as its playground action now)
 @pytest.mark.parametrize("text, concept", [("a person kicks a ball", "kick"), ("someone throws a ball", "throw"),

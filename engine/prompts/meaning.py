@@ -33,6 +33,17 @@ _PLURAL_LIMBS: tuple[str, ...] = ("hands", "arms", "manos", "brazos", "mains", "
 """'hands up' with no side named means both hands."""
 SIDES: tuple[str, ...] = ("left", "right", "both")
 
+PERSON_WORDS: frozenset[str] = frozenset("""
+man men woman women guy guys gal girl girls boy boys lady ladies gentleman gentlemen actor actress
+hombre hombres mujer mujeres chico chica señor señora homme hommes femme femmes garçon fille dame monsieur
+mann männer frau frauen junge mädchen herr dame uomo uomini donna donne ragazzo ragazza signore signora
+homem homens mulher mulheres menino menina rapaz moça senhor senhora
+""".split())
+"""Who is moving, not how: "a woman jogs" asks for a jog, not for the data's
+*feminine* performance style, and "the actor bows" not for a theatrical one.
+Style is read with these words said as "person" (:func:`neutral_subject`);
+age words (old, child, toddler) stay, since they do ask for a way of moving."""
+
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
 
 
@@ -70,3 +81,12 @@ def side_of(text: str) -> str | None:
     if not named and found.intersection(_PLURAL_LIMBS):
         return "both"
     return None
+
+
+def neutral_subject(text: str) -> str:
+    """``text`` with the words of :data:`PERSON_WORDS` replaced by "person",
+    the text a style is chosen from (the action is read from the prompt as
+    typed)."""
+    def swap(match: re.Match) -> str:
+        return "person" if match.group(0).lower() in PERSON_WORDS else match.group(0)
+    return _WORD_RE.sub(swap, unicodedata.normalize("NFKC", str(text)))

