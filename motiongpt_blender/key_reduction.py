@@ -31,13 +31,17 @@ class KeyReduction:
     location_m: float = 0.005
 
 
+def _keys(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Key frames (K,) and values (K, C) as float64, one channel given as (K,)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return x, (y[:, None] if y.ndim == 1 else y)
+
+
 def smooth_handles(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(left, right) Bezier handles (K, C, 2) of keys at frames ``x`` (K,)
     with values ``y`` (K, C): see the module docstring."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[:, None]
+    x, y = _keys(x, y)
     k = len(x)
     if k == 1:
         p = np.stack([np.broadcast_to(x[:, None], y.shape), y], -1)
@@ -63,11 +67,8 @@ def evaluate_bezier(x: np.ndarray, y: np.ndarray, left: np.ndarray, right: np.nd
     """(T, C) values at ``frames`` of Bezier curves through keys (x (K,),
     y (K, C)) with handles (K, C, 2); constant before the first and after the
     last key."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    x, y = _keys(x, y)
     frames = np.asarray(frames, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[:, None]
     k = len(x)
     if k == 1:
         return np.broadcast_to(y[0], (len(frames), y.shape[1])).copy()

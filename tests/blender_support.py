@@ -172,6 +172,17 @@ def new_scene() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
+def activate(obj) -> None:
+    """Make ``obj`` the only selected object and the active one (None: nothing
+    selected, nothing active), as a user's click does before a tool runs."""
+    import bpy
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    bpy.context.view_layer.objects.active = obj
+    if obj is not None:
+        obj.select_set(True)
+
+
 def build_armature(name: str, bones: list[dict], object_matrix=None):
     """An armature object from bones given in WORLD coordinates:
     ``{"name", "parent", "head", "tail", "roll" (radians, armature space),

@@ -53,12 +53,7 @@ def call(op, *args, **kw):
         res, err = ["CANCELLED"], str(exc)
     return {"result": res, "error": err, "last": status().last, "seconds": time.perf_counter() - t}
 
-def activate(obj):
-    for o in bpy.context.view_layer.objects:
-        o.select_set(False)
-    bpy.context.view_layer.objects.active = obj
-    if obj is not None:
-        obj.select_set(True)
+activate = bs.activate
 
 def keyset(obj):
     # {(curve, frame): every key property} of the object's action

@@ -69,12 +69,7 @@ def call(op, **kw):
         result, err = ["CANCELLED"], str(exc)
     return {"result": result, "error": err, "last": status().last}
 
-def activate(obj):
-    for o in bpy.context.view_layer.objects:
-        o.select_set(False)
-    bpy.context.view_layer.objects.active = obj
-    if obj is not None:
-        obj.select_set(True)
+activate = bs.activate
 
 def world_points(obj, frames, bones=None):
     # (T, B, 2, 3) world heads and tails evaluated by Blender at each frame

@@ -21,11 +21,7 @@ import motiongpt_blender
 motiongpt_blender.register()
 from motiongpt_blender import animation, bone_map_editor as bme, bone_maps, retarget, ui
 
-def activate(obj):
-    for o in bpy.context.view_layer.objects:
-        o.select_set(False)
-    bpy.context.view_layer.objects.active = obj
-    obj.select_set(True)
+activate = bs.activate
 
 def draw():
     log = []

@@ -23,6 +23,7 @@ from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.mirror import mirror_joints, mirror_text
 from . import bandai, bvh_library, humanml3d
+from .source_clip import SourceClip
 
 LICENCE_NOTE = ("Bandai Namco Research Motion Dataset, (c) 2022 Bandai Namco Research Inc., CC BY-NC 4.0 "
                 "(non-commercial use only). Kobayashi et al. 2023, arXiv:2306.08861. Changed: resampled to "
@@ -59,16 +60,6 @@ def _source_splits(source: Path) -> list[tuple[Path, Path]]:
         name = npz.stem[len("motions_"):]
         pairs.append((npz, source / f"captions_{name}.jsonl"))
     return pairs
-
-
-@dataclass
-class SourceClip:
-    """One clip from any source, before features: (T, 22, 3) metres, Y up, 20 fps."""
-    clip_id: str
-    split: str
-    captions: list[str]
-    labels: dict
-    joints: np.ndarray
 
 
 @dataclass
@@ -117,7 +108,7 @@ def bandai_batches(source: str | Path, splits: tuple[str, ...] | None = None, li
 
 
 def library_batch(library: bvh_library.LibraryReport, licence: str | None = None) -> SourceBatch:
-    clips = [SourceClip(c.clip_id, c.split, c.captions, c.labels, c.joints) for c in library.clips]
+    clips = list(library.clips)
     manifest = {"kind": "bvh-library", "path": str(library.root.resolve()), "licence": licence,
                 "clips": len(clips), "not_used": library.problems,
                 "mapped_from": sorted(set(library.mapped_from.values()))}

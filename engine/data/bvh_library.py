@@ -34,6 +34,7 @@ from ..motion.bvh import BvhMotion, bvh_joint_positions, guess_scale_to_metres, 
 from ..motion.resample import resample_linear
 from . import rig_map
 from .captions import describe, description_action
+from .source_clip import SourceClip
 
 UP_AXES: dict[str, np.ndarray] = {
     "y": np.eye(3),
@@ -56,20 +57,10 @@ UPRIGHT_SHARE = 0.7
 
 
 @dataclass
-class LibraryClip:
-    """One usable file: (T, 22, 3) positions, metres, Y up, 20 fps."""
-    clip_id: str
-    split: str
-    captions: list[str]
-    labels: dict
-    joints: np.ndarray
-
-
-@dataclass
 class LibraryReport:
     """What was read and, per file, what could not be used and why."""
     root: Path
-    clips: list[LibraryClip] = field(default_factory=list)
+    clips: list[SourceClip] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
     mapped_from: dict[str, str] = field(default_factory=dict)
 
@@ -200,7 +191,7 @@ def read_library(root: str | Path, bone_map: dict[str, str] | None = None, up: s
         action = str(record.get("action") or description_action(description or captions[0]))
         labels = {"source": source, "action": action, "description": description, "file": label}
         seen_ids.add(clip_id)
-        report.clips.append(LibraryClip(clip_id, split, captions, labels, joints.astype(np.float32)))
+        report.clips.append(SourceClip(clip_id, split, captions, labels, joints.astype(np.float32)))
     for path in sorted(root.glob("**/*.bvh")):
         if path.resolve() not in captioned:
             report.problems[str(path.relative_to(root))] = "no caption line names this file; it was not used"
