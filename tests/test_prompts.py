@@ -100,6 +100,14 @@ def test_who_moves_is_not_a_style(shipped_vocab, text, action):
     assert reading.action == action and reading.style in (None, "normal"), reading.message
 
 
+@pytest.mark.parametrize("text, action", [("a person waves", "wave-right-hand"),
+                                          ("someone raises a hand", "raise-up-right-hand"),
+                                          ("someone raises his hands", "raise-up-both-hands")])
+def test_no_side_named_means_the_right_hand(shipped_vocab, text, action):
+    # "waves a hand" is as near the left, right and both-hands waves: one hand is the right one
+    assert read_prompt(text, shipped_vocab).action == action
+
+
 def test_a_style_asked_for_in_words_is_kept(shipped_vocab):
     reading = read_prompt("a person walks in a feminine way", shipped_vocab)
     assert reading.action == "walk" and reading.style == "feminine", reading.message

@@ -48,6 +48,10 @@ STYLE_MARGIN: float = 0.01
 """A styled caption is used instead of the action's plainest one only when
 it is at least this much nearer the prompt (the prompt asks for the style)."""
 CLOSEST_SHOWN: int = 3
+UNNAMED_SIDE_ORDER: tuple[str | None, ...] = (None, "right", "left", "both")
+"""Which of equally near actions a prompt that names no side gets: a side-less
+action, else the right hand ("a person waves" waves the right hand; "hands"
+or "both" name both, :func:`engine.prompts.meaning.side_of`)."""
 
 
 class PromptRefused(ValueError):
@@ -118,8 +122,12 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     agrees = np.array([side is None or sides.get(n) in (None, side) for n in names])
     score = np.where(votes & agrees[None, :], sims[:, None], -np.inf).max(axis=0)        # (labels,)
     is_action = np.array([not n.startswith(OUTSIDE) for n in names])
-    ranked_actions = [names[j] for j in np.argsort(-np.where(is_action, score, -np.inf)) if is_action[j]
-                      and np.isfinite(score[j])]
+    # an anchor such as "waves a hand" votes for the left, right and both-hands actions alike: with no
+    # side named, one hand means the right one (the usual hand), never an arbitrary first label
+    unnamed = np.array([UNNAMED_SIDE_ORDER.index(sides.get(n)) if sides.get(n) in UNNAMED_SIDE_ORDER else 0
+                        for n in names])
+    order = np.lexsort((unnamed, -np.where(is_action, score, -np.inf)))
+    ranked_actions = [names[j] for j in order if is_action[j] and np.isfinite(score[j])]
     action = vocabulary.action(ranked_actions[0])
     best = names[int(np.argmax(score))]
     outside = best[len(OUTSIDE):] if best.startswith(OUTSIDE) else None
