@@ -140,7 +140,8 @@ def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str |
     if do_sample and temperature <= 0:
         raise MotionGPTError("temperature must be positive when sampling")
     sampler = _Sampler(row_seeds(seed, len(texts) * int(num_return_sequences)), float(temperature),
-                       int(top_k) if top_k else 0, float(top_p) if top_p is not None else 1.0) if do_sample else None
+                       int(top_k) if top_k else 0, float(top_p) if top_p is not None else 1.0,
+                       processor.longest) if do_sample else None
     out = decode(model, tokenizer, texts, processors, processor.longest, sampler, int(num_return_sequences))
     return [tokenizer.motion_from_lm(row, strict=True) for row in out.cpu().numpy()]
 
@@ -157,10 +158,17 @@ def generate_text(model, tokenizer: MotionTextTokenizer, input_text: str | Seque
 
 
 class _Sampler:
-    """Temperature, top-k, top-p and one draw per row from the row's own generator."""
+    """Temperature, top-k, top-p and one draw per row and step from the row's
+    own generator. The uniform numbers of every step are drawn up front, one
+    ``torch.rand(steps)`` per row (the same numbers as one ``torch.rand(1)``
+    per step), so a step costs no Python loop over rows and no copy to the
+    device."""
 
-    def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float):
-        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+    def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float, steps: int):
+        # CPU draws: the same seed gives the same numbers on every device
+        self.uniform = torch.stack([torch.rand(int(steps), generator=torch.Generator().manual_seed(s))
+                                    for s in seeds])                                 # (rows, steps)
+        self.step = 0
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
 
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
@@ -175,8 +183,10 @@ class _Sampler:
             drop[:, -1] = False
             scores = scores.masked_fill(drop.scatter(1, order, drop), float("-inf"))
         cdf = torch.softmax(scores, dim=-1).cumsum(-1)
-        # CPU draws: the same seed gives the same numbers on every device
-        u = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(cdf.device)
+        if self.uniform.device != cdf.device:
+            self.uniform = self.uniform.to(cdf.device)
+        u = self.uniform[:, self.step]
+        self.step += 1
         picked = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
         return picked.clamp_(max=vocab - 1)
 
