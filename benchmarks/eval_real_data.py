@@ -19,10 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.runtime import apply_process_policy  # noqa: E402
-
-apply_process_policy()  # before torch loads, as every engine entry point does
-
+import engine  # noqa: E402,F401  (first: the engine's process policy must precede torch)
 from engine.eval.evaluate import format_results, run_evaluation  # noqa: E402
 from engine.eval.report import write_json  # noqa: E402
 

@@ -33,10 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.runtime import apply_process_policy  # noqa: E402
-
-apply_process_policy()  # before torch loads, as every engine entry point does
-
+import engine  # noqa: E402,F401  (first: the engine's process policy must precede torch)
 PROMPT = "a person walks forward and waves with the right hand"
 SECONDS = (2.0, 4.0, 8.0)
 

@@ -15,10 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from engine.runtime import apply_process_policy
-
-apply_process_policy()  # before torch loads, as every engine entry point does
-
+import engine  # noqa: F401  (first: the engine's process policy must precede torch)
 import torch  # noqa: E402
 
 PROMPTS = ("a person waves with the right hand.", "a person walks forward.", "a person jumps.",

@@ -12,10 +12,7 @@ import time
 
 import numpy as np
 
-from engine.runtime import apply_process_policy
-
-apply_process_policy()  # before torch loads, as every engine entry point does
-
+import engine  # noqa: F401  (first: the engine's process policy must precede torch)
 from engine.data import humanml3d  # noqa: E402
 from engine.models.motion_tokenizer import MotionTokenizer  # noqa: E402
 from engine.motion.features import features_to_joints  # noqa: E402

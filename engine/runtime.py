@@ -24,8 +24,9 @@ lacks run on the CPU instead of failing the job (the engine picks MPS on a
 Mac, :mod:`engine.device`).
 
 Both variables are read once, when torch (and its OpenMP runtime) is loaded,
-so :func:`apply_process_policy` must run first; the CLI calls it right after
-parsing its arguments, and no command module imports torch at import time.
+so :func:`apply_process_policy` must run first: ``engine/__init__`` calls
+it, so importing anything of the engine applies it, and no engine module
+imports torch before that.
 The torch thread count is not set here: with the passive policy, one
 thread and torch's choice (one per physical core) were within noise of each
 other for a 4 s motion, alone or 8 variants at once (0.14-0.21 s vs

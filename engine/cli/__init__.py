@@ -14,7 +14,6 @@ import sys
 
 from .. import __version__
 from ..errors import MotionGPTError
-from ..runtime import apply_process_policy
 from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, smpl_command,
                task_commands, train_lm_command, train_vq_command, vocabulary_command)
 
@@ -47,7 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    apply_process_policy()  # before any handler imports torch (engine/runtime.py says why)
     try:
         return int(args.handler(args) or 0)
     except MotionGPTError as exc:

@@ -17,11 +17,7 @@ import time
 
 import numpy as np
 
-from ..runtime import apply_process_policy
-
-apply_process_policy()  # before torch loads, as every engine entry point does (a no-op when imported later)
-
-import torch  # noqa: E402
+import torch  # the engine package has applied its process policy (engine/runtime.py) before this
 
 from . import model as M
 from .generate import generate_motion_ids
