@@ -21,6 +21,7 @@ import torch  # the engine package has applied its process policy (engine/runtim
 
 from . import model as M
 from .generate import generate_motion_ids
+from .runtime import T5Runtime
 from .tasks import Task, instruction
 from .tokenizer import build_tokenizer
 
@@ -81,9 +82,10 @@ def run(preset: str = "small", batch: int = 32, threads: int = 2, repeats: int =
         result[f"train_step_s_{kind}"] = statistics.median(times)
 
     model.eval()
+    runtime = T5Runtime.from_transformers(model)      # once, as a loaded model folder is (not per call)
     prompt = instruction(Task.TEXT_TO_MOTION, caption="a person walks forward and waves.", seconds=5)
     for n_seq in (1, 8):
-        times = _timed(lambda: generate_motion_ids(model, tok, prompt, num_tokens=25, seed=1,
+        times = _timed(lambda: generate_motion_ids(runtime, tok, prompt, num_tokens=25, seed=1,
                                                    num_return_sequences=n_seq), repeats, warmup=1)
         result[f"sample_5s_motion_s_x{n_seq}"] = statistics.median(times)
     return result

@@ -47,6 +47,9 @@ SETTINGS_FILE = "motiongpt.json"
 GENERATION_FILE = "generation_config.json"
 LEGACY_TOKENIZER_DIR = "tokenizer"
 ARCHITECTURE = "T5ForConditionalGeneration"
+EMBEDDING_COPIES = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
+"""State-dict names of the copies of the shared token embedding that T5
+checkpoints may carry (transformers ties them to ``shared.weight``)."""
 
 FEED_FORWARD_KINDS = ("gated-gelu", "gated-relu", "gelu", "relu")
 """The feed-forward kinds the engine's runtime implements."""
@@ -204,17 +207,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def is_legacy_folder(folder: str | Path) -> bool:
-    """True for the format-1 layout (LMConfig fields in config.json)."""
-    folder = Path(folder)
-    if (folder / SETTINGS_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
-        return False
-    try:
-        return json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("kind") == MODEL_KIND
-    except (json.JSONDecodeError, AttributeError):
-        return False
-
-
 _LEGACY_T5_KEYS = ("d_model", "d_ff", "num_layers", "num_decoder_layers", "num_heads", "d_kv", "feed_forward_proj",
                    "dropout_rate", "tie_word_embeddings", "relative_attention_num_buckets",
                    "relative_attention_max_distance", "layer_norm_epsilon", "vocab_size")
@@ -262,9 +254,9 @@ def read_config(folder: str | Path) -> LMConfig:
                                                  f"{settings['format_version']}); update the engine")
         return LMConfig(t5=data, codebook_size=int(settings.get("codebook_size", 0)),
                         motion_offset=int(settings.get("motion_offset", 0)), extra=dict(settings.get("extra") or {}))
+    except MotionFileError:
+        raise
     except (MotionGPTError, TypeError, ValueError) as exc:
-        if isinstance(exc, MotionFileError):
-            raise
         raise MotionFileError(path, str(exc)) from exc
 
 

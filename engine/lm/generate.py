@@ -203,10 +203,8 @@ def decode(model, tokenizer: MotionTextTokenizer, texts: list[str], processors: 
     device = runtime.device
     ids, mask = encode_batch(tokenizer, texts, device)
     encoded = runtime.encode(ids, mask)
-    if copies > 1:
-        encoded, mask = encoded.repeat_interleave(copies, 0), mask.repeat_interleave(copies, 0)
-    rows = encoded.shape[0]
-    state = runtime.start(encoded, mask, max_steps)
+    rows = encoded.shape[0] * copies
+    state = runtime.start(encoded, mask, max_steps, copies)
     out = torch.full((rows, max_steps + 1), PAD_ID, dtype=torch.long, device=device)
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     for t in range(max_steps):

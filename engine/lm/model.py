@@ -19,12 +19,9 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..errors import MotionFileError, MotionGPTError
-from .config import (GENERATION_FILE, PRESETS, LMConfig, flan_t5_base, read_config, small, tiny,  # noqa: F401
+from .config import (EMBEDDING_COPIES, GENERATION_FILE, PRESETS, SETTINGS_FILE, LMConfig, flan_t5_base, read_config, small, tiny,  # noqa: F401
                      tokenizer_folder, write_config, write_generation_config)
 from .tokenizer import EOS_ID, PAD_ID, MotionTextTokenizer
-
-_EMBED_COPIES = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
-
 
 def build_model(config: LMConfig):
     """A randomly initialised ``T5ForConditionalGeneration`` for ``config``."""
@@ -67,7 +64,7 @@ def lm_state_dict(model) -> dict[str, torch.Tensor]:
     shared = sd["shared.weight"]
     out = {}
     for key, value in sd.items():
-        if key in _EMBED_COPIES + ("lm_head.weight",) and value.data_ptr() == shared.data_ptr():
+        if key in EMBEDDING_COPIES + ("lm_head.weight",) and value.data_ptr() == shared.data_ptr():
             continue
         out[key] = value
     return out
@@ -95,7 +92,7 @@ def save_lm(folder: str | Path, model, config: LMConfig, tokenizer: MotionTextTo
                                   tokenizer.motion_offset != config.motion_offset):
         raise MotionGPTError("the tokenizer does not belong to this model config")
     ckpt.save_checkpoint(folder, _Weights(lm_state_dict(model)), config.hf_config(), optimizer, trainer_state)
-    write_config(folder, config)
+    ckpt.write_json(folder / SETTINGS_FILE, config.settings())       # config.json: written by save_checkpoint
     if sampling is not None or not (folder / GENERATION_FILE).is_file():
         write_generation_config(folder, sampling)
     if tokenizer is not None:
@@ -126,7 +123,7 @@ def load_lm(folder: str | Path, device: str | torch.device = "cpu"):
     model = build_model(config)
     state = ckpt.load_weights(folder / ckpt.MODEL_FILE)
     if "shared.weight" in state:
-        for key in _EMBED_COPIES:
+        for key in EMBEDDING_COPIES:
             state.setdefault(key, state["shared.weight"])
         if config.tie_word_embeddings:
             state.setdefault("lm_head.weight", state["shared.weight"])

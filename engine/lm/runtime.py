@@ -37,7 +37,7 @@ from torch import nn
 
 from .. import checkpoint as ckpt
 from ..errors import MotionFileError
-from .config import LMConfig, read_config
+from .config import EMBEDDING_COPIES, LMConfig, read_config
 from .model import load_tokenizer
 
 _ACTIVATIONS = {
@@ -215,12 +215,6 @@ class DecoderState:
     self_bias: torch.Tensor              # (1, H, max_steps, max_steps) causal relative bias
     step: int = 0
 
-    def select(self, rows: torch.Tensor) -> None:
-        """Keep only ``rows`` (a 1-D index): rows that finished drop out."""
-        for cache in (self.cross_keys, self.cross_values, self.self_keys, self.self_values):
-            cache[:] = [t.index_select(0, rows) for t in cache]
-        self.cross_bias = self.cross_bias.index_select(0, rows)
-
 
 class T5Runtime(nn.Module):
     """Encoder-decoder T5 for decoding; parameter names as in the checkpoint."""
@@ -239,17 +233,18 @@ class T5Runtime(nn.Module):
 
     # -- weights ---------------------------------------------------------------
     @classmethod
-    def from_state_dict(cls, config: LMConfig, state: dict[str, torch.Tensor], source: str | Path = "weights"
-                        ) -> "T5Runtime":
+    def from_state_dict(cls, config: LMConfig, state: dict[str, torch.Tensor], source: str | Path = "weights",
+                        device: str | torch.device = "cpu") -> "T5Runtime":
         """Built without initialising and given ``state``'s tensors (no
         copy); copies of the shared embedding that a transformers state dict
-        carries are ignored."""
+        carries are ignored. Moved to ``device`` before it is made float32,
+        so float16 weights cross to a GPU at half the size."""
         model = cls(config)
         own = set(model.state_dict())
         state = {k: v for k, v in state.items() if k in own or k not in _TIED_COPIES}
         ckpt.check_keys(model, state, source)
         model.load_state_dict(state, strict=True, assign=True)
-        return model.float().eval()
+        return model.to(device).float().eval()
 
     @classmethod
     def from_transformers(cls, hf_model) -> "T5Runtime":
@@ -258,8 +253,7 @@ class T5Runtime(nn.Module):
         state = {k: v.detach() for k, v in hf_model.state_dict().items()}
         if config.tie_word_embeddings:
             state.pop("lm_head.weight", None)
-        runtime = cls.from_state_dict(config, state, "the transformers model")
-        return runtime.to(next(hf_model.parameters()).device)
+        return cls.from_state_dict(config, state, "the transformers model", next(hf_model.parameters()).device)
 
     def cast(self, dtype: torch.dtype) -> "T5Runtime":
         """Attention and first feed-forward projections in ``dtype``; the
@@ -298,23 +292,27 @@ class T5Runtime(nn.Module):
         return self.encoder.final_layer_norm(x)
 
     @torch.no_grad()
-    def start(self, encoded: torch.Tensor, attention_mask: torch.Tensor, max_steps: int) -> DecoderState:
+    def start(self, encoded: torch.Tensor, attention_mask: torch.Tensor, max_steps: int,
+              copies: int = 1) -> DecoderState:
         """The cross-attention keys and values of ``encoded`` and an empty
-        self-attention cache for up to ``max_steps`` decoder tokens."""
+        self-attention cache for up to ``max_steps`` decoder tokens, for
+        ``copies`` decoder rows per prompt (consecutive): the keys and values
+        are computed once per prompt and repeated, not once per row."""
         t5, dtype = self.config.t5, self.compute_dtype
-        rows = encoded.shape[0]
+        rows = encoded.shape[0] * copies
         memory = encoded.to(dtype)
         cross_k, cross_v, self_k, self_v = [], [], [], []
         for block in self.decoder.block:
             cross = block.layer[1].EncDecAttention
-            cross_k.append(cross.split(cross.k(memory)))
-            cross_v.append(cross.split(cross.v(memory)))
+            cross_k.append(cross.split(cross.k(memory)).repeat_interleave(copies, 0))
+            cross_v.append(cross.split(cross.v(memory)).repeat_interleave(copies, 0))
             shape = (rows, t5["num_heads"], max_steps, t5["d_kv"])
             self_k.append(torch.zeros(shape, dtype=dtype, device=encoded.device))
             self_v.append(torch.zeros(shape, dtype=dtype, device=encoded.device))
         positions = torch.arange(max_steps, device=encoded.device)
         causal = self.decoder.relative_bias(positions, positions, False, t5)
-        return DecoderState(cross_k, cross_v, _padding_bias(attention_mask), self_k, self_v, causal)
+        return DecoderState(cross_k, cross_v, _padding_bias(attention_mask).repeat_interleave(copies, 0), self_k,
+                            self_v, causal)
 
     @torch.no_grad()
     def decoder_step(self, tokens: torch.Tensor, state: DecoderState) -> torch.Tensor:
@@ -355,7 +353,7 @@ class T5Runtime(nn.Module):
                             for t in range(decoder_input_ids.shape[1])], dim=1)
 
 
-_TIED_COPIES = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight")
+_TIED_COPIES = EMBEDDING_COPIES + ("lm_head.weight",)
 
 
 def _padding_bias(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -373,7 +371,7 @@ def load_runtime(folder: str | Path, device: str | torch.device = "cpu",
     state = ckpt.load_weights(folder / ckpt.MODEL_FILE)
     if config.vocab_size < 1:
         raise MotionFileError(folder / ckpt.CONFIG_FILE, "has no vocab_size; it was not written by save_lm")
-    model = T5Runtime.from_state_dict(config, state, folder / ckpt.MODEL_FILE).to(device)
+    model = T5Runtime.from_state_dict(config, state, folder / ckpt.MODEL_FILE, device)
     if dtype != torch.float32:
         model.cast(dtype)
     return model, config, load_tokenizer(folder, config)

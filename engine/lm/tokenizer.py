@@ -326,10 +326,8 @@ class MotionTextTokenizer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.hf.save_pretrained(str(folder))
-        config_path = folder / TokenizerFile.CONFIG_FILE
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-        config.update(HF_TOKENIZER_CONFIG)
-        config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        config = {**TokenizerFile.read_config(folder), **HF_TOKENIZER_CONFIG}
+        (folder / TokenizerFile.CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         meta = {"format_version": FORMAT_VERSION, "kind": self.kind, "codebook_size": self.codebook_size,
                 "motion_offset": self.motion_offset, "vocab_size": len(self)}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -405,12 +403,15 @@ class TokenizerFile:
                           and type(backend.model).__name__ != "BPE")   # transformers skips it for BPE too
 
     @classmethod
+    def read_config(cls, folder: str | Path) -> dict:
+        """A folder's tokenizer_config.json ({} when it has none)."""
+        path = Path(folder) / cls.CONFIG_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    @classmethod
     def from_folder(cls, folder: str | Path) -> "TokenizerFile":
         from tokenizers import Tokenizer
-        folder = Path(folder)
-        config_path = folder / cls.CONFIG_FILE
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-        return cls(Tokenizer.from_file(str(folder / TOKENIZER_FILE)), config)
+        return cls(Tokenizer.from_file(str(Path(folder) / TOKENIZER_FILE)), cls.read_config(folder))
 
     def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
         return {"input_ids": self.backend.encode(text, add_special_tokens=add_special_tokens).ids}

@@ -217,7 +217,8 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampl
     from ..checkpoint import MODEL_FILE, load_weights, save_weights, write_json
     from ..lm import config as lm_files
     from ..lm.tokenizer import HF_TOKENIZER_CONFIG, META_FILE, TOKENIZER_FILE, TokenizerFile
-    from .motion_tokenizer import MEAN_FILE, STD_FILE, read_vq_config
+    from .motion_tokenizer import MEAN_FILE, STD_FILE
+    from .vqvae import read_vq_config
     source, dest = Path(source), Path(dest)
     manifest = read_bundle_manifest(source)
     src_vq, src_lm = source / manifest.get("vq", "vq"), source / manifest.get("lm", "lm")
@@ -229,8 +230,7 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampl
     if tok_dir is None:
         raise MotionFileError(src_lm, "has no text tokenizer (tokenizer.json); export a complete model folder")
     tok_files = {name: (tok_dir / name).read_bytes() for name in (TOKENIZER_FILE, META_FILE)}
-    tok_config_path = tok_dir / TokenizerFile.CONFIG_FILE
-    tok_config = json.loads(tok_config_path.read_text(encoding="utf-8")) if tok_config_path.is_file() else {}
+    tok_config = TokenizerFile.read_config(tok_dir)
     if sampling is None:
         sampling = lm_files.read_sampling(src_lm) or manifest.get("sampling")
 

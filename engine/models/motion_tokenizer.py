@@ -29,7 +29,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..device import pick_device
 from ..errors import MotionFileError, MotionGPTError, MotionShapeError
-from .vqvae import MotionVQVAE, VQConfig
+from .vqvae import MotionVQVAE, VQConfig, read_vq_config  # noqa: F401  (read_vq_config: its old home)
 
 MEAN_FILE = "mean.npy"
 STD_FILE = "std.npy"
@@ -38,17 +38,6 @@ STD_FILE = "std.npy"
 def tokenizer_config(config: VQConfig) -> dict[str, Any]:
     """The config.json content of a tokenizer folder."""
     return config.to_json_dict()
-
-
-def read_vq_config(folder: str | Path) -> VQConfig:
-    """VQConfig of a tokenizer folder, with errors that name config.json."""
-    path = Path(folder) / ckpt.CONFIG_FILE
-    try:
-        return VQConfig.from_json_dict(ckpt.read_config(folder))
-    except (MotionGPTError, TypeError) as exc:
-        if isinstance(exc, MotionFileError):
-            raise
-        raise MotionFileError(path, str(exc)) from exc
 
 
 def save_stats(folder: str | Path, mean: np.ndarray, std: np.ndarray) -> None:

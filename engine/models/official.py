@@ -17,6 +17,7 @@ import torch
 from ..checkpoint import load_into, save_checkpoint
 from ..data.humanml3d import load_stats
 from ..errors import MotionFileError, MotionGPTError
+from ..lm.config import EMBEDDING_COPIES
 from ..lm.model import LMConfig, build_model, save_lm
 from ..lm.tokenizer import EOS_ID, PAD_ID, MotionTextTokenizer
 from .bundle import bundle_hashes, write_bundle_manifest
@@ -26,9 +27,6 @@ from .vqvae import MotionVQVAE, VQConfig
 VAE_PREFIX = "vae."
 LM_PREFIX = "lm.language_model."
 DROPPED_PREFIXES = ("_losses.", "metrics.")
-TIED_KEYS = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
-
-
 def read_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors, loaded without unpickling arbitrary objects."""
     path = Path(path)
@@ -123,7 +121,7 @@ def convert_official(checkpoint: str | Path, t5_dir: str | Path, out_dir: str | 
                                       f"checkpoint's embeddings have {vocab_size}; use the FLAN-T5 folder it was trained with")
     lm_config = lm_config_from_t5_folder(t5_dir, vocab_size).with_tokenizer(tokenizer)
     model = build_model(lm_config)
-    for key in TIED_KEYS:  # some savers drop the embeddings tied to 'shared'
+    for key in EMBEDDING_COPIES:  # some savers drop the embeddings tied to 'shared'
         lm_state.setdefault(key, lm_state["shared.weight"])
     load_into(model, lm_state, f"{checkpoint} (lm.language_model.*)")
 

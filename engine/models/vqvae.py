@@ -354,6 +354,16 @@ class QuantizeEMAReset(nn.Module):
 
 # ----------------------------------------------------------------------------- the model
 
+def read_vq_config(folder: str | Path) -> VQConfig:
+    """VQConfig of a tokenizer folder's config.json, with errors that name the file."""
+    from .. import checkpoint as ckpt
+    data = ckpt.read_config(folder)                  # names the file itself when it is missing or broken
+    try:
+        return VQConfig.from_json_dict(data)
+    except (MotionGPTError, TypeError) as exc:
+        raise MotionFileError(Path(folder) / ckpt.CONFIG_FILE, str(exc)) from exc
+
+
 class MotionVQVAE(nn.Module):
     """Motion <-> discrete tokens. All inputs are normalised features
     ((x - Mean) / Std); one token per ``config.downsample`` frames."""
@@ -376,12 +386,7 @@ class MotionVQVAE(nn.Module):
         (a tokenizer folder, vq/ of a model), loaded strictly, in eval mode."""
         from .. import checkpoint as ckpt
         folder = Path(folder)
-        data = ckpt.read_config(folder)
-        try:
-            config = VQConfig.from_json_dict(data)
-        except (MotionGPTError, TypeError) as exc:
-            raise MotionFileError(folder / ckpt.CONFIG_FILE, str(exc)) from exc
-        model = cls(config)
+        model = cls(read_vq_config(folder))
         ckpt.load_into(model, ckpt.load_weights(folder / ckpt.MODEL_FILE), folder / ckpt.MODEL_FILE)
         return model.to(device).eval()
 
