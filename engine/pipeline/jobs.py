@@ -51,7 +51,7 @@ from .fields import as_float, check_unicode, is_number, kind, shown
 from .motion_io import MAX_SECONDS, RESULT_BYTES_PER_FRAME, Motion, check_fps
 from .post import PostOptions
 
-__all__ = ["TASKS", "validate_job", "run_job", "load_model", "estimate_result_bytes", "JobCancelled", "ParamError",
+__all__ = ["TASKS", "validate_job", "run_job", "load_model", "estimate_result_bytes", "result_size_field", "JobCancelled", "ParamError",
            "MAX_PROMPT_CHARS", "MAX_SECONDS", "MAX_VARIANTS", "MAX_SEED"]
 
 TASKS: tuple[str, ...] = ("generate", "inbetween", "continue", "caption")
@@ -164,6 +164,14 @@ def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:
         motion = params["motion"]
         frames = motion.num_frames + round(params["seconds"] * motion.fps)
     return int(frames) * RESULT_BYTES_PER_FRAME
+
+
+def result_size_field(task: str, params: dict[str, Any]) -> str | None:
+    """The request field to make smaller when :func:`estimate_result_bytes`
+    is too large (what drives the size of each task's result)."""
+    if task == "generate":
+        return "variants" if params.get("variants", 1) > 1 else "seconds"
+    return {"inbetween": "motion", "continue": "seconds"}.get(task)
 
 
 def pick_seed() -> int:

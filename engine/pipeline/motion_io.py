@@ -86,6 +86,7 @@ class Motion:
     offsets: np.ndarray
     fps: float
     _positions: np.ndarray | None = field(default=None, init=False, repr=False)
+    _world: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.local_quats = np.asarray(self.local_quats, dtype=np.float64)
@@ -123,14 +124,20 @@ class Motion:
 
     def positions(self) -> np.ndarray:
         """(T, 22, 3) world joint positions by forward kinematics (cached)."""
-        if self._positions is None:
-            self._positions, _ = forward_kinematics(self.local_quats, self.root_pos, self.offsets, sk.PARENTS)
+        self._forward_kinematics()
         return self._positions
 
     def world_quats(self) -> np.ndarray:
-        """(T, 22, 4) world rotation of every joint."""
-        _, world = forward_kinematics(self.local_quats, self.root_pos, self.offsets, sk.PARENTS)
-        return world
+        """(T, 22, 4) world rotation of every joint (cached)."""
+        self._forward_kinematics()
+        return self._world
+
+    def _forward_kinematics(self) -> None:
+        """One forward kinematics pass fills both caches: the foot cleanup
+        asks for positions and world rotations of the same motion."""
+        if self._positions is None or self._world is None:
+            self._positions, self._world = forward_kinematics(self.local_quats, self.root_pos, self.offsets,
+                                                              sk.PARENTS)
 
     def replace(self, local_quats: np.ndarray | None = None, root_pos: np.ndarray | None = None) -> "Motion":
         """A new Motion with some arrays swapped (same offsets and fps)."""

@@ -45,12 +45,12 @@ ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 
 MODEL_FPS: float = sk.FPS
-DEFAULT_SECONDS: float = 10.0
-"""Longest length picked for a prompt given without seconds."""
+LONGEST_DEFAULT_SECONDS: float = DEFAULT_MAX_TOKENS * FRAMES_PER_TOKEN / MODEL_FPS
+"""Longest motion ``generate`` makes when no length is asked for (10 s):
+the cap on the action's typical length, and what the server's result-size
+estimate assumes."""
 MIN_MODEL_SECONDS: float = 0.25
 """Shortest input motion the model can read: one 4-frame token at 20 fps."""
-LONGEST_DEFAULT_SECONDS: float = DEFAULT_MAX_TOKENS * FRAMES_PER_TOKEN / MODEL_FPS
-"""Longest motion ``generate`` makes when no length is asked for (10 s)."""
 CONTEXT_TOKENS: int = CONTINUE_CONTEXT_TOKENS
 """Tokens of the input given to the model to continue from (8 s)."""
 KEY_BLEND_S: float = 0.3
@@ -122,7 +122,7 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
     fps = float(fps)
     variants = int(variants)
     if seconds is None and reading.seconds:
-        seconds = min(float(reading.seconds), DEFAULT_SECONDS)
+        seconds = min(float(reading.seconds), LONGEST_DEFAULT_SECONDS)
     num_frames = ask = None
     if seconds is not None:
         num_frames = max(MIN_FRAMES, int(round(float(seconds) * fps)))

@@ -177,8 +177,7 @@ class EngineService:
             return
         size = int(estimate(task, params))
         if size > self.max_job_result:
-            field = {"generate": "variants" if params.get("variants", 1) > 1 else "seconds", "inbetween": "motion",
-                     "continue": "seconds"}.get(task)
+            field = self.runner.result_size_field(task, params)
             raise ApiError(400, "result_too_large",
                            f"the result would be about {size / 2**20:.0f} MB; this engine sends at most "
                            f"{self.max_job_result / 2**20:.0f} MB per job: ask for fewer variants, fewer seconds or "
