@@ -202,25 +202,29 @@ class MotionGPT:
         s = sampling or self.sampling
         num = seconds_to_tokens(seconds) if seconds else (1, DEFAULT_MAX_TOKENS)
         if chain and isinstance(num, int) and num > CHAIN_WINDOW_TOKENS:
-            ids = [self._chain(text, num, None if seed is None else int(seed) + v, s) for v in range(int(variants))]
+            ids = self._chain(text, num, None if seed is None else int(seed), s, int(variants))
             return _finite(self.vq.decode_batch(ids))
         prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
         ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, **s.kwargs(),
                                   num_return_sequences=int(variants))
         return _finite(self.vq.decode_batch(ids))
 
-    def _chain(self, text: str, num_tokens: int, seed: int | None, s: SamplingOptions) -> np.ndarray:
+    def _chain(self, text: str, num_tokens: int, seed: int | None, s: SamplingOptions,
+               variants: int = 1) -> list[np.ndarray]:
         """``num_tokens`` motion codes for a caption, longer than the model
-        writes at once: a first window from the text alone, then
-        :meth:`_extend` window by window."""
+        writes at once, for each of ``variants`` rows decoded together: a
+        first window from the text alone, then :meth:`_extend` window by
+        window. Row v draws with seed ``seed + v`` (then ``seed + 1 + v``
+        onwards), as a call with that seed and one variant does."""
         window = CHAIN_WINDOW_TOKENS
         first = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=tokens_to_seconds(window))
-        codes = generate_motion_ids(self.lm, self.tokenizer, first, num_tokens=window, seed=seed, **s.kwargs())[0]
+        codes = generate_motion_ids(self.lm, self.tokenizer, first, num_tokens=window, seed=seed, **s.kwargs(),
+                                    num_return_sequences=variants)
         more = self._extend(codes, num_tokens - window, text, None if seed is None else seed + 1, s)
-        return np.concatenate([codes, more])
+        return [np.concatenate([c, m]) for c, m in zip(codes, more)]
 
-    def _extend(self, codes: np.ndarray, n_new: int, text: str | None, seed: int | None,
-                s: SamplingOptions) -> np.ndarray:
+    def _extend(self, codes: list[np.ndarray], n_new: int, text: str | None, seed: int | None,
+                s: SamplingOptions) -> list[np.ndarray]:
         """``n_new`` codes that follow ``codes``, in windows of at most
         :data:`CHAIN_WINDOW_TOKENS` (the longest motion the model was trained
         on): each window sees the codes before it (at least
@@ -229,25 +233,32 @@ class MotionGPT:
         with a text, as the text-conditioned in-between task with the mask
         at the end; without, as prediction. So every window carries on the
         same action from the pose and phase where the last one stopped.
-        A short continuation is one window, as it always was."""
+        A short continuation is one window, as it always was. ``codes`` are
+        rows of the same length, extended together in one batch per window
+        (row r draws with seed ``seed + step + r``)."""
         window = CHAIN_WINDOW_TOKENS
-        out = np.asarray(codes, dtype=np.int64)
-        start = len(out)
+        outs = [np.asarray(c, dtype=np.int64) for c in codes]
+        start = len(outs[0])
         step = 0
-        while len(out) - start < n_new:
-            remaining = n_new - (len(out) - start)
-            context = out[-min(CONTINUE_CONTEXT_TOKENS, max(CHAIN_CONTEXT_TOKENS, window - remaining)):]
-            new = min(window - len(context), remaining)
-            if text:
-                masked = np.concatenate([context, np.full(new, self.tokenizer.vocab.mask)])
-                prompt = instruction(Task.INBETWEEN_TEXT, caption=text, motion_ids=masked, vocab=self.tokenizer.vocab)
-            else:
-                prompt = instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
-            more = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=new,
-                                       seed=None if seed is None else seed + step, **s.kwargs())[0]
-            out = np.concatenate([out, more])
+        while len(outs[0]) - start < n_new:
+            remaining = n_new - (len(outs[0]) - start)
+            shown = min(CONTINUE_CONTEXT_TOKENS, max(CHAIN_CONTEXT_TOKENS, window - remaining), len(outs[0]))
+            new = min(window - shown, remaining)
+            prompts = [self._window_prompt(out[-shown:], new, text) for out in outs]
+            more = generate_motion_ids(self.lm, self.tokenizer, prompts[0] if len(prompts) == 1 else prompts,
+                                       num_tokens=new, seed=None if seed is None else seed + step, **s.kwargs())
+            outs = [np.concatenate([o, m]) for o, m in zip(outs, more)]
             step += 1
-        return out[start:]
+        return [o[start:] for o in outs]
+
+    def _window_prompt(self, context: np.ndarray, new: int, text: str | None) -> str:
+        """The prompt that writes ``new`` codes after ``context``: with a
+        text the text-conditioned in-between task with the masks at the end,
+        without one prediction."""
+        if text:
+            masked = np.concatenate([context, np.full(new, self.tokenizer.vocab.mask)])
+            return instruction(Task.INBETWEEN_TEXT, caption=text, motion_ids=masked, vocab=self.tokenizer.vocab)
+        return instruction(Task.PREDICT, motion_ids=context, vocab=self.tokenizer.vocab)
 
     def caption(self, features: np.ndarray) -> str:
         tokens = self.vq.encode(features)
@@ -260,7 +271,7 @@ class MotionGPT:
         (the new part only), written by :meth:`_extend` from the last 8 s."""
         s = sampling or self.sampling
         context = self.vq.encode(features)[-CONTINUE_CONTEXT_TOKENS:]
-        new = self._extend(context, seconds_to_tokens(seconds), _check_text(text) if text else None, seed, s)
+        new = self._extend([context], seconds_to_tokens(seconds), _check_text(text) if text else None, seed, s)[0]
         whole = _finite([self.vq.decode(np.concatenate([context, new]))])[0]
         return whole[len(context) * FRAMES_PER_TOKEN:]
 
