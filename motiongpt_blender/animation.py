@@ -138,6 +138,11 @@ def _keys(obj) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(frames), np.concatenate(selected)
 
 
+def has_keys(obj) -> bool:
+    """Whether any F-curve of the object's animation has a key (cheap: for ``poll``)."""
+    return any(len(fc.keyframe_points) for fc in object_fcurves(obj))
+
+
 def key_range(obj) -> tuple[int, int] | None:
     """(first, last) key frame of the object's animation, None without keys."""
     frames, _ = _keys(obj)
