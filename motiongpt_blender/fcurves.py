@@ -212,9 +212,9 @@ def write_fcurve(fc, frames: np.ndarray, values: np.ndarray, *, lo: float, hi: f
     number of keys written."""
     frames = np.asarray(frames, dtype=np.float32)
     values = np.asarray(values, dtype=np.float32)
-    if changes is not None and target is not None:
-        changes.remember(target, fc)
     old = read_keys(fc)
+    if changes is not None and target is not None:
+        changes.remember(target, fc, keys=old)
     old_frames = old["co"][:, 0]
     if open_range:
         kill = (old_frames > lo) & (old_frames < hi)
@@ -273,10 +273,13 @@ class ChangeLog:
     def _key(self, target: ChannelTarget, data_path: str, index: int) -> tuple[int, str, int]:
         return (id(target), data_path, index)
 
-    def remember(self, target: ChannelTarget, fc) -> None:
+    def remember(self, target: ChannelTarget, fc, keys: Mapping[str, np.ndarray] | None = None) -> None:
+        """Save every key of ``fc`` (``keys``: what :func:`read_keys` gives for
+        it now, when the caller has read them already) unless it is saved."""
         key = self._key(target, fc.data_path, fc.array_index)
         if key not in self.saved:
-            self.saved[key] = _Saved(target, fc.data_path, fc.array_index, read_keys(fc))
+            self.saved[key] = _Saved(target, fc.data_path, fc.array_index,
+                                     dict(keys) if keys is not None else read_keys(fc))
 
     def created(self, target: ChannelTarget, data_path: str, index: int) -> None:
         key = self._key(target, data_path, index)
