@@ -390,10 +390,7 @@ class CaptionApplier(Applier):
         if action is None:
             raise UserError(f"The action {self.plan.data['action']!r} is gone; nothing was changed.")
         caption = " ".join(str(self.result.get("caption") or "").split())
-        old = action.get(CAPTION_PROP)
-        self.undo.append(lambda: action.__setitem__(CAPTION_PROP, old) if old is not None
-                         else action.pop(CAPTION_PROP, None))
-        action[CAPTION_PROP] = caption
+        self.changes.set_property(action, CAPTION_PROP, caption)      # rollback deletes it if it was not there
         self.message = f"{action.name}: {caption}" if caption else f"The engine had no words for {action.name!r}"
         yield 1.0
 
