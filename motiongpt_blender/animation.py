@@ -45,7 +45,7 @@ import numpy as np
 
 from . import bone_maps, prompt_help, retarget_math as rm
 from .bone_map_editor import custom_bone_map
-from .fcurves import ChangeLog, object_fcurves
+from .fcurves import ChangeLog, action_prop, object_fcurves
 from .key_reduction import KeyReduction
 from .retarget import RetargetJob, resolve_bone_map
 from .rig_reader import read_motion, scene_fps
@@ -533,8 +533,4 @@ def plan_caption(context, obj) -> Plan:
 def caption_of(obj) -> str | None:
     if obj is None or obj.type != 'ARMATURE':
         return None
-    action = object_action(obj)
-    if action is None:
-        return None
-    value = action.get(CAPTION_PROP)
-    return str(value) if value is not None else None
+    return action_prop(obj, CAPTION_PROP)

@@ -61,6 +61,15 @@ def object_fcurves(obj: bpy.types.Object) -> list:
     return list(action.fcurves)
 
 
+def action_prop(obj, name: str) -> str | None:
+    """The ID property ``name`` of the object's active action, as text (None
+    without an action or the property)."""
+    ad = getattr(obj, "animation_data", None) if obj is not None else None
+    action = ad.action if ad is not None else None
+    value = action.get(name) if action is not None else None
+    return str(value) if value is not None else None
+
+
 def bone_path(bone: str, prop: str) -> str:
     """``pose.bones["bone"].prop`` with the bone name escaped."""
     return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
