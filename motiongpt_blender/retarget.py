@@ -86,6 +86,15 @@ def _bones_matrix(collection, prop: str, n: int) -> np.ndarray:
     return np.swapaxes(buf.reshape(n, 4, 4), 1, 2).astype(np.float64)   # Blender stores columns
 
 
+def _pose_matrices(obj: bpy.types.Object, index: dict[str, int], prop: str = "matrix") -> np.ndarray:
+    """(B, 4, 4) of every pose bone's ``prop`` as Blender holds it now, in the rig's bone order."""
+    pose_bones = obj.pose.bones
+    m = _bones_matrix(pose_bones, prop, len(pose_bones))
+    out = np.empty_like(m)
+    out[[index[pb.name] for pb in pose_bones]] = m
+    return out
+
+
 def rig_bones(obj: bpy.types.Object) -> list[bone_maps.RigBone]:
     """The armature's bones for :func:`bone_maps.auto_detect`."""
     pose = obj.pose.bones
@@ -111,11 +120,7 @@ def read_rig_rest(obj: bpy.types.Object) -> rm.RigRest:
     rest = _bones_matrix(bones, "matrix_local", n)
     tails = np.empty(n * 3, dtype=np.float32)
     bones.foreach_get("tail_local", tails)
-    pose_bones = obj.pose.bones
-    basis_pose = _bones_matrix(pose_bones, "matrix_basis", n)
-    order = [index[pb.name] for pb in pose_bones]
-    basis = np.empty_like(basis_pose)
-    basis[order] = basis_pose
+    basis = _pose_matrices(obj, index, "matrix_basis")
     return rm.RigRest(names=names, parents=parents, rest=rest, tails=tails.reshape(n, 3).astype(np.float64),
                       object_matrix=np.array(obj.matrix_world, dtype=np.float64), basis=basis)
 
@@ -151,17 +156,6 @@ def resolve_bone_map(obj: bpy.types.Object, bone_map: Mapping[str, str] | None =
 
 # ---------------------------------------------------------------------------
 # evaluating the rig
-
-def _pose_matrices(obj: bpy.types.Object, index: dict[str, int], prop: str = "matrix") -> np.ndarray:
-    """(B, 4, 4) of every pose bone's ``prop`` as Blender holds it now, in the rig's bone order."""
-    pose_bones = obj.pose.bones
-    n = len(pose_bones)
-    buf = np.empty(n * 16, dtype=np.float32)
-    pose_bones.foreach_get(prop, buf)
-    out = np.empty((n, 4, 4))
-    out[[index[pb.name] for pb in pose_bones]] = np.swapaxes(buf.reshape(n, 4, 4), 1, 2)
-    return out
-
 
 def _evaluated_poses(obj: bpy.types.Object, frames: np.ndarray, index: dict[str, int]) -> Iterator[np.ndarray]:
     """(B, 4, 4) armature-space pose evaluated by Blender (constraints,
