@@ -443,34 +443,28 @@ class RetargetJob:
                     self.switched.append(pb.name)
         curves = {(fc.data_path, fc.array_index): fc for fc in self.target.fcurves}
         first = start + 1 if self.replace_range else start
+        # what the keys give, one evaluation per bone property: the rotation just before the written
+        # frames (which they continue) and, at each held end, every mapped bone's basis rotation
+        # (quaternion) and the hips bone's location
+        held = [k for k in range(2) if self.hold[k]]
+        frames = np.array([first - 1.0] + [float((start, end)[k]) for k in held])
+        root = self.mapping["pelvis"]
         self.reference: dict[str, np.ndarray | None] = {}
+        self.held_rot: list[dict[str, np.ndarray] | None] = [{} if self.hold[k] else None for k in range(2)]
+        self.held_loc: list[np.ndarray | None] = [None, None]
         for bone, mode in self.modes.items():
+            pb = obj.pose.bones[bone]
             prop, width = modes.rotation_property(mode)
             prefix = bone_path(bone, "")
             has = any((prefix + prop, i) in curves for i in range(width))
-            self.reference[bone] = property_values(obj.pose.bones[bone], prop, width, curves, np.array([first - 1.0]),
-                                                   prefix)[0] if has else None
-        self.held_rot: list[dict[str, np.ndarray] | None] = [None, None]
-        self.held_loc: list[np.ndarray | None] = [None, None]
-        for k, frame in enumerate((start, end)):
-            if self.hold[k]:
-                self.held_rot[k], self.held_loc[k] = self._pose_at(curves, float(frame))
-
-    def _pose_at(self, curves, frame: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Basis rotation (quaternion) of every mapped bone and the location
-        of the hips bone that the keys give at ``frame``."""
-        rot = {}
-        loc = None
-        root = self.mapping["pelvis"]
-        for bone, mode in self.modes.items():
-            pb = self.obj.pose.bones[bone]
-            prop, width = modes.rotation_property(mode)
-            prefix = bone_path(bone, "")
-            values = property_values(pb, prop, width, curves, np.array([frame]), prefix)
-            rot[bone] = modes.channels_to_quats(values, mode)[0]
-            if bone == root:
-                loc = property_values(pb, "location", 3, curves, np.array([frame]), prefix)[0]
-        return rot, loc
+            values = property_values(pb, prop, width, curves, frames, prefix) if has or held else None
+            self.reference[bone] = values[0] if has else None
+            for j, k in enumerate(held, start=1):
+                self.held_rot[k][bone] = modes.channels_to_quats(values[j:j + 1], mode)[0]
+            if bone == root and held:
+                loc = property_values(pb, "location", 3, curves, frames[1:], prefix)
+                for j, k in enumerate(held):
+                    self.held_loc[k] = loc[j]
 
     # -- solving -----------------------------------------------------------------------------
     def _solve(self) -> None:
