@@ -729,8 +729,7 @@ def rig_hip_centre(rig: RigRest, mapping: Mapping[str, str]) -> np.ndarray:
 
 
 def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
-             root_motion: str = "relative", keep_rig_facing: bool = True,
-             reference_quats: Mapping[str, np.ndarray] | None = None) -> RetargetResult:
+             root_motion: str = "relative", keep_rig_facing: bool = True) -> RetargetResult:
     """Pose-bone channels that make ``rig`` follow ``motion``.
 
     mapping: engine joint name -> bone name (joints without a bone are
@@ -742,8 +741,6 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
     (no location channel); the hips bone keeps its rest offset from the hip
     centre. keep_rig_facing: turn the
     motion about Z so the engine's forward is the rig's forward.
-    reference_quats: bone -> (4,) value the first frame's sign should agree
-    with (e.g. the key just before the written range).
     """
     if root_motion not in ROOT_MOTION_MODES:
         raise RetargetError(f"root_motion must be one of {ROOT_MOTION_MODES}, got {root_motion!r}")
@@ -911,11 +908,8 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
             basis, pose = solve(root_world)
 
     quats: dict[str, np.ndarray] = {}
-    ref = reference_quats or {}
     for b, m in basis.items():
-        name = rig.names[b]
-        q = matrix_to_quat(unscale(m[:, :3, :3]))
-        quats[name] = quat_continuity(q, ref.get(name))
+        quats[rig.names[b]] = quat_continuity(matrix_to_quat(unscale(m[:, :3, :3])))
     root_location = None
     if root_world is not None:
         root_location = basis[root_b][:, :3, 3].copy()
