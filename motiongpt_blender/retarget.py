@@ -361,8 +361,11 @@ class RetargetJob:
                     yield 0.45 + 0.1 * progress
                 for progress, passes, worst in self._refine_by_evaluation():
                     yield 0.55 + 0.35 * progress
-            for progress in self._write_all(blend=True):
-                yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
+            if method == "evaluation" and self._refined_keys_are_final():
+                yield 1.0
+            else:
+                for progress in self._write_all(blend=True):
+                    yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
             self.target.finish(self.obj)
             if why is None:
                 break
@@ -627,6 +630,17 @@ class RetargetJob:
             a, b = modes.channels_to_quats(fit, mode), modes.channels_to_quats(v, mode)
             return 2.0 * np.arccos(np.clip(np.abs((a * b).sum(-1)), 0.0, 1.0)) / tol
         return angle
+
+    def _refined_keys_are_final(self) -> bool:
+        """Whether the keys the refinement by evaluation wrote last are the
+        ones the final write would write: it writes the current solve
+        (:meth:`_refine_by_evaluation` ends without changing it) at the
+        written frames over [written[0], written[-1]], which is every frame
+        over [start, end] without ``replace_range`` when the motion reaches
+        ``end``; the final write differs only by blending into held ends and
+        reducing keys."""
+        return (not any(self.hold) and self.reduce is None and not self.replace_range
+                and float(self.end) == float(self.frames[-1]))
 
     def _write_all(self, blend: bool) -> Iterator[float]:
         values = self._channel_values(blend)
