@@ -323,6 +323,7 @@ class RetargetJob:
         self.report: RetargetReport | None = None
         self.keys_written = 0
         self.model_cached = False
+        self.signature: tuple | None = None        # rig_signature of the solved bones (the model cache's key)
 
     # -- steps -------------------------------------------------------------------------------
     def steps(self) -> Iterator[float]:
@@ -351,7 +352,7 @@ class RetargetJob:
                     worst = yield from self._check_model(model)
                     method = "model" if worst <= self.refine_tol_deg else None
                     if method is None:              # the rig changed in a way the signature missed
-                        _MODEL_CACHE.pop(rig_signature(self.obj, list(self.result.quats)), None)
+                        _MODEL_CACHE.pop(self.signature, None)
             yield 0.45
         t3 = time.perf_counter()
         for attempt in range(2):
@@ -377,7 +378,7 @@ class RetargetJob:
             worst = self._error_now()
             if worst <= self.refine_tol_deg:
                 break
-            _MODEL_CACHE.pop(rig_signature(self.obj, list(self.result.quats)), None)
+            _MODEL_CACHE.pop(self.signature, None)
             method = None                           # the cached model no longer fits: evaluate instead
         t4 = time.perf_counter()
         self.report = RetargetReport(
@@ -493,7 +494,7 @@ class RetargetJob:
         between evaluations); returns the model or None."""
         bones = list(self.result.quats)
         root = self.result.root_bone if self.result.root_location is not None else None
-        signature = rig_signature(self.obj, bones)
+        signature = self.signature = rig_signature(self.obj, bones)
         model = _MODEL_CACHE.get(signature)
         self.model_cached = model is not None
         if model is None:
