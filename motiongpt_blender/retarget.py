@@ -212,7 +212,7 @@ def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[s
     model, or None if it does not fit."""
     rng = np.random.default_rng(seed)
     static = {b: rig.basis[rig.index[b]] for b in bones}
-    size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
+    size = rig.size or 1.0
     pose_rot, basis_rot, root_pose, root_basis = [], [], [], []
     idx = [rig.index[b] for b in bones]
     with _PoseProbe(obj, bones) as probe:
@@ -539,7 +539,7 @@ class RetargetJob:
                     worst = max(worst, float(cm.angle_deg(rm.unscale(pose[k, :3, :3]), desired[b][t])))
                 if root_m is not None:
                     k = bones.index(res.root_bone)
-                    size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
+                    size = rig.size or 1.0
                     if np.linalg.norm(pose[k, :3, 3] - root_m[t, :3, 3]) > 1e-5 * size:
                         worst = max(worst, 360.0)
                 yield 0.4
@@ -564,7 +564,7 @@ class RetargetJob:
         desired, root_m = self._desired()
         sel = np.isin(self.frames, self.written)
         root = res.root_bone if root_m is not None else None
-        pos_tol = 1e-5 * float(np.ptp(rig.rest[:, :3, 3], axis=0).max())
+        pos_tol = 1e-5 * rig.size
         n = int(sel.sum())
         worst = 0.0
         for k in range(self.refine_passes + 1):

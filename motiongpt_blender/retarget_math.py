@@ -577,6 +577,11 @@ class RigRest:
         parent_rest = np.where((self.parents >= 0)[:, None, None], self.rest[np.maximum(self.parents, 0)], np.eye(4))
         self.rest_relative = affine_inverse(parent_rest) @ self.rest
 
+    @property
+    def size(self) -> float:
+        """The rig's largest extent along an axis: its rest bone heads' (armature space)."""
+        return float(np.ptp(self.rest[:, :3, 3], axis=0).max())
+
     def world_heads(self) -> np.ndarray:
         return transform_points(self.object_matrix, self.rest[:, :3, 3])
 
