@@ -198,8 +198,7 @@ class _PoseProbe:
 
 def _random_rotations(rng: np.random.Generator, n: int, max_angle: float) -> np.ndarray:
     axis = rm.normalize(rng.normal(size=(n, 3)))
-    half = 0.5 * rng.uniform(0.3, 1.0, size=n) * max_angle
-    return rm.quat_to_matrix(np.concatenate([np.cos(half)[:, None], axis * np.sin(half)[:, None]], -1))
+    return rm.quat_to_matrix(rm.quat_from_axis_angle(axis, rng.uniform(0.3, 1.0, size=n) * max_angle))
 
 
 def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[str], root: str | None,

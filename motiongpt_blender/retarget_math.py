@@ -204,6 +204,12 @@ def quat_continuity(q: np.ndarray, reference: np.ndarray | None = None) -> np.nd
     return q * np.cumprod(steps, axis=0)[..., None]
 
 
+def quat_from_axis_angle(axis: np.ndarray, angle) -> np.ndarray:
+    """Unit quaternions (..., 4) turning by ``angle`` (radians) about unit ``axis`` (..., 3)."""
+    half = np.asarray(angle, dtype=np.float64) / 2.0
+    return np.concatenate([np.cos(half)[..., None], axis * np.sin(half)[..., None]], -1)
+
+
 def quat_conjugate(q: np.ndarray) -> np.ndarray:
     """The inverse of unit quaternions (..., 4)."""
     return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
@@ -215,9 +221,8 @@ def quat_power(q: np.ndarray, w) -> np.ndarray:
     q = quat_normalize(q)
     q = np.where(q[..., :1] < 0, -q, q)
     half = np.arccos(np.clip(q[..., 0], -1.0, 1.0))
-    axis = normalize(q[..., 1:])
     w = np.asarray(w, dtype=np.float64)
-    return np.concatenate([np.cos(w * half)[..., None], axis * np.sin(w * half)[..., None]], -1)
+    return quat_from_axis_angle(normalize(q[..., 1:]), 2.0 * w * half)
 
 
 def smoothstep(s: np.ndarray) -> np.ndarray:
@@ -965,10 +970,7 @@ def euler_to_matrix(euler: np.ndarray, order: str = "XYZ") -> np.ndarray:
 def axis_angle_to_matrix(aa: np.ndarray) -> np.ndarray:
     """Blender axis-angle (..., 4) = (angle, x, y, z) -> (..., 3, 3)."""
     aa = np.asarray(aa, dtype=np.float64)
-    axis = normalize(aa[..., 1:])
-    half = aa[..., 0] / 2.0
-    q = np.concatenate([np.cos(half)[..., None], axis * np.sin(half)[..., None]], -1)
-    return quat_to_matrix(q)
+    return quat_to_matrix(quat_from_axis_angle(normalize(aa[..., 1:]), aa[..., 0]))
 
 
 def basis_matrices(location: np.ndarray, rotation: np.ndarray, scale: np.ndarray, mode: str) -> np.ndarray:
