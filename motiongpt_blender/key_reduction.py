@@ -14,7 +14,9 @@ handles, which Blender never recomputes: the curve an animator sees is
 exactly the one checked here.
 :func:`evaluate_bezier` follows Blender's F-curve evaluation (handle lengths
 corrected so time is monotonic, then the cubic in time solved for the curve
-parameter); a test compares it with ``FCurve.evaluate``.
+parameter -- linear in time, so solved directly, when the handles are a
+third of the segment long as :func:`smooth_handles` makes them); a test
+compares it with ``FCurve.evaluate``.
 """
 from __future__ import annotations
 
