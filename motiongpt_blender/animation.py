@@ -45,7 +45,7 @@ import numpy as np
 
 from . import bone_maps, prompt_help, retarget_math as rm
 from .bone_map_editor import custom_bone_map
-from .fcurves import ChangeLog, object_fcurves
+from .fcurves import ChangeLog, action_prop, object_fcurves
 from .key_reduction import KeyReduction
 from .retarget import RetargetJob, resolve_bone_map
 from .rig_reader import read_motion, scene_fps
@@ -136,6 +136,11 @@ def _keys(obj) -> tuple[np.ndarray, np.ndarray]:
     if not frames:
         return np.zeros(0, np.float32), np.zeros(0, bool)
     return np.concatenate(frames), np.concatenate(selected)
+
+
+def has_keys(obj) -> bool:
+    """Whether any F-curve of the object's animation has a key (cheap: for ``poll``)."""
+    return any(len(fc.keyframe_points) for fc in object_fcurves(obj))
 
 
 def key_range(obj) -> tuple[int, int] | None:
@@ -385,10 +390,7 @@ class CaptionApplier(Applier):
         if action is None:
             raise UserError(f"The action {self.plan.data['action']!r} is gone; nothing was changed.")
         caption = " ".join(str(self.result.get("caption") or "").split())
-        old = action.get(CAPTION_PROP)
-        self.undo.append(lambda: action.__setitem__(CAPTION_PROP, old) if old is not None
-                         else action.pop(CAPTION_PROP, None))
-        action[CAPTION_PROP] = caption
+        self.changes.set_property(action, CAPTION_PROP, caption)      # rollback deletes it if it was not there
         self.message = f"{action.name}: {caption}" if caption else f"The engine had no words for {action.name!r}"
         yield 1.0
 
@@ -531,8 +533,4 @@ def plan_caption(context, obj) -> Plan:
 def caption_of(obj) -> str | None:
     if obj is None or obj.type != 'ARMATURE':
         return None
-    action = object_action(obj)
-    if action is None:
-        return None
-    value = action.get(CAPTION_PROP)
-    return str(value) if value is not None else None
+    return action_prop(obj, CAPTION_PROP)

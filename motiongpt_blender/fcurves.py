@@ -61,6 +61,15 @@ def object_fcurves(obj: bpy.types.Object) -> list:
     return list(action.fcurves)
 
 
+def action_prop(obj, name: str) -> str | None:
+    """The ID property ``name`` of the object's active action, as text (None
+    without an action or the property)."""
+    ad = getattr(obj, "animation_data", None) if obj is not None else None
+    action = ad.action if ad is not None else None
+    value = action.get(name) if action is not None else None
+    return str(value) if value is not None else None
+
+
 def bone_path(bone: str, prop: str) -> str:
     """``pose.bones["bone"].prop`` with the bone name escaped."""
     return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
@@ -212,9 +221,9 @@ def write_fcurve(fc, frames: np.ndarray, values: np.ndarray, *, lo: float, hi: f
     number of keys written."""
     frames = np.asarray(frames, dtype=np.float32)
     values = np.asarray(values, dtype=np.float32)
-    if changes is not None and target is not None:
-        changes.remember(target, fc)
     old = read_keys(fc)
+    if changes is not None and target is not None:
+        changes.remember(target, fc, keys=old)
     old_frames = old["co"][:, 0]
     if open_range:
         kill = (old_frames > lo) & (old_frames < hi)
@@ -273,10 +282,13 @@ class ChangeLog:
     def _key(self, target: ChannelTarget, data_path: str, index: int) -> tuple[int, str, int]:
         return (id(target), data_path, index)
 
-    def remember(self, target: ChannelTarget, fc) -> None:
+    def remember(self, target: ChannelTarget, fc, keys: Mapping[str, np.ndarray] | None = None) -> None:
+        """Save every key of ``fc`` (``keys``: what :func:`read_keys` gives for
+        it now, when the caller has read them already) unless it is saved."""
         key = self._key(target, fc.data_path, fc.array_index)
         if key not in self.saved:
-            self.saved[key] = _Saved(target, fc.data_path, fc.array_index, read_keys(fc))
+            self.saved[key] = _Saved(target, fc.data_path, fc.array_index,
+                                     dict(keys) if keys is not None else read_keys(fc))
 
     def created(self, target: ChannelTarget, data_path: str, index: int) -> None:
         key = self._key(target, data_path, index)

@@ -14,7 +14,9 @@ handles, which Blender never recomputes: the curve an animator sees is
 exactly the one checked here.
 :func:`evaluate_bezier` follows Blender's F-curve evaluation (handle lengths
 corrected so time is monotonic, then the cubic in time solved for the curve
-parameter); a test compares it with ``FCurve.evaluate``.
+parameter -- linear in time, so solved directly, when the handles are a
+third of the segment long as :func:`smooth_handles` makes them); a test
+compares it with ``FCurve.evaluate``.
 """
 from __future__ import annotations
 
@@ -86,10 +88,28 @@ def evaluate_bezier(x: np.ndarray, y: np.ndarray, left: np.ndarray, right: np.nd
     x1, y1 = x0 - fac * h1x, y0 - fac * h1y
     x2, y2 = x3 - fac * h2x, y3 - fac * h2y
     t = np.broadcast_to(frames[:, None], x1.shape)
-    # solve x(u) = t: Newton steps safeguarded by bisection
     u = np.clip((t - x0) / np.maximum(span, 1e-300), 0.0, 1.0)
+    # handles a third of the segment long in time (smooth_handles'): x(u) is linear, u = (t - x0) / span;
+    # else solve x(u) = t: Newton steps safeguarded by bisection
+    third = span / 3.0
+    eps = 1e-9 * np.abs(span)
+    linear = (np.abs((x1 - x0) - third) <= eps) & (np.abs((x3 - x2) - third) <= eps)
+    if not linear.all():
+        solve = ~np.broadcast_to(linear, u.shape)
+        u[solve] = _solve_time(*(np.broadcast_to(a, u.shape)[solve] for a in (x0, x1, x2, x3, t, u)))
+    a = 1 - u
+    out = a ** 3 * y0 + 3 * a * a * u * y1 + 3 * a * u * u * y2 + u ** 3 * y3
+    out = np.where(frames[:, None] <= x[0], y[0], out)
+    return np.where(frames[:, None] >= x[-1], y[-1], out)
+
+
+def _solve_time(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, t: np.ndarray,
+                u: np.ndarray, rounds: int = 40) -> np.ndarray:
+    """The curve parameter u in [0, 1] where the cubic in time through
+    x0..x3 reaches ``t``, from the first guess ``u``: Newton steps
+    safeguarded by bisection, stopping early once u no longer changes."""
     lo, hi = np.zeros_like(u), np.ones_like(u)
-    for _ in range(40):
+    for _ in range(rounds):
         a = 1 - u
         xu = a ** 3 * x0 + 3 * a * a * u * x1 + 3 * a * u * u * x2 + u ** 3 * x3
         dx = 3 * a * a * (x1 - x0) + 6 * a * u * (x2 - x1) + 3 * u * u * (x3 - x2)
@@ -97,11 +117,11 @@ def evaluate_bezier(x: np.ndarray, y: np.ndarray, left: np.ndarray, right: np.nd
         lo = np.where(f < 0, u, lo)
         hi = np.where(f > 0, u, hi)
         step = np.where(np.abs(dx) > 1e-12, u - f / np.where(np.abs(dx) > 1e-12, dx, 1.0), 0.5 * (lo + hi))
-        u = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-    a = 1 - u
-    out = a ** 3 * y0 + 3 * a * a * u * y1 + 3 * a * u * u * y2 + u ** 3 * y3
-    out = np.where(frames[:, None] <= x[0], y[0], out)
-    return np.where(frames[:, None] >= x[-1], y[-1], out)
+        new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+        if np.array_equal(new, u):          # a fixed point: every further round gives the same u
+            break
+        u = new
+    return u
 
 
 def reduce_keys(frames: np.ndarray, values: np.ndarray, tolerance: np.ndarray | float | None = None,

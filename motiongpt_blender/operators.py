@@ -88,7 +88,7 @@ class _EngineOperator:
         ad = obj.animation_data
         if ad is not None and ad.use_tweak_mode:
             return f"{obj.name} is in NLA tweak mode; leave it first"
-        if cls.needs_animation and animation.key_range(obj) is None:
+        if cls.needs_animation and not animation.has_keys(obj):
             return f"{obj.name} has no keys to work on; key some poses or use Generate"
         return None
 

@@ -21,6 +21,8 @@ from typing import Any
 import bpy
 from bpy.props import StringProperty
 
+from .fcurves import action_prop
+
 UNDERSTOOD_PROP = "motiongpt_understood_as"
 VOCABULARY = Path("prompts") / "vocabulary.json"
 MAX_EXAMPLES = 24
@@ -50,10 +52,7 @@ def store(action, result: dict[str, Any] | None) -> None:
 
 def understood_of(obj) -> str | None:
     """The stored reading of the active action of ``obj``."""
-    ad = getattr(obj, "animation_data", None) if obj is not None else None
-    action = ad.action if ad is not None else None
-    value = action.get(UNDERSTOOD_PROP) if action is not None else None
-    return str(value) if value is not None else None
+    return action_prop(obj, UNDERSTOOD_PROP)
 
 
 def example_prompts(model_folder: str | os.PathLike | None) -> list[str]:

@@ -86,6 +86,15 @@ def _bones_matrix(collection, prop: str, n: int) -> np.ndarray:
     return np.swapaxes(buf.reshape(n, 4, 4), 1, 2).astype(np.float64)   # Blender stores columns
 
 
+def _pose_matrices(obj: bpy.types.Object, index: dict[str, int], prop: str = "matrix") -> np.ndarray:
+    """(B, 4, 4) of every pose bone's ``prop`` as Blender holds it now, in the rig's bone order."""
+    pose_bones = obj.pose.bones
+    m = _bones_matrix(pose_bones, prop, len(pose_bones))
+    out = np.empty_like(m)
+    out[[index[pb.name] for pb in pose_bones]] = m
+    return out
+
+
 def rig_bones(obj: bpy.types.Object) -> list[bone_maps.RigBone]:
     """The armature's bones for :func:`bone_maps.auto_detect`."""
     pose = obj.pose.bones
@@ -111,11 +120,7 @@ def read_rig_rest(obj: bpy.types.Object) -> rm.RigRest:
     rest = _bones_matrix(bones, "matrix_local", n)
     tails = np.empty(n * 3, dtype=np.float32)
     bones.foreach_get("tail_local", tails)
-    pose_bones = obj.pose.bones
-    basis_pose = _bones_matrix(pose_bones, "matrix_basis", n)
-    order = [index[pb.name] for pb in pose_bones]
-    basis = np.empty_like(basis_pose)
-    basis[order] = basis_pose
+    basis = _pose_matrices(obj, index, "matrix_basis")
     return rm.RigRest(names=names, parents=parents, rest=rest, tails=tails.reshape(n, 3).astype(np.float64),
                       object_matrix=np.array(obj.matrix_world, dtype=np.float64), basis=basis)
 
@@ -151,17 +156,6 @@ def resolve_bone_map(obj: bpy.types.Object, bone_map: Mapping[str, str] | None =
 
 # ---------------------------------------------------------------------------
 # evaluating the rig
-
-def _pose_matrices(obj: bpy.types.Object, index: dict[str, int], prop: str = "matrix") -> np.ndarray:
-    """(B, 4, 4) of every pose bone's ``prop`` as Blender holds it now, in the rig's bone order."""
-    pose_bones = obj.pose.bones
-    n = len(pose_bones)
-    buf = np.empty(n * 16, dtype=np.float32)
-    pose_bones.foreach_get(prop, buf)
-    out = np.empty((n, 4, 4))
-    out[[index[pb.name] for pb in pose_bones]] = np.swapaxes(buf.reshape(n, 4, 4), 1, 2)
-    return out
-
 
 def _evaluated_poses(obj: bpy.types.Object, frames: np.ndarray, index: dict[str, int]) -> Iterator[np.ndarray]:
     """(B, 4, 4) armature-space pose evaluated by Blender (constraints,
@@ -204,8 +198,7 @@ class _PoseProbe:
 
 def _random_rotations(rng: np.random.Generator, n: int, max_angle: float) -> np.ndarray:
     axis = rm.normalize(rng.normal(size=(n, 3)))
-    half = 0.5 * rng.uniform(0.3, 1.0, size=n) * max_angle
-    return rm.quat_to_matrix(np.concatenate([np.cos(half)[:, None], axis * np.sin(half)[:, None]], -1))
+    return rm.quat_to_matrix(rm.quat_from_axis_angle(axis, rng.uniform(0.3, 1.0, size=n) * max_angle))
 
 
 def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[str], root: str | None,
@@ -218,7 +211,7 @@ def probe_constraint_model(obj: bpy.types.Object, rig: rm.RigRest, bones: list[s
     model, or None if it does not fit."""
     rng = np.random.default_rng(seed)
     static = {b: rig.basis[rig.index[b]] for b in bones}
-    size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
+    size = rig.size or 1.0
     pose_rot, basis_rot, root_pose, root_basis = [], [], [], []
     idx = [rig.index[b] for b in bones]
     with _PoseProbe(obj, bones) as probe:
@@ -329,6 +322,7 @@ class RetargetJob:
         self.report: RetargetReport | None = None
         self.keys_written = 0
         self.model_cached = False
+        self.signature: tuple | None = None        # rig_signature of the solved bones (the model cache's key)
 
     # -- steps -------------------------------------------------------------------------------
     def steps(self) -> Iterator[float]:
@@ -357,7 +351,7 @@ class RetargetJob:
                     worst = yield from self._check_model(model)
                     method = "model" if worst <= self.refine_tol_deg else None
                     if method is None:              # the rig changed in a way the signature missed
-                        _MODEL_CACHE.pop(rig_signature(self.obj, list(self.result.quats)), None)
+                        _MODEL_CACHE.pop(self.signature, None)
             yield 0.45
         t3 = time.perf_counter()
         for attempt in range(2):
@@ -367,8 +361,11 @@ class RetargetJob:
                     yield 0.45 + 0.1 * progress
                 for progress, passes, worst in self._refine_by_evaluation():
                     yield 0.55 + 0.35 * progress
-            for progress in self._write_all(blend=True):
-                yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
+            if method == "evaluation" and self._refined_keys_are_final():
+                yield 1.0
+            else:
+                for progress in self._write_all(blend=True):
+                    yield (0.9 if method == "evaluation" else 0.5) + (0.1 if method == "evaluation" else 0.5) * progress
             self.target.finish(self.obj)
             if why is None:
                 break
@@ -380,7 +377,7 @@ class RetargetJob:
             worst = self._error_now()
             if worst <= self.refine_tol_deg:
                 break
-            _MODEL_CACHE.pop(rig_signature(self.obj, list(self.result.quats)), None)
+            _MODEL_CACHE.pop(self.signature, None)
             method = None                           # the cached model no longer fits: evaluate instead
         t4 = time.perf_counter()
         self.report = RetargetReport(
@@ -449,34 +446,28 @@ class RetargetJob:
                     self.switched.append(pb.name)
         curves = {(fc.data_path, fc.array_index): fc for fc in self.target.fcurves}
         first = start + 1 if self.replace_range else start
+        # what the keys give, one evaluation per bone property: the rotation just before the written
+        # frames (which they continue) and, at each held end, every mapped bone's basis rotation
+        # (quaternion) and the hips bone's location
+        held = [k for k in range(2) if self.hold[k]]
+        frames = np.array([first - 1.0] + [float((start, end)[k]) for k in held])
+        root = self.mapping["pelvis"]
         self.reference: dict[str, np.ndarray | None] = {}
+        self.held_rot: list[dict[str, np.ndarray] | None] = [{} if self.hold[k] else None for k in range(2)]
+        self.held_loc: list[np.ndarray | None] = [None, None]
         for bone, mode in self.modes.items():
+            pb = obj.pose.bones[bone]
             prop, width = modes.rotation_property(mode)
             prefix = bone_path(bone, "")
             has = any((prefix + prop, i) in curves for i in range(width))
-            self.reference[bone] = property_values(obj.pose.bones[bone], prop, width, curves, np.array([first - 1.0]),
-                                                   prefix)[0] if has else None
-        self.held_rot: list[dict[str, np.ndarray] | None] = [None, None]
-        self.held_loc: list[np.ndarray | None] = [None, None]
-        for k, frame in enumerate((start, end)):
-            if self.hold[k]:
-                self.held_rot[k], self.held_loc[k] = self._pose_at(curves, float(frame))
-
-    def _pose_at(self, curves, frame: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Basis rotation (quaternion) of every mapped bone and the location
-        of the hips bone that the keys give at ``frame``."""
-        rot = {}
-        loc = None
-        root = self.mapping["pelvis"]
-        for bone, mode in self.modes.items():
-            pb = self.obj.pose.bones[bone]
-            prop, width = modes.rotation_property(mode)
-            prefix = bone_path(bone, "")
-            values = property_values(pb, prop, width, curves, np.array([frame]), prefix)
-            rot[bone] = modes.channels_to_quats(values, mode)[0]
-            if bone == root:
-                loc = property_values(pb, "location", 3, curves, np.array([frame]), prefix)[0]
-        return rot, loc
+            values = property_values(pb, prop, width, curves, frames, prefix) if has or held else None
+            self.reference[bone] = values[0] if has else None
+            for j, k in enumerate(held, start=1):
+                self.held_rot[k][bone] = modes.channels_to_quats(values[j:j + 1], mode)[0]
+            if bone == root and held:
+                loc = property_values(pb, "location", 3, curves, frames[1:], prefix)
+                for j, k in enumerate(held):
+                    self.held_loc[k] = loc[j]
 
     # -- solving -----------------------------------------------------------------------------
     def _solve(self) -> None:
@@ -502,7 +493,7 @@ class RetargetJob:
         between evaluations); returns the model or None."""
         bones = list(self.result.quats)
         root = self.result.root_bone if self.result.root_location is not None else None
-        signature = rig_signature(self.obj, bones)
+        signature = self.signature = rig_signature(self.obj, bones)
         model = _MODEL_CACHE.get(signature)
         self.model_cached = model is not None
         if model is None:
@@ -547,7 +538,7 @@ class RetargetJob:
                     worst = max(worst, float(cm.angle_deg(rm.unscale(pose[k, :3, :3]), desired[b][t])))
                 if root_m is not None:
                     k = bones.index(res.root_bone)
-                    size = float(np.ptp(rig.rest[:, :3, 3], axis=0).max()) or 1.0
+                    size = rig.size or 1.0
                     if np.linalg.norm(pose[k, :3, 3] - root_m[t, :3, 3]) > 1e-5 * size:
                         worst = max(worst, 360.0)
                 yield 0.4
@@ -572,7 +563,7 @@ class RetargetJob:
         desired, root_m = self._desired()
         sel = np.isin(self.frames, self.written)
         root = res.root_bone if root_m is not None else None
-        pos_tol = 1e-5 * float(np.ptp(rig.rest[:, :3, 3], axis=0).max())
+        pos_tol = 1e-5 * rig.size
         n = int(sel.sum())
         worst = 0.0
         for k in range(self.refine_passes + 1):
@@ -639,6 +630,17 @@ class RetargetJob:
             a, b = modes.channels_to_quats(fit, mode), modes.channels_to_quats(v, mode)
             return 2.0 * np.arccos(np.clip(np.abs((a * b).sum(-1)), 0.0, 1.0)) / tol
         return angle
+
+    def _refined_keys_are_final(self) -> bool:
+        """Whether the keys the refinement by evaluation wrote last are the
+        ones the final write would write: it writes the current solve
+        (:meth:`_refine_by_evaluation` ends without changing it) at the
+        written frames over [written[0], written[-1]], which is every frame
+        over [start, end] without ``replace_range`` when the motion reaches
+        ``end``; the final write differs only by blending into held ends and
+        reducing keys."""
+        return (not any(self.hold) and self.reduce is None and not self.replace_range
+                and float(self.end) == float(self.frames[-1]))
 
     def _write_all(self, blend: bool) -> Iterator[float]:
         values = self._channel_values(blend)

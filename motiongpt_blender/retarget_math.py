@@ -204,6 +204,12 @@ def quat_continuity(q: np.ndarray, reference: np.ndarray | None = None) -> np.nd
     return q * np.cumprod(steps, axis=0)[..., None]
 
 
+def quat_from_axis_angle(axis: np.ndarray, angle) -> np.ndarray:
+    """Unit quaternions (..., 4) turning by ``angle`` (radians) about unit ``axis`` (..., 3)."""
+    half = np.asarray(angle, dtype=np.float64) / 2.0
+    return np.concatenate([np.cos(half)[..., None], axis * np.sin(half)[..., None]], -1)
+
+
 def quat_conjugate(q: np.ndarray) -> np.ndarray:
     """The inverse of unit quaternions (..., 4)."""
     return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
@@ -215,9 +221,8 @@ def quat_power(q: np.ndarray, w) -> np.ndarray:
     q = quat_normalize(q)
     q = np.where(q[..., :1] < 0, -q, q)
     half = np.arccos(np.clip(q[..., 0], -1.0, 1.0))
-    axis = normalize(q[..., 1:])
     w = np.asarray(w, dtype=np.float64)
-    return np.concatenate([np.cos(w * half)[..., None], axis * np.sin(w * half)[..., None]], -1)
+    return quat_from_axis_angle(normalize(q[..., 1:]), 2.0 * w * half)
 
 
 def smoothstep(s: np.ndarray) -> np.ndarray:
@@ -577,6 +582,11 @@ class RigRest:
         parent_rest = np.where((self.parents >= 0)[:, None, None], self.rest[np.maximum(self.parents, 0)], np.eye(4))
         self.rest_relative = affine_inverse(parent_rest) @ self.rest
 
+    @property
+    def size(self) -> float:
+        """The rig's largest extent along an axis: its rest bone heads' (armature space)."""
+        return float(np.ptp(self.rest[:, :3, 3], axis=0).max())
+
     def world_heads(self) -> np.ndarray:
         return transform_points(self.object_matrix, self.rest[:, :3, 3])
 
@@ -729,8 +739,7 @@ def rig_hip_centre(rig: RigRest, mapping: Mapping[str, str]) -> np.ndarray:
 
 
 def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
-             root_motion: str = "relative", keep_rig_facing: bool = True,
-             reference_quats: Mapping[str, np.ndarray] | None = None) -> RetargetResult:
+             root_motion: str = "relative", keep_rig_facing: bool = True) -> RetargetResult:
     """Pose-bone channels that make ``rig`` follow ``motion``.
 
     mapping: engine joint name -> bone name (joints without a bone are
@@ -742,8 +751,6 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
     (no location channel); the hips bone keeps its rest offset from the hip
     centre. keep_rig_facing: turn the
     motion about Z so the engine's forward is the rig's forward.
-    reference_quats: bone -> (4,) value the first frame's sign should agree
-    with (e.g. the key just before the written range).
     """
     if root_motion not in ROOT_MOTION_MODES:
         raise RetargetError(f"root_motion must be one of {ROOT_MOTION_MODES}, got {root_motion!r}")
@@ -911,11 +918,8 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
             basis, pose = solve(root_world)
 
     quats: dict[str, np.ndarray] = {}
-    ref = reference_quats or {}
     for b, m in basis.items():
-        name = rig.names[b]
-        q = matrix_to_quat(unscale(m[:, :3, :3]))
-        quats[name] = quat_continuity(q, ref.get(name))
+        quats[rig.names[b]] = quat_continuity(matrix_to_quat(unscale(m[:, :3, :3])))
     root_location = None
     if root_world is not None:
         root_location = basis[root_b][:, :3, 3].copy()
@@ -966,10 +970,7 @@ def euler_to_matrix(euler: np.ndarray, order: str = "XYZ") -> np.ndarray:
 def axis_angle_to_matrix(aa: np.ndarray) -> np.ndarray:
     """Blender axis-angle (..., 4) = (angle, x, y, z) -> (..., 3, 3)."""
     aa = np.asarray(aa, dtype=np.float64)
-    axis = normalize(aa[..., 1:])
-    half = aa[..., 0] / 2.0
-    q = np.concatenate([np.cos(half)[..., None], axis * np.sin(half)[..., None]], -1)
-    return quat_to_matrix(q)
+    return quat_to_matrix(quat_from_axis_angle(normalize(aa[..., 1:]), aa[..., 0]))
 
 
 def basis_matrices(location: np.ndarray, rotation: np.ndarray, scale: np.ndarray, mode: str) -> np.ndarray:

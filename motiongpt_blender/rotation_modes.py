@@ -144,7 +144,7 @@ def quat_to_axis_angle(q: np.ndarray, reference: np.ndarray | None = None) -> np
     if reference is not None:
         ref = np.asarray(reference, dtype=np.float64)
         ref_axis = rm.normalize(ref[1:])
-        ref_q = np.concatenate([[np.cos(ref[0] / 2)], ref_axis * np.sin(ref[0] / 2)])
+        ref_q = rm.quat_from_axis_angle(ref_axis, ref[0])
     q = rm.quat_continuity(rm.quat_normalize(q), ref_q)
     s = np.linalg.norm(q[:, 1:], axis=-1)
     angle = 2.0 * np.arctan2(s, q[:, 0])

@@ -164,6 +164,18 @@ def test_euler_and_axis_angle_match_quaternions():
     np.testing.assert_allclose(rm.axis_angle_to_matrix(aa), rm.quat_to_matrix(q), atol=1e-9)
 
 
+
+def test_quat_from_axis_angle_and_quat_power():
+    angle = RNG.uniform(-3, 3, size=12)
+    q = rm.quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), angle)
+    np.testing.assert_allclose(rm.quat_to_matrix(q), np.stack([rm.rotation_z(a) for a in angle]), atol=1e-12)
+    assert rm.quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), 0.5).shape == (4,)
+    # a power turns about the same axis by a multiple of the (short way round) angle
+    axis = rm.normalize(RNG.normal(size=(12, 3)))
+    turn = rm.quat_from_axis_angle(axis, np.abs(angle))
+    np.testing.assert_allclose(rm.quat_power(turn, 0.5), rm.quat_from_axis_angle(axis, 0.5 * np.abs(angle)),
+                               atol=1e-12)
+
 def test_forward_kinematics_matches_engine(walk):
     from engine.motion.kinematics import forward_kinematics
     pos, _ = forward_kinematics(walk.local_quats, walk.root_translation, walk.rest_offsets, walk.parents)

@@ -143,3 +143,26 @@ def test_key_reduction_with_an_angle_error():
     idx = kr.reduce_keys(t, q, error=angle)
     fit = kr.evaluate_bezier(t[idx], q[idx], *kr.smooth_handles(t[idx], q[idx]), t)
     assert angle(fit, q).max() <= 1.0 and len(idx) < len(t)
+
+
+@pytest.mark.parametrize("handles", ["thirds", "uneven"])
+def test_evaluate_bezier_lies_on_the_curve(handles):
+    # points of each segment's parametric curve (x(u), y(u)) are found again at time x(u):
+    # directly when the handles are a third of the segment long in time, by solving x(u) = t otherwise
+    # (handle lengths below half the segment: no correct_bezpart scaling)
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.uniform(1.0, 9.0, size=8))
+    y = rng.normal(size=(8, 2))
+    left, right = kr.smooth_handles(x, y)
+    if handles == "uneven":
+        dx = np.diff(x)
+        right[:-1, :, 0] = x[:-1, None] + rng.uniform(0.05, 0.45, size=(7, 2)) * dx[:, None]
+        left[1:, :, 0] = x[1:, None] - rng.uniform(0.05, 0.45, size=(7, 2)) * dx[:, None]
+    u = np.linspace(0.0, 1.0, 11)[1:-1, None]
+    for s in range(len(x) - 1):
+        for c in range(2):
+            px = np.array([x[s], right[s, c, 0], left[s + 1, c, 0], x[s + 1]])
+            py = np.array([y[s, c], right[s, c, 1], left[s + 1, c, 1], y[s + 1, c]])
+            w = np.concatenate([(1 - u) ** 3, 3 * (1 - u) ** 2 * u, 3 * (1 - u) * u ** 2, u ** 3], -1)
+            fit = kr.evaluate_bezier(x, y, left, right, w @ px)[:, c]
+            np.testing.assert_allclose(fit, w @ py, atol=1e-9)
