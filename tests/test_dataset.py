@@ -136,3 +136,22 @@ def test_labels_are_kept_for_rewriting_captions(built_sample):
     rows = [json.loads(line) for line in (built_sample / "labels.jsonl").read_text().splitlines()]
     assert len(rows) == 40
     assert {"content", "style"} <= set(rows[0]["labels"])
+
+
+def test_labelled_originals_and_action_precedence(tmp_path):
+    from engine.data import labels
+    assert labels.read_actions(tmp_path) == {}
+    with pytest.raises(MotionFileError, match="labels.jsonl"):
+        labels.read_labels(tmp_path)
+    rows = [{"id": "a", "labels": {"content": "walk"}, "mirror_of": None},
+            {"id": "Ma", "labels": {"content": "wave-left-hand"}, "mirror_of": "a"},
+            {"id": "b", "labels": {"action": "", "content": "bow"}, "mirror_of": None},
+            {"id": "c", "labels": {"action": None, "content": "run"}, "mirror_of": None},
+            {"id": "d", "labels": {}, "mirror_of": None}]
+    (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    (tmp_path / "train.txt").write_text("d\nc\nb\nMa\na\nunknown\n")
+    # read_actions: an empty action falls back to content; mirrored copies swap sides
+    assert labels.read_actions(tmp_path) == {"a": "walk", "Ma": "wave-right-hand", "b": "bow", "c": "run"}
+    # action_of: a present action key wins, even when empty or null
+    assert [labels.action_of(r) for r in rows] == ["walk", "wave-left-hand", "", None, None]
+    assert [i for i, _ in labels.labelled_originals(tmp_path, "train")] == ["b", "a"]

@@ -23,6 +23,7 @@ from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.mirror import mirror_joints, mirror_text
 from . import bandai, bvh_library, humanml3d
+from .labels import LABELS_FILE, read_actions  # noqa: F401  (read_actions re-exported: engine.train reads it here)
 from .source_clip import SourceClip
 
 LICENCE_NOTE = ("Bandai Namco Research Motion Dataset, (c) 2022 Bandai Namco Research Inc., CC BY-NC 4.0 "
@@ -191,7 +192,7 @@ def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = Tr
     mean, std = humanml3d.compute_stats(train_features or all_features)
     np.save(out / "Mean.npy", mean)
     np.save(out / "Std.npy", std)
-    (out / "labels.jsonl").write_text("\n".join(labels_lines) + "\n", encoding="utf-8")
+    (out / LABELS_FILE).write_text("\n".join(labels_lines) + "\n", encoding="utf-8")
     report.seconds = time.perf_counter() - start
     first = sources[0] if sources else {}
     humanml3d.write_manifest(out, {
@@ -218,26 +219,6 @@ def _run(jobs: list, workers: int, bar: tqdm) -> list:
             out.append(result)
             bar.update(1)
     return out
-
-
-def read_actions(root: str | Path) -> dict[str, str]:
-    """Clip id -> action label from a built folder's ``labels.jsonl`` (the
-    Bandai ``content`` or a library's ``action``; a mirrored copy gets the
-    side words swapped, so a mirrored left-hand wave counts as right-hand).
-    Empty for folders without labels (e.g. HumanML3D)."""
-    path = Path(root) / "labels.jsonl"
-    if not path.is_file():
-        return {}
-    actions = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        labels = record.get("labels") or {}
-        action = str(labels.get("action") or labels.get("content") or "")
-        if action:
-            actions[record["id"]] = mirror_text(action) if record.get("mirror_of") else action
-    return actions
 
 
 @dataclass

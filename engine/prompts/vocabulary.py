@@ -154,15 +154,10 @@ def read_training_rows(data_dir: str | Path, split: str = "train") -> list[dict[
     """The original (not mirrored) clips of a built dataset's split with their
     captions, action / style labels and length in frames (from the feature
     file's header)."""
-    from ..data import humanml3d
-    from ..eval.action_judge import action_of, read_labels
+    from ..data.labels import action_of, labelled_originals
     root = Path(data_dir)
-    labels = read_labels(root)
     rows = []
-    for clip_id in humanml3d.read_split_ids(root, split):
-        row = labels.get(clip_id)
-        if row is None or row.get("mirror_of") or action_of(row) is None:
-            continue
+    for clip_id, row in labelled_originals(root, split):
         path = root / "new_joint_vecs" / f"{clip_id}.npy"
         frames = int(np.load(path, mmap_mode="r").shape[0]) if path.is_file() else None
         rows.append({"id": clip_id, "action": action_of(row), "style": (row.get("labels") or {}).get("style"),
