@@ -247,10 +247,11 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
     canon = encoder.embed([c.canonical for c in concepts])
     sims = canon @ caption_emb.T                                     # (concepts, captions)
     outside, concept_texts, concept_labels = [], [], []
+    caption_words = [_padded_words(t) for t in caption_texts]      # tokenised once, not per concept
     for c, row in zip(concepts, sims):
         best: dict[str, float] = {}
         for j, label in enumerate(caption_labels):
-            if _has_keyword(caption_texts[j], c.keywords):
+            if _has_keyword(caption_words[j], c.keywords):
                 best[label[0]] = max(best.get(label[0], -1.0), float(row[j]))
         top = max(best.values(), default=None)
         said_by = sorted(a for a, v in best.items() if top is not None and v >= top - CONCEPT_MATCH_MARGIN)
@@ -302,11 +303,17 @@ def _plainest(action: Action, neutral: str | None, texts: list[str], emb: np.nda
     plain = [c["text"] for c in action.captions if neutral is not None and c.get("style") == neutral]
     if plain:
         return min(plain, key=lambda t: (len(t.split()), t))
-    idx = [i for i, t in enumerate(texts) if t in {c["text"] for c in action.captions}]
+    own = {c["text"] for c in action.captions}
+    idx = [i for i, t in enumerate(texts) if t in own]
     centre = emb[idx].mean(axis=0)
     return texts[idx[int(np.argmax(emb[idx] @ centre))]]
 
 
-def _has_keyword(text: str, keywords: Sequence[str]) -> bool:
-    padded = " " + " ".join(meaning.words(text)) + " "
+def _padded_words(text: str) -> str:
+    """``text``'s words (:func:`meaning.words`) joined by spaces, with a space at each end."""
+    return " " + " ".join(meaning.words(text)) + " "
+
+
+def _has_keyword(padded: str, keywords: Sequence[str]) -> bool:
+    """Whether a caption's :func:`_padded_words` hold one of the keywords as whole words."""
     return any(f" {k.lower()} " in padded for k in keywords)
