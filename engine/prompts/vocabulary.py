@@ -146,6 +146,26 @@ class Vocabulary:
         return dataclasses.replace(self, anchors=encoder.embed(self.anchor_texts),
                                    encoder={"name": encoder.name, "version": encoder.version, "dim": encoder.dim})
 
+    def for_encoder(self, encoder: SentenceEncoder) -> "Vocabulary":
+        """This vocabulary as ``encoder`` reads it: itself when it was built
+        with that encoder, else its anchors re-embedded by it (a fallback
+        encoder, :func:`engine.prompts.encoder.reading_encoder`), made once
+        per encoder and kept."""
+        if encoder.name == self.encoder.get("name"):
+            return self
+        if getattr(self, "_for_encoder", None) is None:
+            self._for_encoder: dict[str, tuple[SentenceEncoder, Vocabulary]] = {}
+        kept = self._for_encoder.get(encoder.name)
+        if kept is None or kept[0] is not encoder:
+            kept = self._for_encoder[encoder.name] = (encoder, self.reembedded(encoder))
+        return kept[1]
+
+    def anchor_index(self) -> dict[str, int]:
+        """Anchor text -> its row in :attr:`anchors` (the last, for a text listed twice)."""
+        if getattr(self, "_anchor_index", None) is None:
+            self._anchor_index = {t: i for i, t in enumerate(self.anchor_texts)}
+        return self._anchor_index
+
 
 # ------------------------------------------------------------------------------
 # building
