@@ -33,14 +33,14 @@ def hits(run: dict, condition: str) -> np.ndarray:
                      for p in run["per_prompt"]])
 
 
-def hit_rates(paths: list[str], condition: str) -> tuple[np.ndarray, list[str]]:
-    """Each prompt's hit rate over the runs (seeds) in ``paths``; the prompts must be the same list."""
+def load_runs(paths: list[str]) -> list[dict]:
+    """The runs (seeds) in ``paths``, each read once; the prompts must be the same list."""
     runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
     prompts = [p["prompt"] for p in runs[0]["per_prompt"]]
     for path, run in zip(paths, runs):
         if [p["prompt"] for p in run["per_prompt"]] != prompts:
             raise SystemExit(f"error: {path} holds another prompt list than {paths[0]}")
-    return np.mean([hits(r, condition) for r in runs], axis=0), prompts
+    return runs
 
 
 def main() -> int:
@@ -59,10 +59,11 @@ def main() -> int:
               f"95% CI [{lo * 100:+.1f}, {hi * 100:+.1f}]")
 
     def summarise(name: str, paths: list[str]) -> dict[str, np.ndarray]:
-        rates = {c: hit_rates(paths, c)[0] for c in CONDITIONS}
-        runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+        runs = load_runs(paths)
+        per_run = {c: [hits(r, c) for r in runs] for c in CONDITIONS}
+        rates = {c: np.mean(h, axis=0) for c, h in per_run.items()}      # each prompt's hit rate over the seeds
         for c, rate in rates.items():
-            seeds = ", ".join(f"{int(hits(r, c).sum())}/{len(rate)}" for r in runs)
+            seeds = ", ".join(f"{int(h.sum())}/{len(rate)}" for h in per_run[c])
             print(f"  {name} {c:9s} {rate.mean():6.1%}  (per seed: {seeds})")
         line(f"{name}: grounded - typed", rates["grounded"], rates["typed"])
         line(f"{name}: grounded - ceiling", rates["grounded"], rates["ceiling"])

@@ -50,7 +50,7 @@ def main() -> int:
     import torch
     torch.set_num_threads(args.threads)
     from engine.data import humanml3d
-    from engine.eval.action_judge import action_of, read_labels
+    from engine.data.labels import action_of, labelled_originals
     from engine.eval.motion_metrics import frozen_share
     from engine.models.motiongpt import MotionGPT
     from engine.motion.features import features_to_joints
@@ -59,14 +59,13 @@ def main() -> int:
     lengths = [float(s) for s in args.seconds.split(",")]
     out: dict = {"real": {}, "generated": {}}
 
-    labels = read_labels(args.data)
+    originals = labelled_originals(args.data, "train")
     print("Real clips (train, whole clips), frozen share:")
     for name, actions in REAL_ACTIONS.items():
-        ids = [i for i in humanml3d.read_split_ids(args.data, "train")
-               if not labels[i].get("mirror_of") and action_of(labels[i]) in actions]
-        shares = [frozen_share(features_to_joints(humanml3d.read_features(
-            Path(args.data) / "new_joint_vecs" / f"{i}.npy"))) for i in ids]
-        secs = [len(humanml3d.read_features(Path(args.data) / "new_joint_vecs" / f"{i}.npy")) / 20 for i in ids[:50]]
+        ids = [i for i, row in originals if action_of(row) in actions]
+        feats = [humanml3d.read_features(Path(args.data) / "new_joint_vecs" / f"{i}.npy") for i in ids]
+        shares = [frozen_share(features_to_joints(f)) for f in feats]
+        secs = [len(f) / 20 for f in feats[:50]]
         print(f"  {name:5s} ({'/'.join(actions)}): {len(ids)} clips of median {np.median(secs):.1f} s: "
               f"median {np.median(shares):.3f}, mean {np.mean(shares):.3f}")
         out["real"][name] = {"clips": len(ids), "median": float(np.median(shares)), "mean": float(np.mean(shares))}
@@ -74,11 +73,11 @@ def main() -> int:
     print(f"\nGenerated, frozen share (median over seeds 0..{args.seeds - 1}; per seed in brackets):")
     header = f"{'decoding':11s}" + "".join(f"{f'{n} {s:g}s':>26s}" for n in PROMPTS for s in lengths)
     print(header)
+    readings = {name: model.read_prompt(prompt) for name, prompt in PROMPTS.items()}
     t_all = time.perf_counter()
     for decoding in ("single", "single+run", "chain", "chain+run"):
         cells = []
-        for name, prompt in PROMPTS.items():
-            reading = model.read_prompt(prompt)
+        for name, reading in readings.items():
             for seconds in lengths:
                 sampling = model.sampling_for(reading, seconds)
                 if "+run" not in decoding:

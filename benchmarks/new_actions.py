@@ -18,13 +18,13 @@ B. Library actions (the CMU clips; the evaluator does not know their words):
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from engine.data import humanml3d
+from engine.data.labels import labelled_originals
 from engine.eval.retrieval_model import EvaluatorModel
 from engine.eval.evaluate import DEFAULT_EVALUATOR_DIR, MAX_FRAMES
 from engine.motion import skeleton as sk
@@ -36,17 +36,13 @@ CLIPS_PER_ACTION = 3
 
 
 def _train_clips_by_action(data: Path) -> dict[str, dict[str, list]]:
-    """source -> action -> [(clip id, first caption)] over the train split's original clips."""
-    train = set(humanml3d.read_split_ids(data, "train"))
+    """source -> action -> [(clip id, first caption)] over the train split's labelled original clips."""
     out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for line in (data / "labels.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record["id"] not in train or record.get("mirror_of"):
-            continue
+    for clip_id, record in labelled_originals(data, "train"):
         labels = record["labels"]
         source = labels.get("source", "bandai")
         action = labels.get("action") or labels.get("content")
-        out[source][action].append((record["id"], record["captions"][0]))
+        out[source][action].append((clip_id, record["captions"][0]))
     return out
 
 

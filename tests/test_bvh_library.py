@@ -148,3 +148,12 @@ def test_captions_are_written_from_descriptions(description, sentence, action):
     assert captions[0] == sentence and captions[1] == sentence.replace("a person", "someone", 1)
     assert captions[2].rstrip(".") == description.replace(" - ", ": ")
     assert description_action(description) == action
+
+
+def test_a_missing_head_is_named_once(cmu_dir):
+    from engine.errors import MotionFileError
+    motion = read_bvh(cmu_dir / FILES["cmu_002_01"][0])
+    mapping = {j: b for j, b in _detected_map(cmu_dir).items() if j != "head"}
+    with pytest.raises(MotionFileError) as info:
+        bvh_library.t2m_positions(motion, mapping, "take.bvh")
+    assert str(info.value).count("(head)") == 1

@@ -136,3 +136,39 @@ def test_labels_are_kept_for_rewriting_captions(built_sample):
     rows = [json.loads(line) for line in (built_sample / "labels.jsonl").read_text().splitlines()]
     assert len(rows) == 40
     assert {"content", "style"} <= set(rows[0]["labels"])
+
+
+def test_labelled_originals_and_action_precedence(tmp_path):
+    from engine.data import labels
+    assert labels.read_actions(tmp_path) == {}
+    with pytest.raises(MotionFileError, match="labels.jsonl"):
+        labels.read_labels(tmp_path)
+    rows = [{"id": "a", "labels": {"content": "walk"}, "mirror_of": None},
+            {"id": "Ma", "labels": {"content": "wave-left-hand"}, "mirror_of": "a"},
+            {"id": "b", "labels": {"action": "", "content": "bow"}, "mirror_of": None},
+            {"id": "c", "labels": {"action": None, "content": "run"}, "mirror_of": None},
+            {"id": "d", "labels": {}, "mirror_of": None}]
+    (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    (tmp_path / "train.txt").write_text("d\nc\nb\nMa\na\nunknown\n")
+    # read_actions: an empty action falls back to content; mirrored copies swap sides
+    assert labels.read_actions(tmp_path) == {"a": "walk", "Ma": "wave-right-hand", "b": "bow", "c": "run"}
+    # action_of: a present action key wins, even when empty or null
+    assert [labels.action_of(r) for r in rows] == ["walk", "wave-left-hand", "", None, None]
+    assert [i for i, _ in labels.labelled_originals(tmp_path, "train")] == ["b", "a"]
+
+
+def test_clips_shorter_than_two_frames_are_skipped_and_said(sample_dir, tmp_path, capsys):
+    from engine.cli import main
+    src = _copy_source(sample_dir, tmp_path / "src")
+    arrays = dict(np.load(src / "motions_sample.npz", allow_pickle=False))
+    arrays["clip_len"] = arrays["clip_len"].copy()
+    arrays["clip_len"][1] = 1
+    np.savez(src / "motions_sample.npz", **arrays)
+    short = str(arrays["clip_ids"][1])
+    batch, = build.bandai_batches(src, limit=3)
+    assert batch.skipped == [short] and short not in [c.clip_id for c in batch.clips] and len(batch.clips) == 2
+    assert main(["build-data", "--source", str(src), "--out", str(tmp_path / "out"), "--quiet",
+                 "--workers", "1", "--no-mirror"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"Built {tmp_path / 'out'} in ") and "skipped 1 clip(s) shorter than 2 frames" in printed
+    assert short not in humanml3d.read_split_ids(tmp_path / "out", "train")

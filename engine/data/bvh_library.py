@@ -99,7 +99,7 @@ def detect_up_axis(positions: np.ndarray, mapping_index: dict[str, int], path: P
     """The axis the body stands along: the dominant one of the mean vector
     from the ankles to the head over the whole take."""
     feet = positions[:, [mapping_index["left_ankle"], mapping_index["right_ankle"]]].mean(axis=1)
-    top = positions[:, mapping_index["head"] if "head" in mapping_index else mapping_index["neck"]]
+    top = positions[:, mapping_index["head"]]           # t2m_positions refuses a mapping without one
     up = (top - feet).mean(axis=0)
     axis = int(np.argmax(np.abs(up)))
     if abs(up[axis]) < UPRIGHT_SHARE * np.linalg.norm(up):
@@ -123,9 +123,7 @@ def t2m_positions(motion: BvhMotion, mapping: dict[str, str], path: Path | str, 
                   scale: float | None = None) -> np.ndarray:
     """(T, 22, 3) joint positions in metres, Y up, at the file's frame rate.
     Raises MotionFileError naming the joints no bone plays."""
-    missing = [j for j in sk.JOINT_NAMES if j not in mapping and j not in FILLABLE]
-    if "head" not in mapping:
-        missing.append("head")
+    missing = [j for j in sk.JOINT_NAMES if j not in mapping and j not in FILLABLE]   # the head included
     if missing:
         bm = rig_map.bone_maps()
         raise MotionFileError(path, "no bone for " + ", ".join(f"{bm.JOINT_LABELS[j]} ({j})" for j in missing)

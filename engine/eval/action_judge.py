@@ -12,7 +12,6 @@ language model, never part of generation.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,31 +19,11 @@ from typing import Sequence
 import numpy as np
 
 from ..data import humanml3d
+from ..data.labels import action_of, labelled_originals, read_labels  # noqa: F401  (re-exported)
 from ..errors import MotionFileError
 
 NEIGHBOURS: int = 5
 """Real clips that vote on a motion's action."""
-
-
-def read_labels(root: str | Path) -> dict[str, dict]:
-    """clip id -> its labels.jsonl row (``labels``, ``captions``, ``mirror_of``)."""
-    path = Path(root) / "labels.jsonl"
-    if not path.is_file():
-        raise MotionFileError(path, "not found; build the data with 'motiongpt build-data' (it writes labels.jsonl)")
-    rows = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            rows[row["id"]] = row
-    return rows
-
-
-def action_of(row: dict) -> str | None:
-    """The action label of a labels.jsonl / captions jsonl row (``labels.content``
-    for the Bandai Namco data, ``labels.action`` for other sources)."""
-    labels = row.get("labels") or {}
-    value = labels.get("action", labels.get("content"))
-    return None if value is None else str(value)
 
 
 @dataclass
@@ -57,12 +36,8 @@ class ActionJudge:
     @classmethod
     def build(cls, evaluator, data_root: str | Path, split: str = "train", max_frames: int = 200,
               k: int = NEIGHBOURS) -> "ActionJudge":
-        rows = read_labels(data_root)
         feats, actions = [], []
-        for clip_id in humanml3d.read_split_ids(data_root, split):
-            row = rows.get(clip_id)
-            if row is None or row.get("mirror_of") or action_of(row) is None:
-                continue
+        for clip_id, row in labelled_originals(data_root, split):
             feats.append(humanml3d.read_features(Path(data_root) / "new_joint_vecs" / f"{clip_id}.npy")[:max_frames])
             actions.append(action_of(row))
         if not feats:

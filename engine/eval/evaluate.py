@@ -250,9 +250,11 @@ def _bar(total: int, desc: str, progress: bool):
 
 def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs: Sequence[EvalPair],
                            reference: Sequence[np.ndarray], seed: int = 0, mm_texts: int = 20, mm_repeats: int = 5,
-                           progress: bool = True) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
+                           progress: bool = True
+                           ) -> tuple[dict, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Retrieval metrics of generated motions and of the real ones. Returns
-    the section, the generated and the real joints (for plausibility)."""
+    the section, the generated joints as delivered, the real joints and the
+    generated joints as decoded (for plausibility)."""
     real_feats = [clips[p.index].features[p.start:p.stop] for p in pairs]
     texts = [p.caption for p in pairs]
     groups = np.array(texts)
@@ -267,6 +269,13 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
                                         text_groups=groups).items()})
         return out
 
+    def scored(m_emb: np.ndarray) -> dict:
+        row = retrieval(m_emb)
+        row["fid"] = metrics.fid(m_emb, r_emb)
+        row["mm_dist"] = metrics.matching_score(m_emb, t_emb)
+        row["diversity"] = metrics.diversity(m_emb, seed=seed)
+        return row
+
     real = retrieval(r_emb)
     ref = [np.asarray(f) for f in reference][:len(pairs)]
     real["fid"] = metrics.fid(evaluator.embed_motions(ref), r_emb) if len(ref) >= 2 else None
@@ -276,7 +285,7 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
     section: dict = {"generated": None, "real": real, "pairs": len(pairs), "fid_reference_clips": len(ref)}
     real_joints = [features_to_joints(f) for f in real_feats]
     if model is None:
-        return section, [], real_joints
+        return section, [], real_joints, []
 
     gen_feats = []
     bar = _bar(len(pairs), "text-to-motion", progress)
@@ -286,22 +295,14 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
                                               seed=seed + i)[0])
         bar.update(1)
     bar.close()
-    delivered = [as_delivered(f) for f in gen_feats]
+    raw_joints = [features_to_joints(f) for f in gen_feats]
+    delivered = [as_delivered(f, joints) for f, joints in zip(gen_feats, raw_joints)]
     raw_emb = evaluator.embed_motions(gen_feats)
     g_emb = evaluator.embed_motions([joints_to_features(j) for j in delivered])
-    gen = retrieval(g_emb)
-    gen["fid"] = metrics.fid(g_emb, r_emb)
-    gen["mm_dist"] = metrics.matching_score(g_emb, t_emb)
-    gen["diversity"] = metrics.diversity(g_emb, seed=seed)
+    gen = scored(g_emb)
     gen["multimodality"] = None
-    for key, emb in (("generated_raw", raw_emb),
-                     ("generated_reencoded", evaluator.embed_motions(
-                         [joints_to_features(features_to_joints(f)) for f in gen_feats]))):
-        row = retrieval(emb)
-        row["fid"] = metrics.fid(emb, r_emb)
-        row["mm_dist"] = metrics.matching_score(emb, t_emb)
-        row["diversity"] = metrics.diversity(emb, seed=seed)
-        section[key] = row
+    section["generated_raw"] = scored(raw_emb)
+    section["generated_reencoded"] = scored(evaluator.embed_motions([joints_to_features(j) for j in raw_joints]))
     n_mm = min(int(mm_texts), len(pairs))
     if n_mm >= 1 and mm_repeats >= 2:
         chosen = np.random.default_rng(seed).permutation(len(pairs))[:n_mm]
@@ -318,16 +319,16 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
         gen["multimodality"] = metrics.multimodality(np.stack(mm_emb))
         section["mm_texts"], section["mm_repeats"] = n_mm, int(mm_repeats)
     section["generated"] = gen
-    section["raw_joints"] = [features_to_joints(f) for f in gen_feats]
-    return section, delivered, real_joints
+    return section, delivered, real_joints, raw_joints
 
 
-def as_delivered(features: np.ndarray) -> np.ndarray:
+def as_delivered(features: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:
     """Joint positions of generated features as a user gets them: rotations
-    solved and the pipeline's default post-processing (foot cleanup) applied."""
+    solved and the pipeline's default post-processing (foot cleanup) applied.
+    ``joints``: ``features_to_joints(features)`` when the caller has it."""
     from ..pipeline import tasks
     from ..pipeline.motion_io import Motion
-    motion = Motion.from_positions(features_to_joints(features), sk.FPS)
+    motion = Motion.from_positions(features_to_joints(features) if joints is None else joints, sk.FPS)
     return tasks.post_process(motion, tasks.PostOptions(), (0, motion.num_frames)).positions()
 
 
@@ -533,7 +534,7 @@ def run_evaluation(model_dir: str | Path | None = None, data_dir: str | Path | N
     timings: dict[str, float] = {}
     results: dict = {}
     t = time.time()
-    results["text_to_motion"], t2m_gen, t2m_real = text_to_motion_section(
+    results["text_to_motion"], t2m_gen, t2m_real, raw_joints = text_to_motion_section(
         model, evaluator, clips, pairs, ref_feats, seed=seed, mm_texts=mm_texts, mm_repeats=mm_repeats,
         progress=progress)
     timings["text_to_motion"], t = time.time() - t, time.time()
@@ -544,10 +545,10 @@ def run_evaluation(model_dir: str | Path | None = None, data_dir: str | Path | N
     timings["prediction"], t = time.time() - t, time.time()
     results["inbetween"], inb_gen, inb_real = inbetween_section(model, joints, std, seed=seed, progress=progress)
     timings["inbetween"] = time.time() - t
-    raw_joints = results["text_to_motion"].pop("raw_joints", [])
+    t2m_real_plausibility = plausibility_of(t2m_real)
     results["plausibility"] = {
-        "text_to_motion": {"generated": plausibility_of(t2m_gen), "real": plausibility_of(t2m_real)},
-        "text_to_motion_raw": {"generated": plausibility_of(raw_joints), "real": plausibility_of(t2m_real)},
+        "text_to_motion": {"generated": plausibility_of(t2m_gen), "real": t2m_real_plausibility},
+        "text_to_motion_raw": {"generated": plausibility_of(raw_joints), "real": t2m_real_plausibility},
         "prediction": {"generated": plausibility_of(pred_gen), "real": plausibility_of(pred_real)},
         "inbetween": {"generated": plausibility_of(inb_gen), "real": plausibility_of(inb_real)},
     }

@@ -6,6 +6,15 @@ from ..errors import MotionGPTError
 
 PROMPT_REFUSED: str = "prompt_refused"
 """Error code of a prompt refused for having nothing the model can read."""
+MAX_ECHO: int = 200
+"""Most characters of a client's input quoted in an error message (or a
+field name)."""
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters (with '...' when cut)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class ParamError(MotionGPTError, ValueError):
@@ -16,8 +25,7 @@ class ParamError(MotionGPTError, ValueError):
     ``prompt_refused`` for a prompt with nothing the model can read."""
 
     def __init__(self, field: str, message: str, code: str = "invalid_param"):
-        field = str(field)
-        self.field = field if len(field) <= 200 else field[:197] + "..."   # a client's unknown key can be long
+        self.field = clip(field)            # a client's unknown key can be long
         self.message = str(message)
         self.code = str(code)
         super().__init__(f"{self.field}: {self.message}")

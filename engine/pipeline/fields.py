@@ -16,21 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParamError
-
-MAX_ECHO: int = 200
-"""Most characters of a client's input quoted in an error message (or a
-field name)."""
+from .errors import MAX_ECHO, ParamError, clip  # MAX_ECHO and clip live in errors (ParamError clips its field)
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 8, 8, 8
 _REPR.maxstring, _REPR.maxother, _REPR.maxlong = MAX_ECHO, MAX_ECHO, 40
-
-
-def clip(text: str, limit: int = MAX_ECHO) -> str:
-    """``text`` cut to ``limit`` characters (with '...' when cut)."""
-    text = str(text)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def shown(value: Any) -> str:

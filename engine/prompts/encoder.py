@@ -121,9 +121,11 @@ def load_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
                              f"(pip install -e .) or run 'pip install {name}'") from exc
 
 
+@functools.lru_cache(maxsize=None)
 def reading_encoder(name: str) -> SentenceEncoder:
     """The encoder a vocabulary was built with, or the lexical fallback
-    where it cannot be loaded here (logged once)."""
+    where it cannot be loaded here (decided and logged once per name:
+    :func:`load_encoder` does not cache a failure)."""
     try:
         return load_encoder(name)
     except MotionGPTError as exc:

