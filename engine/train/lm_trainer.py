@@ -231,10 +231,12 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
                 # dropout: its own stream per process (rank 0's is the one-process stream)
                 torch.manual_seed(settings.seed * 1_000_003 + step + (dist.rank << 40))
                 examples = train_sampler.batch(rng, stage, settings.batch_size)   # the global batch
-                micro = [{k: v.to(dev)
-                          for k, v in collate(tokenizer, examples[part], settings.max_input_tokens).items()}
+                micro = [collate(tokenizer, examples[part], settings.max_input_tokens)
                          for part in dist.micro_batches(len(examples), settings.grad_accum)]
-                tokens = float(dist.all_sum([sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro)])[0])
+                # label tokens counted on the CPU tensors: no device sync; summed over processes only if several
+                count = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro)
+                tokens = float(dist.all_sum([count])[0]) if dist.enabled else float(count)
+                micro = [{k: v.to(dev) for k, v in b.items()} for b in micro]
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(step, settings)
                 optimizer.zero_grad(set_to_none=True)
@@ -243,7 +245,8 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
                     with dist.no_sync(wrapped, last=i == len(micro) - 1):
                         loss_sum += _step_loss(wrapped, model, batch, dist.world / tokens, precision)
                 precision.step(optimizer, model.parameters(), max_grad_norm=1.0)
-                last_loss = float(dist.all_sum([float(loss_sum)])[0] / tokens)
+                # one transfer; float64 division as before (float32 sum -> float64 is exact)
+                last_loss = float(dist.all_sum(loss_sum)[0] if dist.enabled else loss_sum) / tokens
                 losses.append(last_loss)
                 step += 1
                 bar.update(1)
