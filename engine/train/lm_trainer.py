@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from .. import checkpoint as ckpt
 from ..data import humanml3d
-from ..device import pick_device
 from ..errors import MotionGPTError
 from ..lm import model as lm_model
 from ..lm.batch import IGNORE_INDEX, collate
