@@ -88,13 +88,20 @@ def _tokenized(root: Path, split: str, vq: MotionTokenizer, cache_dir: Path, pro
     """The split's clips as tokens, from the cache in ``cache_dir`` or made
     and cached. With several processes rank 0 makes the cache while the
     others wait, then they read it (or, on a machine that does not see rank
-    0's files, tokenise for themselves)."""
+    0's files, tokenise for themselves); rank 0 keeps the clips it made
+    rather than reading them back."""
     cache = cache_dir / f"tokens_{split}.npz"
     main = dist is None or dist.is_main
+    made = None
     if main and not cache.is_file():
-        save_token_cache(cache, tokenize_split(root, split, vq, progress))
+        made = tokenize_split(root, split, vq, progress)
+        save_token_cache(cache, made)
+        for clip in made:  # int64 like load_token_cache's (encode_batch's already are: no copy)
+            clip.variants = [np.asarray(v, dtype=np.int64) for v in clip.variants]
     if dist is not None:
         dist.barrier()
+    if made is not None:
+        return made
     if cache.is_file():
         return load_token_cache(cache)
     return tokenize_split(root, split, vq, progress=False)
