@@ -106,6 +106,12 @@ def pick_device(choice: str = "auto") -> "torch.device":
     return resolve_device(choice).device
 
 
+def device_note(model: object) -> str:
+    """The :attr:`DeviceChoice.note` of a loaded model (``model.device_choice``),
+    '' when it has none: what the server logs and the CLI prints after loading."""
+    return getattr(getattr(model, "device_choice", None), "note", "")
+
+
 def pick_dtype(device: "torch.device | str") -> "torch.dtype":
     """float16 on CUDA, float32 elsewhere (module docstring)."""
     import torch

@@ -69,6 +69,14 @@ def test_model_load_reports_device_and_dtype(machine, tiny_bundle):
     model = MotionGPT.load(tiny_bundle, "auto")
     assert model.device.type == "cpu" and model.dtype == "float32"
     assert "sees no GPU" in model.device_choice.note
+    assert D.device_note(model) == model.device_choice.note
+
+
+def test_device_note_is_empty_for_a_model_without_a_device_choice():
+    class Stub:
+        device_choice = None
+
+    assert D.device_note(object()) == D.device_note(Stub()) == ""
 
 
 def test_process_policy_sets_only_what_the_user_left_unset():

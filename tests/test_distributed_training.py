@@ -119,3 +119,15 @@ def test_settings_that_cannot_work_are_explained(built_sample, tiny_vq_dir, tmp_
     assert "--batch-size 8 does not split into 1 process(es) x 3 accumulation step(s)" in capsys.readouterr().err
     assert main(_vq_args(built_sample, tmp_path / "b", STEPS, "--precision", "bf16")) == 2
     assert "--precision bf16 needs a CUDA GPU; this run is on the cpu" in capsys.readouterr().err
+
+
+def test_the_with_block_leaves_the_group_waiting_only_when_the_run_succeeded(monkeypatch):
+    from engine.train.distributed import Distributed
+    waits: list[bool] = []
+    monkeypatch.setattr(Distributed, "close", lambda self, wait=True: waits.append(wait))
+    with Distributed(device=torch.device("cpu")) as dist:
+        assert dist.is_main and not dist.enabled
+    with pytest.raises(RuntimeError, match="failing"):
+        with Distributed(device=torch.device("cpu")):
+            raise RuntimeError("failing")
+    assert waits == [True, False]

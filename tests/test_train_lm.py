@@ -141,3 +141,16 @@ def test_inbetween_averages_the_candidates_that_meet_the_keys_best(trained):
     np.testing.assert_allclose(result, np.mean([candidates[i] for i in best], axis=0), rtol=1e-5, atol=1e-6)
     alone = model.inbetween(feats, 20, 40, seed=5, candidates=6, average=1)
     np.testing.assert_allclose(alone, decoded[-1][int(np.argmin(errors))], rtol=1e-5, atol=1e-6)
+
+
+def test_the_first_run_keeps_the_clips_it_cached_exactly_as_the_cache_gives_them_back(tmp_path, built_sample,
+                                                                                       tiny_vq_dir):
+    from engine.models.motion_tokenizer import MotionTokenizer
+    from engine.train.lm_data import load_token_cache
+    from engine.train.lm_trainer import _tokenized
+    made = _tokenized(built_sample, "train", MotionTokenizer.load(tiny_vq_dir, device="cpu"), tmp_path, False)
+    cached = load_token_cache(tmp_path / "tokens_train.npz")
+    assert [(c.clip_id, c.captions) for c in made] == [(c.clip_id, c.captions) for c in cached]
+    for a, b in zip(made, cached):
+        assert len(a.variants) == len(b.variants)
+        assert all(x.dtype == y.dtype == np.int64 and np.array_equal(x, y) for x, y in zip(a.variants, b.variants))

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..device import DEVICE_CHOICES, DEVICE_HELP
+from ..device import DEVICE_CHOICES, DEVICE_HELP, device_note
 from ..errors import MotionGPTError
 
 FLAGS = {
@@ -154,7 +154,7 @@ def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
     except ParamError as exc:
         raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
     model = jobs.load_model(args.model, args.device)
-    note = getattr(getattr(model, "device_choice", None), "note", "")
+    note = device_note(model)
     if note and not args.quiet:
         print(f"note: {note}", file=sys.stderr)
     seed = p.get("seed")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from .. import __version__
+from ..device import device_note
 from ..errors import MotionGPTError
 from ..runtime import set_torch_threads
 from .app import API, DEFAULT_MAX_BODY, DEFAULT_MAX_JOB_RESULT, EngineHTTPServer, EngineService, is_loopback
@@ -147,7 +148,7 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
         set_torch_threads(opts.threads)
         log.info("loading model %s on %s", opts.model or "(default)", opts.device)
         model = (load_model or _load_default)(opts.model, opts.device)
-        note = getattr(getattr(model, "device_choice", None), "note", "")
+        note = device_note(model)
         if note:
             log.info("device: %s", note)
         service = EngineService(model, runner if runner is not None else _default_runner(), token, tokens=tokens,

@@ -155,6 +155,14 @@ class Distributed:
             return wrapped.no_sync()
         return contextlib.nullcontext()
 
+    def __enter__(self) -> "Distributed":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        """Leave the group; without waiting for the others when the run is
+        failing (they may be gone)."""
+        self.close(wait=exc_type is None)
+
     def close(self, wait: bool = True) -> None:
         """Wait for every process (unless this one is failing: the others may
         be gone), then leave the group (if :func:`setup` joined it)."""
@@ -173,7 +181,8 @@ def launched_by_torchrun(environ: dict[str, str] | None = None) -> bool:
 def setup(device: str = "auto", environ: dict[str, str] | None = None) -> Distributed:
     """This process's :class:`Distributed`: one process without torchrun;
     under torchrun, the process group joined (or the one already joined) and
-    this process's GPU (``cuda:LOCAL_RANK``) when training on CUDA."""
+    this process's GPU (``cuda:LOCAL_RANK``) when training on CUDA. Use it as
+    ``with setup(device) as dist:``, which leaves the group at the end."""
     env = os.environ if environ is None else environ
     if not launched_by_torchrun(env):
         return Distributed(device=pick_device(device))

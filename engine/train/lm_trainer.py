@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from .. import checkpoint as ckpt
 from ..data import humanml3d
-from ..device import pick_device
 from ..errors import MotionGPTError
 from ..lm import model as lm_model
 from ..lm.batch import IGNORE_INDEX, collate
@@ -89,13 +88,20 @@ def _tokenized(root: Path, split: str, vq: MotionTokenizer, cache_dir: Path, pro
     """The split's clips as tokens, from the cache in ``cache_dir`` or made
     and cached. With several processes rank 0 makes the cache while the
     others wait, then they read it (or, on a machine that does not see rank
-    0's files, tokenise for themselves)."""
+    0's files, tokenise for themselves); rank 0 keeps the clips it made
+    rather than reading them back."""
     cache = cache_dir / f"tokens_{split}.npz"
     main = dist is None or dist.is_main
+    made = None
     if main and not cache.is_file():
-        save_token_cache(cache, tokenize_split(root, split, vq, progress))
+        made = tokenize_split(root, split, vq, progress)
+        save_token_cache(cache, made)
+        for clip in made:  # int64 like load_token_cache's (encode_batch's already are: no copy)
+            clip.variants = [np.asarray(v, dtype=np.int64) for v in clip.variants]
     if dist is not None:
         dist.barrier()
+    if made is not None:
+        return made
     if cache.is_file():
         return load_token_cache(cache)
     return tokenize_split(root, split, vq, progress=False)
@@ -156,124 +162,116 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
     random weights: far cheaper when the motion tokenizer stays the same.
     Started by torchrun, this is one of several processes (module docstring)."""
     data_dir, vq_dir, out_dir = Path(data_dir), Path(vq_dir), Path(out_dir)
-    dist = setup(device)
-    try:
-        result = _train(dist, data_dir, vq_dir, out_dir, config, settings, resume, progress and dist.is_main,
-                        caption_fn, val_split, stop_after, init_from)
-    except BaseException:
-        dist.close(wait=False)
-        raise
-    dist.close()
-    return result
+    with setup(device) as dist:
+        progress = progress and dist.is_main
+        dev = dist.device
+        dist.check_batch(settings.batch_size, settings.grad_accum)
+        precision = Precision(settings.precision, dev)
+        lm_dir = out_dir / "lm"
+        vq = MotionTokenizer.load(vq_dir, device=dev)
+        if dist.is_main and (out_dir / "vq").resolve() != vq_dir.resolve():
+            # only what inference needs: weights, config, mean/std (no optimizer state)
+            if (out_dir / "vq").exists():
+                shutil.rmtree(out_dir / "vq")
+            vq.save(out_dir / "vq")
+        train_clips = _tokenized(data_dir, "train", vq, out_dir / "cache", progress, dist)
+        has_val = (data_dir / f"{val_split}.txt").is_file()
+        val_clips = _tokenized(data_dir, val_split, vq, out_dir / "cache", progress, dist) if has_val else train_clips
 
+        state: dict = {}
+        if resume:
+            if not (lm_dir / ckpt.MODEL_FILE).is_file():
+                raise MotionGPTError(f"nothing to resume in {lm_dir}; run without --resume to start")
+            model, config, tokenizer = lm_model.load_lm(lm_dir, dev)
+            state = ckpt.read_trainer_state(lm_dir)
+        elif init_from is not None:
+            model, config, tokenizer = _init_from(Path(init_from), vq, dev)
+        else:
+            # every process builds the same tokenizer: the BPE is deterministic
+            texts = [c for clip in train_clips for c in clip.captions]
+            if caption_fn is not None:
+                rng = np.random.default_rng(settings.seed)
+                texts += [caption_fn(c, rng) for c in texts for _ in range(2)]
+            tokenizer = build_tokenizer(texts, vq.code_num, vocab_size=settings.text_vocab_size)
+            config = config.with_tokenizer(tokenizer)
+            torch.manual_seed(settings.seed)
+            model = lm_model.build_model(config).to(dev)
+        model.train()
+        wrapped = dist.wrap(model)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
+                                      betas=(0.9, 0.99))
+        if resume and "optimizer_layout" in state:
+            ckpt.load_optimizer(lm_dir, optimizer)
+        precision.load_state_dict(state.get("grad_scaler"))
+        step = int(state.get("step", 0))
+        best_val = float(state.get("best_val_loss", float("inf")))
+        history = list(state.get("history", []))
 
-def _train(dist: Distributed, data_dir: Path, vq_dir: Path, out_dir: Path, config: lm_model.LMConfig,
-           settings: LMTrainSettings, resume: bool, progress: bool, caption_fn: CaptionFn | None, val_split: str,
-           stop_after: int | None, init_from: str | Path | None) -> dict:
-    dev = dist.device
-    dist.check_batch(settings.batch_size, settings.grad_accum)
-    precision = Precision(settings.precision, dev)
-    lm_dir = out_dir / "lm"
-    vq = MotionTokenizer.load(vq_dir, device=dev)
-    if dist.is_main and (out_dir / "vq").resolve() != vq_dir.resolve():
-        # only what inference needs: weights, config, mean/std (no optimizer state)
-        if (out_dir / "vq").exists():
-            shutil.rmtree(out_dir / "vq")
-        vq.save(out_dir / "vq")
-    train_clips = _tokenized(data_dir, "train", vq, out_dir / "cache", progress, dist)
-    has_val = (data_dir / f"{val_split}.txt").is_file()
-    val_clips = _tokenized(data_dir, val_split, vq, out_dir / "cache", progress, dist) if has_val else train_clips
+        clip_p = None
+        if settings.balance_power != 1.0:
+            clip_p = balanced_clip_p([c.clip_id for c in train_clips], read_actions(data_dir), settings.balance_power)
+        train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn, clip_p=clip_p)
+        val_batches = _validation_examples(ExampleSampler(val_clips, tokenizer.vocab, settings.max_tokens), settings)
 
-    state: dict = {}
-    if resume:
-        if not (lm_dir / ckpt.MODEL_FILE).is_file():
-            raise MotionGPTError(f"nothing to resume in {lm_dir}; run without --resume to start")
-        model, config, tokenizer = lm_model.load_lm(lm_dir, dev)
-        state = ckpt.read_trainer_state(lm_dir)
-    elif init_from is not None:
-        model, config, tokenizer = _init_from(Path(init_from), vq, dev)
-    else:
-        # every process builds the same tokenizer: the BPE is deterministic
-        texts = [c for clip in train_clips for c in clip.captions]
-        if caption_fn is not None:
-            rng = np.random.default_rng(settings.seed)
-            texts += [caption_fn(c, rng) for c in texts for _ in range(2)]
-        tokenizer = build_tokenizer(texts, vq.code_num, vocab_size=settings.text_vocab_size)
-        config = config.with_tokenizer(tokenizer)
-        torch.manual_seed(settings.seed)
-        model = lm_model.build_model(config).to(dev)
-    model.train()
-    wrapped = dist.wrap(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
-                                  betas=(0.9, 0.99))
-    if resume and "optimizer_layout" in state:
-        ckpt.load_optimizer(lm_dir, optimizer)
-    precision.load_state_dict(state.get("grad_scaler"))
-    step = int(state.get("step", 0))
-    best_val = float(state.get("best_val_loss", float("inf")))
-    history = list(state.get("history", []))
+        def save(val_loss: float | None) -> None:
+            if not dist.is_main:
+                return
+            trainer_state = {"step": step, "best_val_loss": best_val, "history": history,
+                             "settings": settings.__dict__, "val_split": val_split if has_val else "train",
+                             "init_from": str(init_from) if init_from else state.get("init_from"),
+                             "processes": dist.world, "grad_scaler": precision.state_dict()}
+            lm_model.save_lm(lm_dir, model, config, tokenizer, optimizer, trainer_state)
+            write_bundle_manifest(out_dir, name=out_dir.name, codebook_size=vq.code_num,
+                                  trained_steps=step, val_loss=val_loss)
 
-    clip_p = None
-    if settings.balance_power != 1.0:
-        clip_p = balanced_clip_p([c.clip_id for c in train_clips], read_actions(data_dir), settings.balance_power)
-    train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn, clip_p=clip_p)
-    val_batches = _validation_examples(ExampleSampler(val_clips, tokenizer.vocab, settings.max_tokens), settings)
-
-    def save(val_loss: float | None) -> None:
-        if not dist.is_main:
-            return
-        trainer_state = {"step": step, "best_val_loss": best_val, "history": history,
-                         "settings": settings.__dict__, "val_split": val_split if has_val else "train",
-                         "init_from": str(init_from) if init_from else state.get("init_from"),
-                         "processes": dist.world, "grad_scaler": precision.state_dict()}
-        lm_model.save_lm(lm_dir, model, config, tokenizer, optimizer, trainer_state)
-        write_bundle_manifest(out_dir, name=out_dir.name, codebook_size=vq.code_num,
-                              trained_steps=step, val_loss=val_loss)
-
-    start = time.perf_counter()
-    bar = tqdm(total=settings.total_steps, initial=step, desc="train-lm", unit="step", disable=not progress)
-    last_loss = float("nan")
-    losses: list[float] = []
-    val_loss = None
-    end = settings.total_steps if stop_after is None else min(settings.total_steps, step + stop_after)
-    try:
-        while step < end:
-            stage = 1 if step < settings.stage1_steps else 2
-            rng = _step_rng(settings.seed, step)
-            # dropout: its own stream per process (rank 0's is the one-process stream)
-            torch.manual_seed(settings.seed * 1_000_003 + step + (dist.rank << 40))
-            examples = train_sampler.batch(rng, stage, settings.batch_size)   # the global batch
-            micro = [{k: v.to(dev) for k, v in collate(tokenizer, examples[part], settings.max_input_tokens).items()}
-                     for part in dist.micro_batches(len(examples), settings.grad_accum)]
-            tokens = float(dist.all_sum([sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro)])[0])
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, settings)
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum = torch.zeros((), device=dev)
-            for i, batch in enumerate(micro):
-                with dist.no_sync(wrapped, last=i == len(micro) - 1):
-                    loss_sum += _step_loss(wrapped, model, batch, dist.world / tokens, precision)
-            precision.step(optimizer, model.parameters(), max_grad_norm=1.0)
-            last_loss = float(dist.all_sum([float(loss_sum)])[0] / tokens)
-            losses.append(last_loss)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(stage=stage, loss=f"{last_loss:.3f}")
-            if dist.is_main and (step % settings.val_every == 0 or step == end):
-                val_loss = _validate(model, tokenizer, val_batches, dev, settings.max_input_tokens)
-                best_val = min(best_val, val_loss)
-                history.append({"step": step, "train_loss": last_loss, "val_loss": val_loss})
-                bar.write(f"step {step}: train loss {last_loss:.3f}, val loss {val_loss:.3f}")
-                save(val_loss)
-    except KeyboardInterrupt:
-        bar.write(f"interrupted at step {step}; saving a checkpoint to resume from")
-        save(val_loss)
-        raise
-    finally:
-        bar.close()
-    if dist.is_main and not (lm_dir / ckpt.MODEL_FILE).is_file():
-        save(val_loss)
-    return {"steps": step, "train_loss": last_loss, "val_loss": val_loss, "best_val_loss": best_val,
-            "seconds": time.perf_counter() - start, "history": history, "losses": losses,
-            "parameters": lm_model.count_parameters(model), "out_dir": str(out_dir), "rank": dist.rank,
-            "processes": dist.world}
+        start = time.perf_counter()
+        bar = tqdm(total=settings.total_steps, initial=step, desc="train-lm", unit="step", disable=not progress)
+        last_loss = float("nan")
+        losses: list[float] = []
+        val_loss = None
+        end = settings.total_steps if stop_after is None else min(settings.total_steps, step + stop_after)
+        try:
+            while step < end:
+                stage = 1 if step < settings.stage1_steps else 2
+                rng = _step_rng(settings.seed, step)
+                # dropout: its own stream per process (rank 0's is the one-process stream)
+                torch.manual_seed(settings.seed * 1_000_003 + step + (dist.rank << 40))
+                examples = train_sampler.batch(rng, stage, settings.batch_size)   # the global batch
+                micro = [collate(tokenizer, examples[part], settings.max_input_tokens)
+                         for part in dist.micro_batches(len(examples), settings.grad_accum)]
+                # label tokens counted on the CPU tensors: no device sync; summed over processes only if several
+                count = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro)
+                tokens = float(dist.all_sum([count])[0]) if dist.enabled else float(count)
+                micro = [{k: v.to(dev) for k, v in b.items()} for b in micro]
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(step, settings)
+                optimizer.zero_grad(set_to_none=True)
+                loss_sum = torch.zeros((), device=dev)
+                for i, batch in enumerate(micro):
+                    with dist.no_sync(wrapped, last=i == len(micro) - 1):
+                        loss_sum += _step_loss(wrapped, model, batch, dist.world / tokens, precision)
+                precision.step(optimizer, model.parameters(), max_grad_norm=1.0)
+                # one transfer; float64 division as before (float32 sum -> float64 is exact)
+                last_loss = float(dist.all_sum(loss_sum)[0] if dist.enabled else loss_sum) / tokens
+                losses.append(last_loss)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(stage=stage, loss=f"{last_loss:.3f}")
+                if dist.is_main and (step % settings.val_every == 0 or step == end):
+                    val_loss = _validate(model, tokenizer, val_batches, dev, settings.max_input_tokens)
+                    best_val = min(best_val, val_loss)
+                    history.append({"step": step, "train_loss": last_loss, "val_loss": val_loss})
+                    bar.write(f"step {step}: train loss {last_loss:.3f}, val loss {val_loss:.3f}")
+                    save(val_loss)
+        except KeyboardInterrupt:
+            bar.write(f"interrupted at step {step}; saving a checkpoint to resume from")
+            save(val_loss)
+            raise
+        finally:
+            bar.close()
+        if dist.is_main and not (lm_dir / ckpt.MODEL_FILE).is_file():
+            save(val_loss)
+        return {"steps": step, "train_loss": last_loss, "val_loss": val_loss, "best_val_loss": best_val,
+                "seconds": time.perf_counter() - start, "history": history, "losses": losses,
+                "parameters": lm_model.count_parameters(model), "out_dir": str(out_dir), "rank": dist.rank,
+                "processes": dist.world}

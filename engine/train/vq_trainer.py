@@ -47,7 +47,7 @@ from ..errors import MotionFileError, MotionGPTError
 from ..models.motion_tokenizer import MotionTokenizer, load_stats, read_vq_config, save_stats, tokenizer_config
 from ..models.vqvae import MotionVQVAE, VQConfig
 from ..motion.features import features_to_joints
-from .distributed import Distributed, setup
+from .distributed import setup
 from .precision import Precision
 
 EMA_FILE = "quantizer_ema.safetensors"
@@ -231,264 +231,258 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
     after each micro-batch (as a smaller batch would). Only rank 0
     validates, logs and writes. ``precision`` bf16/fp16 autocasts on CUDA
     (the quantizer stays float32)."""
-    dist = setup(device)
-    try:
-        result = _train_vq(dist, data_dir, out_dir, config, steps, batch_size, window, lr, warmup, schedule,
-                           val_every, val_split, resume, seed, workers, progress, val_at_start, val_max_clips,
-                           min_frames, log, should_stop, grad_accum, precision)
-    except BaseException:
-        dist.close(wait=False)
-        raise
-    dist.close()
-    return result
-
-
-def _train_vq(dist: Distributed, data_dir: str | Path, out_dir: str | Path, config: VQConfig | None, steps: int,
-              batch_size: int, window: int, lr: float, warmup: int, schedule: str, val_every: int, val_split: str,
-              resume: bool, seed: int, workers: int, progress: bool, val_at_start: bool, val_max_clips: int,
-              min_frames: int | None, log: Callable[[str], None] | None, should_stop: Callable[[], bool] | None,
-              grad_accum: int, precision_name: str) -> dict[str, Any]:
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    if not dist.is_main:
-        say = lambda msg: None  # noqa: E731  (rank 0 speaks for the run)
-        progress = False
-    if schedule not in SCHEDULES:
-        raise MotionGPTError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("window", window), ("val_every", val_every)):
-        if int(value) < 1:
-            raise MotionGPTError(f"{name} must be at least 1, got {value}")
-    if not lr > 0:
-        raise MotionGPTError(f"learning rate must be positive, got {lr}")
-    dist.check_batch(batch_size, grad_accum)
-    dev = dist.device
-    precision = Precision(precision_name, dev)
-
-    mean, std = humanml3d.load_stats(data_dir)
-    state_path = out_dir / ckpt.STATE_FILE
-    saved_state = ckpt.read_trainer_state(out_dir) if state_path.is_file() else {}
-    if resume:
-        if "step" not in saved_state:
-            raise MotionGPTError(f"{out_dir}: nothing to resume (no {ckpt.STATE_FILE} with a step); "
-                                 f"start without --resume")
-        saved_cfg = read_vq_config(out_dir)
-        if config is not None and config != saved_cfg:
-            say(f"note: resuming with the saved model config, not the one given ({out_dir / ckpt.CONFIG_FILE})")
-        config = saved_cfg
-        saved_mean, saved_std = load_stats(out_dir, config.nfeats)
-        if not (np.allclose(saved_mean, mean, atol=1e-5) and np.allclose(saved_std, std, atol=1e-5)):
-            raise MotionGPTError(f"{data_dir}: Mean/Std differ from the ones the checkpoint in {out_dir} was "
-                                 f"trained with; resume on the same dataset")
-        if int(saved_state.get("seed", seed)) != seed:
-            say(f"note: resuming with the saved seed {saved_state['seed']} (not {seed}) to keep the run reproducible")
-            seed = int(saved_state["seed"])
-        old = saved_state.get("args", {})
-        changed = [f"{k} {old[k]} -> {v}" for k, v in (("batch_size", batch_size), ("window", window), ("lr", lr),
-                                                          ("warmup", warmup), ("schedule", schedule))
-                   if k in old and old[k] != v]
-        if changed:
-            say("note: resuming with changed settings (" + ", ".join(changed) + "); the run will differ from an "
-                "uninterrupted one")
-    else:
-        if "step" in saved_state:
-            raise MotionGPTError(f"{out_dir} already holds a checkpoint at step {saved_state['step']}; "
-                                 f"pass --resume to continue it or choose another --out folder")
-        config = config or VQConfig.small()
-
-    if window % config.downsample:
-        raise MotionGPTError(f"--window must be a multiple of {config.downsample} frames (one token each), got {window}")
-
-    # data
-    train_clips_all = _load_clips(data_dir, "train", mean, std)
-    min_frames = max(config.downsample, window // 4 if min_frames is None else int(min_frames))
-    train_clips = [c for c in train_clips_all if len(c) >= min_frames]
-    if not train_clips:
-        longest = max((len(c) for c in train_clips_all), default=0)
-        raise MotionGPTError(f"{data_dir}: no training clip has {min_frames} frames (longest {longest})")
-    padded = sum(len(c) < window for c in train_clips)
-    skipped = len(train_clips_all) - len(train_clips)
-    if padded or skipped:
-        say(f"training clips: {len(train_clips)} of {len(train_clips_all)} used; {padded} shorter than the "
-            f"{window}-frame window are padded (masked in the loss)"
-            + (f", {skipped} shorter than {min_frames} frames are skipped" if skipped else ""))
-    used_val_split = val_split
-    try:
-        val_clips = _load_clips(data_dir, val_split, mean, std)
-    except MotionFileError:
-        if val_split == "train":
-            raise
-        say(f"note: {data_dir} has no '{val_split}' split; validating on the training split instead")
-        used_val_split = "train"
-        val_clips = train_clips_all
-    val_clips = _evenly([c for c in val_clips if len(c) >= config.downsample], val_max_clips)
-    if not val_clips:
-        raise MotionGPTError(f"{data_dir}: the '{used_val_split}' split has no clip of {config.downsample} frames")
-
-    # model and optimizer
-    torch.manual_seed(seed)
-    model = MotionVQVAE(config)
-    if resume:
-        ckpt.load_into(model, ckpt.load_weights(out_dir / ckpt.MODEL_FILE), out_dir / ckpt.MODEL_FILE)
-        if (out_dir / EMA_FILE).is_file():
-            model.quantizer.load_ema_state(ckpt.load_weights(out_dir / EMA_FILE))
-        else:
-            say(f"note: {out_dir / EMA_FILE} is missing; the codebook statistics restart from the saved codebook")
-    model.to(dev).train()
-    if dist.enabled:
-        model.quantizer.gather = dist.gather_rows
-    # the codebook copies stay equal by construction (gather), so DDP need not broadcast buffers
-    wrapped = dist.wrap(model, broadcast_buffers=False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
-    if resume:
-        ckpt.load_optimizer(out_dir, optimizer)
-        precision.load_state_dict(saved_state.get("grad_scaler"))
-    start_step = int(saved_state.get("step", 0)) if resume else 0
-    best = saved_state.get("best_val_mpjpe_mm") if resume else None
-    best_step = saved_state.get("best_step") if resume else None
-    history: list[dict] = list(saved_state.get("val_history", [])) if resume else []
-    elapsed_before = float(saved_state.get("train_seconds", 0.0)) if resume else 0.0
-    if dist.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_stats(out_dir, mean, std)
-    args = {"data": str(data_dir), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
-            "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
-            "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
-            "processes": dist.world}
-
-    results: dict[str, Any] = {
-        "out_dir": str(out_dir), "start_step": start_step, "step": start_step, "losses": [],
-        "val_history": history, "val_split": used_val_split, "interrupted": False, "device": str(dev),
-        "num_parameters": model.num_parameters(), "config": config.to_dict(), "rank": dist.rank,
-        "processes": dist.world,
-    }
-    step = start_step
-    train_seconds = 0.0
-
-    def trainer_state() -> dict[str, Any]:
-        return {"step": step, "seed": seed, "best_val_mpjpe_mm": best, "best_step": best_step,
-                "val_history": history, "args": args, "train_seconds": elapsed_before + train_seconds,
-                "grad_scaler": precision.state_dict()}
-
-    def save_all() -> None:
+    precision_name = precision
+    with setup(device) as dist:
+        data_dir, out_dir = Path(data_dir), Path(out_dir)
+        say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
         if not dist.is_main:
-            return
-        ckpt.save_weights(out_dir / EMA_FILE, model.quantizer.ema_state())
-        ckpt.save_checkpoint(out_dir, model, tokenizer_config(config), optimizer, trainer_state())
+            say = lambda msg: None  # noqa: E731  (rank 0 speaks for the run)
+            progress = False
+        if schedule not in SCHEDULES:
+            raise MotionGPTError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+        for name, value in (("steps", steps), ("batch_size", batch_size), ("window", window), ("val_every", val_every)):
+            if int(value) < 1:
+                raise MotionGPTError(f"{name} must be at least 1, got {value}")
+        if not lr > 0:
+            raise MotionGPTError(f"learning rate must be positive, got {lr}")
+        dist.check_batch(batch_size, grad_accum)
+        dev = dist.device
+        precision = Precision(precision_name, dev)
 
-    def validate(window_stats: dict[str, float]) -> dict[str, Any]:
-        nonlocal best, best_step
-        t0 = time.perf_counter()
-        metrics = reconstruction_mpjpe(model, val_clips, mean, std, dev)
-        entry = {"step": step, **{k: round(v, 6) for k, v in window_stats.items()},
-                 "val_mpjpe_mm": round(metrics["mpjpe_mm"], 3),
-                 "val_root_rel_mpjpe_mm": round(metrics["root_rel_mpjpe_mm"], 3),
-                 "val_clips": metrics["clips"], "val_seconds": round(time.perf_counter() - t0, 2),
-                 "lr": lr_at(max(step - 1, 0), lr, warmup, schedule, steps),
-                 "train_seconds": round(elapsed_before + train_seconds, 1)}
-        history.append(entry)
-        improved = step > 0 and (best is None or metrics["mpjpe_mm"] < best)
-        if improved:
-            best, best_step = metrics["mpjpe_mm"], step
-        with open(out_dir / LOG_FILE, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
-        say(f"step {step}: loss {window_stats.get('loss', float('nan')):.4f} "
-            f"(recon {window_stats.get('recon', float('nan')):.4f}, vel {window_stats.get('vel', float('nan')):.4f}, "
-            f"commit {window_stats.get('commit', float('nan')):.4f}), perplexity "
-            f"{window_stats.get('perplexity', float('nan')):.1f} | {used_val_split} MPJPE "
-            f"{metrics['mpjpe_mm']:.1f} mm (root-relative {metrics['root_rel_mpjpe_mm']:.1f} mm, "
-            f"{metrics['clips']} clips){' best' if improved else ''}")
-        if improved:
-            MotionTokenizer(model, mean, std, dev).save(out_dir / BEST_DIR)
-            model.train()
-        return entry
+        mean, std = humanml3d.load_stats(data_dir)
+        state_path = out_dir / ckpt.STATE_FILE
+        saved_state = ckpt.read_trainer_state(out_dir) if state_path.is_file() else {}
+        if resume:
+            if "step" not in saved_state:
+                raise MotionGPTError(f"{out_dir}: nothing to resume (no {ckpt.STATE_FILE} with a step); "
+                                     f"start without --resume")
+            saved_cfg = read_vq_config(out_dir)
+            if config is not None and config != saved_cfg:
+                say(f"note: resuming with the saved model config, not the one given ({out_dir / ckpt.CONFIG_FILE})")
+            config = saved_cfg
+            saved_mean, saved_std = load_stats(out_dir, config.nfeats)
+            if not (np.allclose(saved_mean, mean, atol=1e-5) and np.allclose(saved_std, std, atol=1e-5)):
+                raise MotionGPTError(f"{data_dir}: Mean/Std differ from the ones the checkpoint in {out_dir} was "
+                                     f"trained with; resume on the same dataset")
+            if int(saved_state.get("seed", seed)) != seed:
+                say(f"note: resuming with the saved seed {saved_state['seed']} (not {seed}) to keep the run "
+                    "reproducible")
+                seed = int(saved_state["seed"])
+            old = saved_state.get("args", {})
+            changed = [f"{k} {old[k]} -> {v}" for k, v in (("batch_size", batch_size), ("window", window), ("lr", lr),
+                                                              ("warmup", warmup), ("schedule", schedule))
+                       if k in old and old[k] != v]
+            if changed:
+                say("note: resuming with changed settings (" + ", ".join(changed) + "); the run will differ from an "
+                    "uninterrupted one")
+        else:
+            if "step" in saved_state:
+                raise MotionGPTError(f"{out_dir} already holds a checkpoint at step {saved_state['step']}; "
+                                     f"pass --resume to continue it or choose another --out folder")
+            config = config or VQConfig.small()
 
-    if val_at_start and start_step == 0 and dist.is_main:
-        validate({})
+        if window % config.downsample:
+            raise MotionGPTError(f"--window must be a multiple of {config.downsample} frames (one token each), "
+                                 f"got {window}")
 
-    stop_requested = {"flag": False}
+        # data
+        train_clips_all = _load_clips(data_dir, "train", mean, std)
+        min_frames = max(config.downsample, window // 4 if min_frames is None else int(min_frames))
+        train_clips = [c for c in train_clips_all if len(c) >= min_frames]
+        if not train_clips:
+            longest = max((len(c) for c in train_clips_all), default=0)
+            raise MotionGPTError(f"{data_dir}: no training clip has {min_frames} frames (longest {longest})")
+        padded = sum(len(c) < window for c in train_clips)
+        skipped = len(train_clips_all) - len(train_clips)
+        if padded or skipped:
+            say(f"training clips: {len(train_clips)} of {len(train_clips_all)} used; {padded} shorter than the "
+                f"{window}-frame window are padded (masked in the loss)"
+                + (f", {skipped} shorter than {min_frames} frames are skipped" if skipped else ""))
+        used_val_split = val_split
+        try:
+            val_clips = _load_clips(data_dir, val_split, mean, std)
+        except MotionFileError:
+            if val_split == "train":
+                raise
+            say(f"note: {data_dir} has no '{val_split}' split; validating on the training split instead")
+            used_val_split = "train"
+            val_clips = train_clips_all
+        val_clips = _evenly([c for c in val_clips if len(c) >= config.downsample], val_max_clips)
+        if not val_clips:
+            raise MotionGPTError(f"{data_dir}: the '{used_val_split}' split has no clip of {config.downsample} frames")
 
-    def on_sigint(signum, frame):  # noqa: ANN001
-        if stop_requested["flag"]:
-            raise KeyboardInterrupt
-        stop_requested["flag"] = True
-        say("Ctrl-C: stopping after this step and saving a checkpoint (press again to abort without saving)")
+        # model and optimizer
+        torch.manual_seed(seed)
+        model = MotionVQVAE(config)
+        if resume:
+            ckpt.load_into(model, ckpt.load_weights(out_dir / ckpt.MODEL_FILE), out_dir / ckpt.MODEL_FILE)
+            if (out_dir / EMA_FILE).is_file():
+                model.quantizer.load_ema_state(ckpt.load_weights(out_dir / EMA_FILE))
+            else:
+                say(f"note: {out_dir / EMA_FILE} is missing; the codebook statistics restart from the saved codebook")
+        model.to(dev).train()
+        if dist.enabled:
+            model.quantizer.gather = dist.gather_rows
+        # the codebook copies stay equal by construction (gather), so DDP need not broadcast buffers
+        wrapped = dist.wrap(model, broadcast_buffers=False)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+        if resume:
+            ckpt.load_optimizer(out_dir, optimizer)
+            precision.load_state_dict(saved_state.get("grad_scaler"))
+        start_step = int(saved_state.get("step", 0)) if resume else 0
+        best = saved_state.get("best_val_mpjpe_mm") if resume else None
+        best_step = saved_state.get("best_step") if resume else None
+        history: list[dict] = list(saved_state.get("val_history", [])) if resume else []
+        elapsed_before = float(saved_state.get("train_seconds", 0.0)) if resume else 0.0
+        if dist.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_stats(out_dir, mean, std)
+        args = {"data": str(data_dir), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
+                "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
+                "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
+                "processes": dist.world}
 
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-        previous_handler = signal.signal(signal.SIGINT, on_sigint)
+        results: dict[str, Any] = {
+            "out_dir": str(out_dir), "start_step": start_step, "step": start_step, "losses": [],
+            "val_history": history, "val_split": used_val_split, "interrupted": False, "device": str(dev),
+            "num_parameters": model.num_parameters(), "config": config.to_dict(), "rank": dist.rank,
+            "processes": dist.world,
+        }
+        step = start_step
+        train_seconds = 0.0
 
-    bar = tqdm(total=steps, initial=start_step, disable=not progress, desc="train-vq", unit="step",
-               dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)
-    sums = {"loss": 0.0, "recon": 0.0, "vel": 0.0, "commit": 0.0, "perplexity": 0.0}
-    n_sum = 0
-    pin = dev.type == "cuda"
-    try:
-        if start_step >= steps:
-            say(f"{out_dir} is already at step {start_step} (>= {steps}); nothing to train")
-        batches = _batches(train_clips, batch_size, window, seed, start_step, steps, workers, pin,
-                           config.downsample)
-        for batch, lengths in batches:
+        def trainer_state() -> dict[str, Any]:
+            return {"step": step, "seed": seed, "best_val_mpjpe_mm": best, "best_step": best_step,
+                    "val_history": history, "args": args, "train_seconds": elapsed_before + train_seconds,
+                    "grad_scaler": precision.state_dict()}
+
+        def save_all() -> None:
+            if not dist.is_main:
+                return
+            ckpt.save_weights(out_dir / EMA_FILE, model.quantizer.ema_state())
+            ckpt.save_checkpoint(out_dir, model, tokenizer_config(config), optimizer, trainer_state())
+
+        def validate(window_stats: dict[str, float]) -> dict[str, Any]:
+            nonlocal best, best_step
             t0 = time.perf_counter()
-            # the same seed in every process: the codebook's resets must draw alike
-            torch.manual_seed(_step_seed(seed, step))
-            rate = lr_at(step, lr, warmup, schedule, steps)
-            for group in optimizer.param_groups:
-                group["lr"] = rate
-            padded_batch = bool((lengths < window).any())
-            n_rec, n_vel, n_commit = loss_counts(lengths, window, config.nfeats, config.code_dim, config.downsample,
-                                                 padded_batch)
-            parts = dist.micro_batches(batch_size, grad_accum)
-            optimizer.zero_grad(set_to_none=True)
-            part_sums = torch.zeros(3, device=dev, dtype=torch.float64)
-            for i, part in enumerate(parts):
-                x = batch[part].to(dev, non_blocking=pin)
-                rows = lengths[part].to(dev) if padded_batch else None
-                with dist.no_sync(wrapped, last=i == len(parts) - 1):
-                    with precision.autocast():
-                        recon, commit, perplexity = wrapped(x, rows)
-                    rec_sum, vel_sum = reconstruction_sums(recon.float(), x, rows)
-                    commit_sum = commit * loss_counts(lengths[part], window, config.nfeats, config.code_dim,
-                                                      config.downsample, padded_batch)[2]
-                    loss = (rec_sum / n_rec + VEL_WEIGHT * vel_sum / n_vel + COMMIT_WEIGHT * commit_sum / n_commit)
-                    precision.backward(loss * dist.world)
-                part_sums += torch.stack([rec_sum.detach(), vel_sum.detach(), commit_sum.detach()]).double()
-            precision.step(optimizer, model.parameters())
-            step += 1
-            rec_g, vel_g, commit_g = (dist.all_sum(part_sums).cpu() / torch.tensor([n_rec, n_vel, n_commit],
-                                                                                  dtype=torch.float64)).tolist()
-            values = [rec_g + VEL_WEIGHT * vel_g + COMMIT_WEIGHT * commit_g, rec_g, vel_g, commit_g,
-                      float(perplexity.detach())]
-            train_seconds += time.perf_counter() - t0
-            results["losses"].append(values[0])
-            for key, v in zip(sums, values):
-                sums[key] += v
-            n_sum += 1
-            bar.update(1)
-            if step % 10 == 0 or step == steps:
-                bar.set_postfix(loss=f"{values[0]:.4f}", ppl=f"{values[4]:.0f}", lr=f"{rate:.1e}", refresh=False)
-            if not math.isfinite(values[0]):
-                save_all()
-                raise MotionGPTError(f"the loss became {values[0]} at step {step}; lower --lr "
-                                     f"(checkpoint of that step saved in {out_dir})")
-            if step % val_every == 0 or step == steps:
-                if dist.is_main:
-                    validate({k: v / max(n_sum, 1) for k, v in sums.items()})
-                sums = dict.fromkeys(sums, 0.0)
-                n_sum = 0
-                save_all()
-            if dist.any(stop_requested["flag"] or (should_stop is not None and should_stop())):
-                results["interrupted"] = True
-                break
-    finally:
-        bar.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
-    if results["interrupted"]:
-        save_all()
-        say(f"stopped at step {step}; checkpoint saved in {out_dir}; continue with --resume")
-    elif start_step >= steps:
-        pass
-    results.update(step=step, best_val_mpjpe_mm=best, best_step=best_step,
-                   final_val_mpjpe_mm=history[-1]["val_mpjpe_mm"] if history else None,
-                   sec_per_step=train_seconds / max(step - start_step, 1))
-    return results
+            metrics = reconstruction_mpjpe(model, val_clips, mean, std, dev)
+            entry = {"step": step, **{k: round(v, 6) for k, v in window_stats.items()},
+                     "val_mpjpe_mm": round(metrics["mpjpe_mm"], 3),
+                     "val_root_rel_mpjpe_mm": round(metrics["root_rel_mpjpe_mm"], 3),
+                     "val_clips": metrics["clips"], "val_seconds": round(time.perf_counter() - t0, 2),
+                     "lr": lr_at(max(step - 1, 0), lr, warmup, schedule, steps),
+                     "train_seconds": round(elapsed_before + train_seconds, 1)}
+            history.append(entry)
+            improved = step > 0 and (best is None or metrics["mpjpe_mm"] < best)
+            if improved:
+                best, best_step = metrics["mpjpe_mm"], step
+            with open(out_dir / LOG_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+            say(f"step {step}: loss {window_stats.get('loss', float('nan')):.4f} "
+                f"(recon {window_stats.get('recon', float('nan')):.4f}, "
+                f"vel {window_stats.get('vel', float('nan')):.4f}, "
+                f"commit {window_stats.get('commit', float('nan')):.4f}), perplexity "
+                f"{window_stats.get('perplexity', float('nan')):.1f} | {used_val_split} MPJPE "
+                f"{metrics['mpjpe_mm']:.1f} mm (root-relative {metrics['root_rel_mpjpe_mm']:.1f} mm, "
+                f"{metrics['clips']} clips){' best' if improved else ''}")
+            if improved:
+                MotionTokenizer(model, mean, std, dev).save(out_dir / BEST_DIR)
+                model.train()
+            return entry
+
+        if val_at_start and start_step == 0 and dist.is_main:
+            validate({})
+
+        stop_requested = {"flag": False}
+
+        def on_sigint(signum, frame):  # noqa: ANN001
+            if stop_requested["flag"]:
+                raise KeyboardInterrupt
+            stop_requested["flag"] = True
+            say("Ctrl-C: stopping after this step and saving a checkpoint (press again to abort without saving)")
+
+        previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            previous_handler = signal.signal(signal.SIGINT, on_sigint)
+
+        bar = tqdm(total=steps, initial=start_step, disable=not progress, desc="train-vq", unit="step",
+                   dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        sums = {"loss": 0.0, "recon": 0.0, "vel": 0.0, "commit": 0.0, "perplexity": 0.0}
+        n_sum = 0
+        pin = dev.type == "cuda"
+        try:
+            if start_step >= steps:
+                say(f"{out_dir} is already at step {start_step} (>= {steps}); nothing to train")
+            batches = _batches(train_clips, batch_size, window, seed, start_step, steps, workers, pin,
+                               config.downsample)
+            for batch, lengths in batches:
+                t0 = time.perf_counter()
+                # the same seed in every process: the codebook's resets must draw alike
+                torch.manual_seed(_step_seed(seed, step))
+                rate = lr_at(step, lr, warmup, schedule, steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
+                padded_batch = bool((lengths < window).any())
+                n_rec, n_vel, n_commit = loss_counts(lengths, window, config.nfeats, config.code_dim, config.downsample,
+                                                     padded_batch)
+                parts = dist.micro_batches(batch_size, grad_accum)
+                optimizer.zero_grad(set_to_none=True)
+                part_sums = torch.zeros(3, device=dev, dtype=torch.float64)
+                for i, part in enumerate(parts):
+                    x = batch[part].to(dev, non_blocking=pin)
+                    rows = lengths[part].to(dev) if padded_batch else None
+                    with dist.no_sync(wrapped, last=i == len(parts) - 1):
+                        with precision.autocast():
+                            recon, commit, perplexity = wrapped(x, rows)
+                        rec_sum, vel_sum = reconstruction_sums(recon.float(), x, rows)
+                        commit_sum = commit * loss_counts(lengths[part], window, config.nfeats, config.code_dim,
+                                                          config.downsample, padded_batch)[2]
+                        loss = (rec_sum / n_rec + VEL_WEIGHT * vel_sum / n_vel + COMMIT_WEIGHT * commit_sum / n_commit)
+                        precision.backward(loss * dist.world)
+                    part_sums += torch.stack([rec_sum.detach(), vel_sum.detach(), commit_sum.detach()]).double()
+                precision.step(optimizer, model.parameters())
+                step += 1
+                # one all-reduce (the loss sums and the stop flag: a stop seen by one process stops all at this
+                # step) and one transfer to the CPU (with this process's perplexity)
+                stop = stop_requested["flag"] or (should_stop is not None and should_stop())
+                summed = dist.all_sum(torch.cat([part_sums, part_sums.new_tensor([1.0 if stop else 0.0])]))
+                summed = torch.cat([summed, perplexity.detach().double().reshape(1)]).cpu()
+                rec_g, vel_g, commit_g = (summed[:3] / torch.tensor([n_rec, n_vel, n_commit],
+                                                                    dtype=torch.float64)).tolist()
+                stop = bool(summed[3] > 0)
+                values = [rec_g + VEL_WEIGHT * vel_g + COMMIT_WEIGHT * commit_g, rec_g, vel_g, commit_g,
+                          float(summed[4])]
+                train_seconds += time.perf_counter() - t0
+                results["losses"].append(values[0])
+                for key, v in zip(sums, values):
+                    sums[key] += v
+                n_sum += 1
+                bar.update(1)
+                if step % 10 == 0 or step == steps:
+                    bar.set_postfix(loss=f"{values[0]:.4f}", ppl=f"{values[4]:.0f}", lr=f"{rate:.1e}", refresh=False)
+                if not math.isfinite(values[0]):
+                    save_all()
+                    raise MotionGPTError(f"the loss became {values[0]} at step {step}; lower --lr "
+                                         f"(checkpoint of that step saved in {out_dir})")
+                if step % val_every == 0 or step == steps:
+                    if dist.is_main:
+                        validate({k: v / max(n_sum, 1) for k, v in sums.items()})
+                    sums = dict.fromkeys(sums, 0.0)
+                    n_sum = 0
+                    save_all()
+                if stop:
+                    results["interrupted"] = True
+                    break
+        finally:
+            bar.close()
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+        if results["interrupted"]:
+            save_all()
+            say(f"stopped at step {step}; checkpoint saved in {out_dir}; continue with --resume")
+        elif start_step >= steps:
+            pass
+        results.update(step=step, best_val_mpjpe_mm=best, best_step=best_step,
+                       final_val_mpjpe_mm=history[-1]["val_mpjpe_mm"] if history else None,
+                       sec_per_step=train_seconds / max(step - start_step, 1))
+        return results
