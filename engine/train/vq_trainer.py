@@ -442,16 +442,10 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                     part_sums += torch.stack([rec_sum.detach(), vel_sum.detach(), commit_sum.detach()]).double()
                 precision.step(optimizer, model.parameters())
                 step += 1
-                # one all-reduce (the loss sums and the stop flag: a stop seen by one process stops all at this
-                # step) and one transfer to the CPU (with this process's perplexity)
-                stop = stop_requested["flag"] or (should_stop is not None and should_stop())
-                summed = dist.all_sum(torch.cat([part_sums, part_sums.new_tensor([1.0 if stop else 0.0])]))
-                summed = torch.cat([summed, perplexity.detach().double().reshape(1)]).cpu()
-                rec_g, vel_g, commit_g = (summed[:3] / torch.tensor([n_rec, n_vel, n_commit],
-                                                                    dtype=torch.float64)).tolist()
-                stop = bool(summed[3] > 0)
+                rec_g, vel_g, commit_g = (dist.all_sum(part_sums).cpu() / torch.tensor([n_rec, n_vel, n_commit],
+                                                                                      dtype=torch.float64)).tolist()
                 values = [rec_g + VEL_WEIGHT * vel_g + COMMIT_WEIGHT * commit_g, rec_g, vel_g, commit_g,
-                          float(summed[4])]
+                          float(perplexity.detach())]
                 train_seconds += time.perf_counter() - t0
                 results["losses"].append(values[0])
                 for key, v in zip(sums, values):
@@ -470,7 +464,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                     sums = dict.fromkeys(sums, 0.0)
                     n_sum = 0
                     save_all()
-                if stop:
+                if dist.any(stop_requested["flag"] or (should_stop is not None and should_stop())):
                     results["interrupted"] = True
                     break
         finally:
