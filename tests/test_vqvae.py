@@ -228,6 +228,22 @@ def test_resume_repeats_the_uninterrupted_run(built_sample, tmp_path):
         train_vq(built_sample, tmp_path / "fresh", None, steps=5, resume=True, **FAST)
 
 
+def test_a_stop_request_ends_the_run_after_that_step_with_a_checkpoint(built_sample, tmp_path):
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    straight = train_vq(built_sample, tmp_path / "straight", VQConfig.tiny(), steps=6, val_every=100, **FAST)
+    stopped = train_vq(built_sample, tmp_path / "stopped", VQConfig.tiny(), steps=6, val_every=100,
+                       should_stop=should_stop, **FAST)
+    assert stopped["interrupted"] and not straight["interrupted"]
+    assert stopped["step"] == 3 and len(calls) == 3
+    assert stopped["losses"] == straight["losses"][:3]
+    assert ckpt.read_trainer_state(tmp_path / "stopped")["step"] == 3
+
+
 # ----------------------------------------------------------------------------- files and CLI
 
 def test_corrupt_or_missing_tokenizer_files(built_sample, tmp_path):
