@@ -103,3 +103,16 @@ def token_engine(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
 def clip(sample_joints: dict[str, np.ndarray]) -> np.ndarray:
     """The first sample clip of at least 2 s (40 frames)."""
     return next(j for j in sample_joints.values() if len(j) >= 40)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module of tiny models: OpenMP hand-offs cost
+    more than they save on small matrices, and on a busy 2-core machine they
+    make a step 10-100x slower. Use with ``pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

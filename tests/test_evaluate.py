@@ -10,7 +10,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from engine.cli import main
 from engine.errors import MotionGPTError
@@ -20,12 +19,7 @@ from engine.eval.motion_metrics import INBETWEEN_GAPS
 ARGS = dict(split="train", max_clips=8, mm_texts=2, mm_repeats=2, seed=0, progress=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,7 @@ from engine.lm.tokenizer import EOS_ID, PAD_ID, build_tokenizer
 K = 64  # a small codebook keeps the tiny models quick; the layout is the same for 512
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny matrices: OpenMP hand-offs cost more than they save, and on a busy
-    # 2-core machine they make a step 10-100x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

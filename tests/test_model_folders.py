@@ -25,12 +25,7 @@ DEFAULT_LM = DEFAULT_MODEL_DIR / "lm"
 PROMPT = "Generate a motion: a person waves with the right hand."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_default_lm_loads_and_generates_with_transformers_alone():

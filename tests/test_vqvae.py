@@ -21,14 +21,7 @@ from engine.train.vq_trainer import train_vq
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One thread: barely slower than two here, and far faster when other
-    processes share the two cores (OpenMP threads then wait on each other)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Short, fast settings for the tiny model on the 40-clip sample.
