@@ -44,6 +44,25 @@ def test_resume_continues_exactly(tmp_path, built_sample, tiny_vq_dir, trained):
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
 
 
+def test_resume_from_a_snapshot_without_optimizer_state(tmp_path, built_sample, tiny_vq_dir):
+    """What a session commits (half-precision weights, no optimizer) carries on
+    with a fresh AdamW and a short re-warm instead of failing."""
+    from engine import checkpoint as ckpt
+    from engine.train.lm_trainer import REWARM_STEPS, learning_rate
+    settings = LMTrainSettings(**{**SETTINGS, "caption_dropout": 0.1})
+    train_lm(built_sample, tiny_vq_dir, tmp_path / "s", lm_model.tiny(), settings, device="cpu", progress=False,
+             stop_after=20)
+    lm_dir = tmp_path / "s" / "lm"
+    (lm_dir / ckpt.OPTIMIZER_FILE).unlink()
+    weights = ckpt.load_weights(lm_dir / ckpt.MODEL_FILE)
+    ckpt.save_weights(lm_dir / ckpt.MODEL_FILE, weights, {"format": "pt"}, dtype=torch.float16)
+    result = train_lm(built_sample, tiny_vq_dir, tmp_path / "s", lm_model.tiny(), settings, device="cpu",
+                      resume=True, progress=False)
+    assert result["steps"] == 40 and np.isfinite(result["train_loss"])
+    assert learning_rate(20, settings, rewarm_from=20) == pytest.approx(learning_rate(20, settings) / REWARM_STEPS)
+    assert learning_rate(20 + REWARM_STEPS, settings, rewarm_from=20) == learning_rate(20 + REWARM_STEPS, settings)
+
+
 def test_loaded_bundle_answers_every_task(trained):
     out, _ = trained
     model = MotionGPT.load(out, device="cpu")

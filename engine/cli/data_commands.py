@@ -23,10 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder of BVH files plus captions*.jsonl (one {\"id\", \"file\", \"description\" or "
                         "\"captions\"} per line); may be given more than once")
     p.add_argument("--bone-map", help="bone-map JSON (as the add-on saves it) for the libraries' skeleton "
-                                      "(default: detect from bone names)")
+                                      "(default: each library's own bone_map.json, else detect from bone names)")
     p.add_argument("--up", choices=UP_CHOICES, default="auto",
-                   help="the libraries' up axis (default: found from where the head is)")
-    p.add_argument("--library-licence", help="licence / credit line of the BVH libraries, kept in dataset.json")
+                   help="the libraries' up axis (default: one per library, the commonest of its upright takes)")
+    p.add_argument("--library-licence", help="licence / credit line of the BVH libraries, kept in dataset.json "
+                                             "(default: the 'licence' fields of their caption lines)")
     p.add_argument("--out", help="output folder (required unless checking a HumanML3D folder)")
     p.add_argument("--splits", nargs="+", help="only these splits (default: all in the source)")
     p.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
@@ -56,7 +57,7 @@ def run_build_data(args: argparse.Namespace) -> int:
     bone_map = rig_map.load_bone_map_file(args.bone_map) if args.bone_map else None
     for folder in args.bvh_library:
         library = bvh_library.read_library(folder, bone_map=bone_map, up=args.up, splits=splits)
-        print(f"{folder}: {len(library.clips)} clip(s) mapped onto the 22 joints"
+        print(f"{folder}: {len(library.clips)} clip(s) mapped onto the 22 joints, {library.up or '?'} up"
               + (f"; {len(library.problems)} file(s) not used:" if library.problems else ""))
         for line in library.problem_lines():
             print(line)

@@ -44,13 +44,17 @@ def register_export(sub: argparse._SubParsersAction) -> None:
                    help="default top-k for sampling motion tokens (written to lm/generation_config.json)")
     p.add_argument("--top-p", type=float, help="default nucleus (top-p) for sampling motion tokens")
     p.add_argument("--temperature", type=float, help="default sampling temperature")
+    p.add_argument("--guidance-scale", type=float,
+                   help="classifier-free guidance of text-to-motion (1 = off; needs a model trained with "
+                        "--caption-dropout), written to lm/generation_config.json")
     p.set_defaults(handler=run_export_model)
 
 
 def run_export_model(args: argparse.Namespace) -> int:
     from ..models.bundle import export_bundle
     extra = {"name": args.name} if args.name else {}
-    sampling = {k: v for k, v in (("top_k", args.top_k), ("top_p", args.top_p), ("temperature", args.temperature))
+    sampling = {k: v for k, v in (("top_k", args.top_k), ("top_p", args.top_p), ("temperature", args.temperature),
+                                  ("guidance_scale", args.guidance_scale))
                 if v is not None}
     if sampling:
         from ..models.motiongpt import SamplingOptions

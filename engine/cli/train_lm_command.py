@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="draw each action in proportion to (its clips) ** this: 1 = the data's own mix (default), "
                         "0 = every action equally often, 0.5 = oversample rare actions (needs labels.jsonl "
                         "from build-data)")
+    p.add_argument("--caption-dropout", type=float, default=0.1,
+                   help="share of text-to-motion samples trained without their caption (default 0.1), so the "
+                        "model can be guided (classifier-free guidance, export-model --guidance-scale); 0 turns "
+                        "it off")
     p.add_argument("--init-from", help="fine-tune this trained model folder (its weights and text tokenizer; "
                                        "it must use the same --vq) instead of starting from random weights")
     p.add_argument("--grad-accum", type=int, default=1,
@@ -60,7 +64,7 @@ def run_train_lm(args: argparse.Namespace) -> int:
                                batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                                val_every=args.val_every, max_tokens=args.max_tokens, seed=args.seed,
                                balance_power=args.balance_power, grad_accum=args.grad_accum,
-                               precision=args.precision)
+                               precision=args.precision, caption_dropout=args.caption_dropout)
     caption_fn = None
     if not args.no_paraphrase:
         from ..data.paraphrase import paraphrase_caption

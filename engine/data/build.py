@@ -111,9 +111,10 @@ def bandai_batches(source: str | Path, splits: tuple[str, ...] | None = None,
 
 def library_batch(library: bvh_library.LibraryReport, licence: str | None = None) -> SourceBatch:
     clips = list(library.clips)
+    licence = licence or " | ".join(sorted(library.licences)) or None     # the captions' own licence lines
     manifest = {"kind": "bvh-library", "path": str(library.root.resolve()), "licence": licence,
                 "clips": len(clips), "not_used": library.problems,
-                "mapped_from": sorted(set(library.mapped_from.values()))}
+                "mapped_from": sorted(set(library.mapped_from.values())), "up": library.up}
     return SourceBatch(library.root.name, clips, manifest)
 
 
@@ -162,6 +163,7 @@ def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = Tr
         bar.close()
         for clip_id, feats, mirrored_feats in results:
             clip = meta[clip_id]
+            _check_finite_features(clip, feats, batch.name)
             split, captions, labels = clip.split, clip.captions, clip.labels
             humanml3d.write_clip(out, clip_id, feats, captions,
                                  F.canonicalize(clip.joints) if save_joints else None)
@@ -203,6 +205,18 @@ def build_dataset(batches: list[SourceBatch], out: str | Path, mirror: bool = Tr
         "engine_version": __version__, "build_seconds": round(report.seconds, 2),
     })
     return report
+
+
+def _check_finite_features(clip: SourceClip, feats: np.ndarray, source: str) -> None:
+    """A non-finite value never becomes a training row: the build stops,
+    naming the file and the joint."""
+    bad = ~np.isfinite(feats)
+    if bad.any():
+        frame, column = (int(i) for i in np.argwhere(bad)[0])
+        where = clip.labels.get("file") or clip.clip_id
+        raise MotionGPTError(f"{source}: {where} (clip {clip.clip_id}) gives NaN or infinite features at frame "
+                             f"{frame} ({F.feature_column_name(column)}); check that bone in the file or "
+                             "leave the file out")
 
 
 def _run(jobs: list, workers: int, bar: tqdm) -> list:

@@ -19,7 +19,7 @@ MOTION_VERBS = frozenset("""
     shoot pass step stride fold stretch swing hang crawl roll dance bow wave clap point salute march sneak creep
     limp stumble trip duck dodge kneel squat crouch lean look nod shake tiptoe shuffle skate slide balance fight
     box wrestle swim jab hook uppercut cartwheel flip somersault hold open close drink eat brush comb sweep mop
-    stomp gallop leap bounce chase run""".split())
+    stomp gallop leap bounce chase run get direct wave""".split())
 """Verbs that get a third-person -s when a description starts an item with one."""
 
 MANNER_WORDS: dict[str, str] = {
@@ -38,6 +38,18 @@ TOPIC_PHRASES: dict[str, str] = {
     "stretching": "stretches", "acrobatics": "does acrobatics",
 }
 """Nouns that name an activity and the verb phrase that says it."""
+
+ACTION_PHRASES: dict[str, str] = {
+    "backflip": "does a backflip", "back flip": "does a backflip", "side flip": "does a side flip",
+    "front flip": "does a front flip", "spin kick": "does a spin kick", "salsa dance": "dances salsa",
+    "soccer kick": "kicks a soccer ball", "basketball signal": "makes basketball referee signals",
+    "wash window": "washes a window", "jumping jack": "does jumping jacks", "jumping jacks": "does jumping jacks",
+}
+"""Whole descriptions that name an action by a noun, and how a person does it."""
+
+EXTRA_SUBJECTS = ("the person", "a human")
+"""More ways a caption names who moves, so the model hears a description in
+several phrasings (beyond "a person" and "someone")."""
 
 _WORD_FIXES = {"self": "themselves"}
 _SPLIT_TOPIC = re.compile(r"\s+-\s+")
@@ -78,7 +90,9 @@ def item_phrase(item: str) -> tuple[str, bool]:
         return "", False
     lead = _alternatives(words[0])
     if lead is not None:
-        return " ".join([lead] + words[1:]), True
+        rest = [third_person(_verb_of(w)) if prev == "and" and _verb_of(w) else w
+                for prev, w in zip(words[:-1], words[1:])]
+        return " ".join([lead] + rest), True
     *mods, last = words
     verb = _verb_of(last)
     if verb and mods and all(m in MANNER_WORDS for m in mods):
@@ -100,7 +114,8 @@ def description_action(description: str) -> str:
 
 
 def describe(description: str) -> list[str]:
-    """Captions for a description: two sentences and the description itself."""
+    """Captions for a description: sentences in several phrasings and the
+    description itself (third)."""
     text = " ".join(description.lower().split()).strip(" .")
     if not text:
         return []
@@ -110,10 +125,13 @@ def describe(description: str) -> list[str]:
         topic = parts[0]
         phrase = TOPIC_PHRASES.get(topic) or _alternatives(topic) or f"does {topic}"
         body = f"{phrase}: {', '.join(p for p, _ in items)}" if items else phrase
+    elif text in ACTION_PHRASES:
+        body = ACTION_PHRASES[text]
     elif text in TOPIC_PHRASES:
         body = TOPIC_PHRASES[text]
     elif items and items[0][1]:
         body = _join([p for p, _ in items])
     else:
         body = f"does {text}"
-    return [f"a person {body}.", f"someone {body}.", f"{text.replace(' - ', ': ')}."]
+    return ([f"a person {body}.", f"someone {body}.", f"{text.replace(' - ', ': ')}."]
+            + [f"{subject} {body}." for subject in EXTRA_SUBJECTS])

@@ -70,7 +70,11 @@ MAX_NEW_TOKENS = DEFAULT_MAX_TOKENS + 3
 """generation_config.json's length limit: begin-of-motion, the longest motion
 the engine asks for, end-of-motion and eos."""
 
-DEFAULT_SAMPLING = {"top_k": 50, "temperature": 1.0, "top_p": None}
+DEFAULT_SAMPLING = {"top_k": 50, "temperature": 1.0, "top_p": None, "guidance_scale": 1.0}
+GUIDANCE_KEY = "motion_guidance_scale"
+"""generation_config.json's key for the engine's classifier-free guidance of
+text-to-motion (1.0: off). Not transformers' own "guidance_scale": its
+processor expects a doubled batch that plain ``generate()`` does not make."""
 
 
 @dataclass
@@ -276,7 +280,8 @@ def generation_config(sampling: dict[str, Any] | None = None) -> dict[str, Any]:
     s = {**DEFAULT_SAMPLING, **(sampling or {})}
     return {"decoder_start_token_id": PAD_ID, "pad_token_id": PAD_ID, "eos_token_id": EOS_ID, "do_sample": True,
             "top_k": int(s["top_k"]), "top_p": 1.0 if s["top_p"] is None else float(s["top_p"]),
-            "temperature": float(s["temperature"]), "max_new_tokens": MAX_NEW_TOKENS}
+            "temperature": float(s["temperature"]), "max_new_tokens": MAX_NEW_TOKENS,
+            GUIDANCE_KEY: float(s.get("guidance_scale") or 1.0)}
 
 
 def write_generation_config(folder: str | Path, sampling: dict[str, Any] | None = None) -> None:
@@ -297,7 +302,8 @@ def read_sampling(folder: str | Path) -> dict[str, Any] | None:
     top_p = data.get("top_p", 1.0)
     return {"top_k": data.get("top_k", DEFAULT_SAMPLING["top_k"]),
             "temperature": data.get("temperature", DEFAULT_SAMPLING["temperature"]),
-            "top_p": None if top_p is None or top_p == 1.0 else top_p}
+            "top_p": None if top_p is None or top_p == 1.0 else top_p,
+            "guidance_scale": data.get(GUIDANCE_KEY, DEFAULT_SAMPLING["guidance_scale"])}
 
 
 def tokenizer_folder(folder: str | Path) -> Path | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -121,7 +122,8 @@ def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str |
                         num_tokens: int | tuple[int, int] | list | None = None, seed: int | None = None,
                         top_k: int | None = 50, top_p: float | None = None, temperature: float = 1.0,
                         do_sample: bool = True, num_return_sequences: int = 1,
-                        max_run: int | None = None) -> list[np.ndarray]:
+                        max_run: int | None = None, guidance_scale: float = 1.0,
+                        unconditional_text: str | Sequence[str] | None = None) -> list[np.ndarray]:
     """Motion codes (int64, each in 0..K-1) for each prompt.
 
     num_tokens: None (1..DEFAULT_MAX_TOKENS), an exact count, a (min, max)
@@ -130,8 +132,17 @@ def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str |
     with seed ``seed + r`` (module docstring), so a seeded call is
     reproducible row by row and leaves the global RNG as it was. ``max_run``:
     no motion code more than that many times in a row
-    (:class:`RepeatRunLimit`); None: no limit."""
+    (:class:`RepeatRunLimit`); None: no limit. ``guidance_scale`` != 1 with
+    ``unconditional_text`` (one per prompt, the prompt without its caption:
+    :func:`engine.lm.tasks.drop_caption`) turns on classifier-free guidance
+    (:func:`decode`)."""
     texts, _ = _as_list(input_text)
+    guidance = None
+    if guidance_scale != 1.0 and unconditional_text is not None:
+        unconditional, _ = _as_list(unconditional_text)
+        if len(unconditional) != len(texts):
+            raise MotionGPTError(f"{len(unconditional)} unconditional prompts for {len(texts)} prompts")
+        guidance = Guidance(unconditional, float(guidance_scale))
     lo, hi = _length_limits(num_tokens, len(texts))
     processor = MotionLogitsProcessor.for_tokenizer(tokenizer, lo, hi)
     processors = [processor]
@@ -142,7 +153,8 @@ def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str |
     sampler = _Sampler(row_seeds(seed, len(texts) * int(num_return_sequences)), float(temperature),
                        int(top_k) if top_k else 0, float(top_p) if top_p is not None else 1.0,
                        processor.longest) if do_sample else None
-    out = decode(model, tokenizer, texts, processors, processor.longest, sampler, int(num_return_sequences))
+    out = decode(model, tokenizer, texts, processors, processor.longest, sampler, int(num_return_sequences),
+                 guidance)
     return [tokenizer.motion_from_lm(row, strict=True) for row in out.cpu().numpy()]
 
 
@@ -191,37 +203,54 @@ class _Sampler:
         return picked.clamp_(max=vocab - 1)
 
 
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance: the unconditional prompt of each text and
+    the scale (scores = uncond + scale x (cond - uncond))."""
+    unconditional: list[str]
+    scale: float
+
+
 def decode(model, tokenizer: MotionTextTokenizer, texts: list[str], processors: Sequence, max_steps: int,
-           sampler: _Sampler | None, copies: int) -> torch.Tensor:
+           sampler: _Sampler | None, copies: int, guidance: Guidance | None = None) -> torch.Tensor:
     """LM ids (rows, 1 + steps), starting with the decoder start token, of
     ``copies`` answers per text: greedy without a sampler. ``processors``
     (called ``p(ids so far, scores)``, in order) shape each step's scores.
-    Stops when every row has written eos (later tokens of a finished row are pad)."""
+    Stops when every row has written eos (later tokens of a finished row are pad).
+
+    With ``guidance`` every row gets an unconditional twin in the same
+    batch (one extra decoder row each, no second pass): the twin reads the
+    text's unconditional prompt and follows the tokens its row picks, and
+    the row samples from the guided scores."""
     from .runtime import T5Runtime
     runtime = model if isinstance(model, T5Runtime) else T5Runtime.from_transformers(model)
     _check_cancel()
     device = runtime.device
-    ids, mask = encode_batch(tokenizer, texts, device)
+    ids, mask = encode_batch(tokenizer, texts + (guidance.unconditional if guidance else []), device)
     encoded = runtime.encode(ids, mask)
-    rows = encoded.shape[0] * copies
+    rows = len(texts) * copies
     state = runtime.start(encoded, mask, max_steps, copies)
-    out = torch.full((rows, max_steps + 1), PAD_ID, dtype=torch.long, device=device)
+    out = torch.full((encoded.shape[0] * copies, max_steps + 1), PAD_ID, dtype=torch.long, device=device)
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     for t in range(max_steps):
         logits = runtime.decoder_step(out[:, t], state)
+        if guidance is not None:
+            conditional, unconditional = logits[:rows], logits[rows:]
+            logits = unconditional + guidance.scale * (conditional - unconditional)
         scores = logits
         for processor in processors:
-            scores = processor(out[:, :t + 1], scores)
+            scores = processor(out[:rows, :t + 1], scores)
         picked = sampler(scores) if sampler is not None else scores.argmax(-1)
-        out[:, t + 1] = torch.where(finished, torch.full_like(picked, PAD_ID), picked)
-        finished |= out[:, t + 1] == EOS_ID
+        picked = torch.where(finished, torch.full_like(picked, PAD_ID), picked)
+        out[:, t + 1] = picked if guidance is None else picked.repeat(2)
+        finished |= picked == EOS_ID
         broken, done = torch.stack([~torch.isfinite(logits).all(), finished.all()]).tolist()
         if broken:
             raise ModelOutputError(NON_FINITE_SCORES)
         _check_cancel()
         if done:
-            return out[:, :t + 2]
-    return out
+            return out[:rows, :t + 2]
+    return out[:rows]
 
 
 def generate_task_motion(model, tokenizer: MotionTextTokenizer, input_text: str, num_tokens=None,

@@ -376,6 +376,18 @@ def instruction(task: Task | str, caption: str | None = None, motion_ids=None, s
     return render(task, None, caption=caption, motion_ids=motion_ids, span=span, vocab=vocab, template=0).input_text
 
 
+def drop_caption(input_text: str, caption: str) -> str:
+    """``input_text`` with its caption taken out (the template and any length
+    kept): the unconditional prompt of classifier-free guidance. Training
+    drops captions with this same function, so the unconditional prompts
+    the model saw and those it is given at inference are alike."""
+    cleaned = " ".join(str(caption).split())
+    at = input_text.rfind(cleaned) if cleaned else -1
+    if at < 0:
+        raise MotionGPTError("the caption is not part of this prompt")
+    return " ".join((input_text[:at] + input_text[at + len(cleaned):]).split())
+
+
 def make_training_examples(caption: str, motion_ids, rng: np.random.Generator,
                            tasks: Sequence[Task | str] = tuple(Task), *, vocab: MotionVocab | int) -> list[Example]:
     """One example per task (random template) from a (caption, codes) pair.

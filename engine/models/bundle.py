@@ -231,8 +231,8 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampl
         raise MotionFileError(src_lm, "has no text tokenizer (tokenizer.json); export a complete model folder")
     tok_files = {name: (tok_dir / name).read_bytes() for name in (TOKENIZER_FILE, META_FILE)}
     tok_config = TokenizerFile.read_config(tok_dir)
-    if sampling is None:
-        sampling = lm_files.read_sampling(src_lm) or manifest.get("sampling")
+    # options given override the source's own, one by one
+    sampling = {**(lm_files.read_sampling(src_lm) or manifest.get("sampling") or {}), **(sampling or {})} or None
 
     dst_vq, dst_lm = dest / SUBFOLDERS["vq"], dest / SUBFOLDERS["lm"]
     dtype = torch.float16 if half else None

@@ -6,6 +6,7 @@ joints, rotations, other frame rates and exact keys is the pipeline's job.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..device import DeviceChoice, resolve_device
 from ..errors import ModelOutputError, MotionGPTError
 from ..lm.generate import generate_motion_ids, generate_text
 from ..lm.runtime import load_runtime
-from ..lm.tasks import Task, instruction
+from ..lm.tasks import Task, drop_caption, instruction
 from ..lm.vocab import DEFAULT_MAX_TOKENS, FRAMES_PER_TOKEN, seconds_to_tokens, tokens_to_seconds
 from ..motion.features import features_to_joints
 from .bundle import default_model_dir, read_bundle_manifest, verify_bundle
@@ -47,6 +48,9 @@ CHAIN_CONTEXT_TOKENS: int = 20
 """Tokens (4 s) of the motion so far that each later window is given as
 context, so it carries on the same action from where the last one ended."""
 
+MAX_GUIDANCE: float = 20.0
+"""Largest guidance scale a model folder may ask for; past a few the motion
+only gets stiffer."""
 MAX_PROMPT_CHARS: int = 1000
 """Longest prompt (after collapsing whitespace) any task accepts; the CLI and
 the server's job validation use this same constant."""
@@ -63,6 +67,10 @@ class SamplingOptions:
     max_run: int | None = None
     """No motion token more than this many times in a row (None: no limit);
     see :class:`engine.lm.constraints.RepeatRunLimit`."""
+    guidance_scale: float = 1.0
+    """Classifier-free guidance of text-to-motion: scores = uncond + scale x
+    (cond - uncond), the unconditional row being the same prompt without its
+    caption (what training showed for a share of samples). 1.0: off."""
 
     def kwargs(self) -> dict[str, Any]:
         return {"top_k": self.top_k, "temperature": self.temperature, "top_p": self.top_p, "max_run": self.max_run}
@@ -75,12 +83,14 @@ class SamplingOptions:
         try:
             out = cls(top_k=int(raw.get("top_k", cls.top_k)), temperature=float(raw.get("temperature", cls.temperature)),
                       top_p=None if raw.get("top_p") is None else float(raw["top_p"]),
-                      max_run=None if raw.get("max_run") is None else int(raw["max_run"]))
+                      max_run=None if raw.get("max_run") is None else int(raw["max_run"]),
+                      guidance_scale=float(1.0 if raw.get("guidance_scale") is None else raw["guidance_scale"]))
         except (TypeError, ValueError, AttributeError):
             raise MotionGPTError(f"{where} is unreadable: {raw!r}; expected "
                                  "{\"top_k\": int, \"temperature\": float, \"top_p\": float or null}") from None
-        if out.temperature <= 0 or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1) \
-                or (out.max_run is not None and out.max_run < 1):
+        if not (math.isfinite(out.temperature) and math.isfinite(out.guidance_scale)) or out.temperature <= 0 \
+                or out.top_k < 0 or (out.top_p is not None and not 0 < out.top_p <= 1) \
+                or (out.max_run is not None and out.max_run < 1) or not 0 <= out.guidance_scale <= MAX_GUIDANCE:
             raise MotionGPTError(f"{where} is out of range: {raw!r}")
         return out
 
@@ -204,7 +214,7 @@ class MotionGPT:
             return _finite(self.vq.decode_batch(ids))
         prompt = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=seconds)
         ids = generate_motion_ids(self.lm, self.tokenizer, prompt, num_tokens=num, seed=seed, **s.kwargs(),
-                                  num_return_sequences=int(variants))
+                                  num_return_sequences=int(variants), **_guidance(s, prompt, text))
         return _finite(self.vq.decode_batch(ids))
 
     def _chain(self, text: str, num_tokens: int, seed: int | None, s: SamplingOptions,
@@ -217,7 +227,7 @@ class MotionGPT:
         window = CHAIN_WINDOW_TOKENS
         first = instruction(Task.TEXT_TO_MOTION, caption=text, seconds=tokens_to_seconds(window))
         codes = generate_motion_ids(self.lm, self.tokenizer, first, num_tokens=window, seed=seed, **s.kwargs(),
-                                    num_return_sequences=variants)
+                                    num_return_sequences=variants, **_guidance(s, first, text))
         more = self._extend(codes, num_tokens - window, text, None if seed is None else seed + 1, s)
         return [np.concatenate([c, m]) for c, m in zip(codes, more)]
 
@@ -315,6 +325,13 @@ class MotionGPT:
                   for d in decoded]
         best = np.argsort(errors, kind="stable")[:max(1, int(average))]
         return np.mean([decoded[int(i)] for i in best], axis=0).astype(decoded[0].dtype)
+
+
+def _guidance(s: SamplingOptions, prompt: str, caption: str) -> dict[str, Any]:
+    """generate_motion_ids' guidance arguments for a text-to-motion prompt."""
+    if s.guidance_scale == 1.0:
+        return {}
+    return {"guidance_scale": s.guidance_scale, "unconditional_text": drop_caption(prompt, caption)}
 
 
 def boundary_error(candidate: np.ndarray, known: np.ndarray, start: int, end: int) -> float:

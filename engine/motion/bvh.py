@@ -570,6 +570,12 @@ def bvh_joint_positions(motion: BvhMotion, scale: float = 1.0) -> np.ndarray:
     """(F, J, 3) world joint positions by forward kinematics, times ``scale``
     (e.g. :func:`guess_scale_to_metres`). Exact for position channels on any
     joint."""
+    return bvh_world_pose(motion, scale)[0]
+
+
+def bvh_world_pose(motion: BvhMotion, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """World joint positions (F, J, 3) times ``scale`` and world rotations
+    (F, J, 4): what End Sites and bone directions are read from."""
     quats, root_pos = bvh_to_local_quats(motion)
     positions, world = forward_kinematics(quats, root_pos, motion.offsets, motion.parents)
     moving = [j for j in range(motion.num_joints) if motion.parents[j] >= 0 and motion.has_position(j)]
@@ -579,7 +585,18 @@ def bvh_joint_positions(motion: BvhMotion, scale: float = 1.0) -> np.ndarray:
             p = motion.parents[j]
             if p >= 0:
                 positions[:, j] = positions[:, p] + qrot(world[:, p], translations[:, j])
-    return positions * scale
+    return positions * scale, world
+
+
+def bvh_end_site_positions(motion: BvhMotion, joint: int, positions: np.ndarray, world: np.ndarray,
+                           scale: float = 1.0) -> np.ndarray | None:
+    """(F, 3) world position of ``joint``'s End Site (None without one),
+    from :func:`bvh_world_pose`'s output: where a skeleton without toe
+    bones keeps its toes."""
+    offset = motion.end_sites.get(int(joint))
+    if offset is None:
+        return None
+    return positions[:, joint] + qrot(world[:, joint], np.broadcast_to(offset, world[:, joint, :3].shape)) * scale
 
 
 def _axis_quat(axis: int, angles_deg: np.ndarray) -> np.ndarray:

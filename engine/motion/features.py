@@ -50,6 +50,26 @@ FEATURE_GROUPS: dict[str, slice] = {
 assert FOOT_CONTACT.stop == FEATURE_DIM
 
 
+def feature_column_name(column: int) -> str:
+    """What one of the 263 columns holds, in words naming the joint, so a
+    bad value in a built clip can be traced to a bone."""
+    for group, part in FEATURE_GROUPS.items():
+        if part.start <= column < part.stop:
+            break
+    else:
+        raise IndexError(f"feature column {column} is outside 0..{FEATURE_DIM - 1}")
+    offset = column - part.start
+    if group == "ric":
+        return f"position of {sk.JOINT_NAMES[1 + offset // 3]}"
+    if group == "rot6d":
+        return f"rotation of {sk.JOINT_NAMES[1 + offset // 6]}"
+    if group == "local_vel":
+        return f"velocity of {sk.JOINT_NAMES[offset // 3]}"
+    if group == "foot_contact":
+        return "foot contact"
+    return group.replace("_", " ")
+
+
 def check_joints(joints: np.ndarray, what: str = "joints") -> np.ndarray:
     """Validate a (T, 22, 3) array and return it as float64."""
     joints = np.asarray(joints)

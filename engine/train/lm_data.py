@@ -8,6 +8,8 @@ the examples the uninterrupted run would have seen.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +111,7 @@ class ExampleSampler:
 
     def __init__(self, clips: Sequence[TokenizedClip], vocab: MotionVocab, max_tokens: int = DEFAULT_MAX_TOKENS,
                  caption_fn: CaptionFn | None = None, task_weights: dict[Task, float] | None = None,
-                 clip_p: np.ndarray | None = None):
+                 clip_p: np.ndarray | None = None, caption_dropout: float = 0.0):
         if not clips:
             raise ValueError("no clips to draw examples from")
         self.clips = list(clips)
@@ -117,6 +119,9 @@ class ExampleSampler:
         self.vocab = vocab
         self.max_tokens = max_tokens
         self.caption_fn = caption_fn
+        if not 0.0 <= caption_dropout < 1.0:
+            raise ValueError(f"caption dropout must be in [0, 1), got {caption_dropout}")
+        self.caption_dropout = caption_dropout
         weights = task_weights or INSTRUCT_TASK_WEIGHTS
         self.tasks = list(weights)
         p = np.array([weights[t] for t in self.tasks], dtype=np.float64)
@@ -149,12 +154,25 @@ class ExampleSampler:
         caption, tokens = self._draw(rng)
         if stage == 1:
             options = tasks.pretrain_examples(caption, tokens, rng, vocab=self.vocab)
-            return options[int(rng.integers(len(options)))]
+            return self._maybe_unconditional(options[int(rng.integers(len(options)))], caption, rng)
         while True:
             task = self.tasks[int(rng.choice(len(self.tasks), p=self.task_p))]
             if not ((task is Task.PREDICT and len(tokens) < 2) or (task.masked and len(tokens) < 3)):
                 break
-        return tasks.render(task, rng, caption=caption, motion_ids=tokens, vocab=self.vocab)
+        example = tasks.render(task, rng, caption=caption, motion_ids=tokens, vocab=self.vocab)
+        return self._maybe_unconditional(example, caption, rng)
+
+    def _maybe_unconditional(self, example: Example, caption: str, rng: np.random.Generator) -> Example:
+        """A text-to-motion example without its caption, ``caption_dropout``
+        of the time: what classifier-free guidance contrasts with at
+        inference. No draw at all when dropout is off, so such runs keep
+        their random stream."""
+        if self.caption_dropout <= 0 or example.task is not Task.TEXT_TO_MOTION:
+            return example
+        if rng.random() >= self.caption_dropout:
+            return example
+        return dataclasses.replace(example, input_text=tasks.drop_caption(example.input_text, caption),
+                                   meta={**example.meta, "unconditional": True})
 
     def batch(self, rng: np.random.Generator, stage: int, size: int) -> list[Example]:
         return [self.example(rng, stage) for _ in range(size)]

@@ -65,18 +65,30 @@ class LMTrainSettings:
     global batch: processes x grad_accum x micro-batch)."""
     precision: str = "fp32"
     """fp32, or bf16 / fp16 autocast on CUDA (engine/train/precision.py)."""
+    caption_dropout: float = 0.0
+    """Share of text-to-motion samples trained without their caption, which
+    classifier-free guidance needs (lm_data.ExampleSampler)."""
 
     @property
     def total_steps(self) -> int:
         return self.stage1_steps + self.stage2_steps
 
 
-def learning_rate(step: int, s: LMTrainSettings) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
+REWARM_STEPS = 50
+"""Warm-up after resuming from weights alone (a snapshot committed without
+its optimizer state): AdamW's moments start again from zero."""
+
+
+def learning_rate(step: int, s: LMTrainSettings, rewarm_from: int | None = None) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak; after a
+    resume without optimizer state, a short linear re-warm from ``rewarm_from``."""
     if step < s.warmup_steps:
         return s.lr * (step + 1) / s.warmup_steps
     progress = min(1.0, (step - s.warmup_steps) / max(1, s.total_steps - s.warmup_steps))
-    return s.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+    rate = s.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+    if rewarm_from is not None and step - rewarm_from < REWARM_STEPS:
+        rate *= (step - rewarm_from + 1) / REWARM_STEPS
+    return rate
 
 
 def _step_rng(seed: int, step: int) -> np.random.Generator:
@@ -200,8 +212,14 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
         wrapped = dist.wrap(model)
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
                                       betas=(0.9, 0.99))
-        if resume and "optimizer_layout" in state:
+        rewarm_from = None
+        if resume and "optimizer_layout" in state and (lm_dir / ckpt.OPTIMIZER_FILE).is_file():
             ckpt.load_optimizer(lm_dir, optimizer)
+        elif resume:
+            rewarm_from = int(state.get("step", 0))
+            if progress:
+                print(f"{lm_dir} holds weights without optimizer state (a committed snapshot): AdamW starts "
+                      f"again, with a {REWARM_STEPS}-step warm-up")
         precision.load_state_dict(state.get("grad_scaler"))
         step = int(state.get("step", 0))
         best_val = float(state.get("best_val_loss", float("inf")))
@@ -210,7 +228,8 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
         clip_p = None
         if settings.balance_power != 1.0:
             clip_p = balanced_clip_p([c.clip_id for c in train_clips], read_actions(data_dir), settings.balance_power)
-        train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn, clip_p=clip_p)
+        train_sampler = ExampleSampler(train_clips, tokenizer.vocab, settings.max_tokens, caption_fn, clip_p=clip_p,
+                                       caption_dropout=settings.caption_dropout)
         val_batches = _validation_examples(ExampleSampler(val_clips, tokenizer.vocab, settings.max_tokens), settings)
 
         def save(val_loss: float | None) -> None:
@@ -244,7 +263,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
                 tokens = float(dist.all_sum([count])[0]) if dist.enabled else float(count)
                 micro = [{k: v.to(dev) for k, v in b.items()} for b in micro]
                 for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(step, settings)
+                    group["lr"] = learning_rate(step, settings, rewarm_from)
                 optimizer.zero_grad(set_to_none=True)
                 loss_sum = torch.zeros((), device=dev)
                 for i, batch in enumerate(micro):
