@@ -159,13 +159,21 @@ def generate_motion_ids(model, tokenizer: MotionTextTokenizer, input_text: str |
 
 
 def generate_text(model, tokenizer: MotionTextTokenizer, input_text: str | Sequence[str], max_new_tokens: int = 40,
-                  min_tokens: int = 1) -> str | list[str]:
+                  min_tokens: int = 1, words: Sequence[str] | None = None) -> str | list[str]:
     """Greedy caption for each prompt, motion tokens banned. A single string
-    in gives a single string out."""
+    in gives a single string out. With ``words`` (the model's caption
+    words) only those words can be spelled and no three-piece sequence
+    repeats (:class:`engine.lm.caption_words.CaptionWordProcessor`)."""
     texts, single = _as_list(input_text)
-    processor = TextLogitsProcessor.for_tokenizer(tokenizer, min_tokens=min_tokens)
-    out = decode(model, tokenizer, texts, [processor], int(max_new_tokens), None, 1)
-    captions = [tokenizer.decode_text(row) for row in out.cpu().numpy()]
+    processors = [TextLogitsProcessor.for_tokenizer(tokenizer, min_tokens=min_tokens)]
+    if words:
+        from .caption_words import CaptionWordProcessor
+        processors.append(CaptionWordProcessor(tokenizer, words))
+    out = decode(model, tokenizer, texts, processors, int(max_new_tokens), None, 1)
+    rows = [[i for i in row if i != PAD_ID] for row in out.cpu().tolist()]
+    if words:
+        rows = [row if EOS_ID in row else processors[-1].whole_words(row) for row in rows]
+    captions = [tokenizer.decode_text(row) for row in rows]
     return captions[0] if single else captions
 
 

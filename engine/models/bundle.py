@@ -230,6 +230,9 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampl
     if tok_dir is None:
         raise MotionFileError(src_lm, "has no text tokenizer (tokenizer.json); export a complete model folder")
     tok_files = {name: (tok_dir / name).read_bytes() for name in (TOKENIZER_FILE, META_FILE)}
+    from ..lm.caption_words import WORDS_FILE
+    if (src_lm / WORDS_FILE).is_file():
+        tok_files[WORDS_FILE] = (src_lm / WORDS_FILE).read_bytes()
     tok_config = TokenizerFile.read_config(tok_dir)
     # options given override the source's own, one by one
     sampling = {**(lm_files.read_sampling(src_lm) or manifest.get("sampling") or {}), **(sampling or {})} or None

@@ -120,6 +120,9 @@ class MotionGPT:
         self.manifest = manifest
         self.folder = folder
         self.sampling = SamplingOptions.of_folder(Path(folder), manifest)
+        from ..lm.caption_words import load_words
+        self.caption_words = load_words(Path(folder) / manifest.get("lm", "lm"))
+        """Words captions may be spelled with (None: any text piece; older folders)."""
         self.device_choice = device_choice
         self._vocabulary: Any = None
         self._vocabulary_lock = threading.Lock()
@@ -271,7 +274,7 @@ class MotionGPT:
     def caption(self, features: np.ndarray) -> str:
         tokens = self.vq.encode(features)
         prompt = instruction(Task.MOTION_TO_TEXT, motion_ids=tokens[:DEFAULT_MAX_TOKENS], vocab=self.tokenizer.vocab)
-        return generate_text(self.lm, self.tokenizer, prompt)
+        return generate_text(self.lm, self.tokenizer, prompt, words=self.caption_words)
 
     def continue_motion(self, features: np.ndarray, seconds: float, text: str | None = None,
                         seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:

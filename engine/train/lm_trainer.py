@@ -30,6 +30,7 @@ from ..data import humanml3d
 from ..errors import MotionGPTError
 from ..lm import model as lm_model
 from ..lm.batch import IGNORE_INDEX, collate
+from ..lm.caption_words import save_words, words_of
 from ..lm.tokenizer import MotionTextTokenizer, build_tokenizer
 from ..lm.vocab import DEFAULT_MAX_TOKENS
 from ..models.bundle import write_bundle_manifest
@@ -205,6 +206,9 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
                 rng = np.random.default_rng(settings.seed)
                 texts += [caption_fn(c, rng) for c in texts for _ in range(2)]
             tokenizer = build_tokenizer(texts, vq.code_num, vocab_size=settings.text_vocab_size)
+            if dist.is_main:       # the words captions may be spelled with (engine/lm/caption_words.py)
+                lm_dir.mkdir(parents=True, exist_ok=True)
+                save_words(lm_dir, words_of(texts, tokenizer))
             config = config.with_tokenizer(tokenizer)
             torch.manual_seed(settings.seed)
             model = lm_model.build_model(config).to(dev)
