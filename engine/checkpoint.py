@@ -110,15 +110,14 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise MotionFileError(path, "config.json not found; is this a model folder?")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise MotionFileError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    from .jsonfile import read_json_file
+    return read_json_file(path, max_bytes=1024 * 1024, want=dict)
 
 
 def read_trainer_state(folder: str | Path) -> dict[str, Any]:
+    from .jsonfile import read_json_file
     path = Path(folder) / STATE_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json_file(path, want=dict) if path.is_file() else {}
 
 
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> None:

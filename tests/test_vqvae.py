@@ -303,3 +303,17 @@ def test_train_vq_command_writes_a_loadable_folder(built_sample, tmp_path, capsy
                      "8", "--window", "32", "--warmup", "2", "--val-every", "3", "--device", "cpu", "--quiet",
                      "--resume"]) == 0
     assert ckpt.read_trainer_state(out)["step"] == 8
+
+
+def test_init_from_starts_at_the_trained_tokenizer(built_sample, tmp_path):
+    """Fine-tuning starts where the source tokenizer is: its first loss is
+    the trained one's, not a random model's."""
+    source = tmp_path / "source"
+    trained = train_vq(built_sample, source, VQConfig.tiny(), steps=150, val_every=1000, **FAST)
+    tuned = train_vq(built_sample, tmp_path / "tuned", VQConfig.small(), steps=2, val_every=100, init_from=source,
+                     **{**FAST, "lr": 1e-9})
+    fresh = train_vq(built_sample, tmp_path / "fresh", VQConfig.tiny(), steps=2, val_every=100, **FAST)
+    assert tuned["config"] == trained["config"]                 # the source's config, not the preset given
+    settled = float(np.mean(trained["losses"][-10:]))
+    assert tuned["losses"][0] < 0.9 * fresh["losses"][0]
+    assert abs(tuned["losses"][0] - settled) < 0.15 * settled, (tuned["losses"][0], settled)

@@ -91,6 +91,11 @@ def run_serve(args: argparse.Namespace) -> int:
     except MotionGPTError as exc:
         _write_line(ready, {"event": "error", "error": {"code": "startup_failed", "message": str(exc)}})
         raise
+    except Exception as exc:        # the promised error line, whatever broke (the traceback goes to stderr)
+        _write_line(ready, {"event": "error", "error": {
+            "code": "startup_failed", "message": f"the engine could not start ({type(exc).__name__}: "
+                                                 f"{str(exc)[:200]}); see the engine log"}})
+        raise
     finally:
         try:
             ready.close()

@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "batch: processes x grad-accum x micro-batch")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help=PRECISION_HELP)
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="start from this trained tokenizer folder (e.g. models/default/vq): its config, weights and "
+                        "codebook, fine-tuned on --data (far cheaper than from random weights)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0: in the main process)")
@@ -54,7 +57,7 @@ def run_train_vq(args: argparse.Namespace) -> int:
                       val_every=args.val_every, val_split=args.val_split, resume=args.resume,
                       device=args.device, seed=args.seed, workers=args.workers, progress=not args.quiet,
                       val_max_clips=args.val_max_clips, min_frames=args.min_frames, grad_accum=args.grad_accum,
-                      precision=args.precision)
+                      precision=args.precision, init_from=args.init_from)
     if result["rank"] != 0:
         return 130 if result["interrupted"] else 0      # rank 0 speaks for a run of several processes
     best = result["best_val_mpjpe_mm"]

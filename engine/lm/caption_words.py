@@ -54,13 +54,8 @@ def load_words(folder: str | Path) -> list[str] | None:
     path = Path(folder) / WORDS_FILE
     if not path.is_file():
         return None
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise MotionFileError(path, f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; a caption word list "
-                                    "holds a few thousand words")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise MotionFileError(path, f"is not valid JSON ({exc.__class__.__name__}); export the model again") from None
+    from ..jsonfile import read_json_file
+    data = read_json_file(path, max_bytes=MAX_FILE_BYTES)
     words = data.get("words") if isinstance(data, dict) else None
     if not isinstance(words, list) or len(words) > MAX_WORDS or not all(isinstance(w, str) and w for w in words):
         raise MotionFileError(path, '"words" must be a list of non-empty strings; export the model again')

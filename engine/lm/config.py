@@ -30,7 +30,6 @@ without transformers (engine/lm/runtime.py).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,13 +201,8 @@ PRESETS = {"tiny": tiny, "small": small, "flan_t5_base": flan_t5_base}
 # ----------------------------------------------------------------------------- files
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise MotionFileError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict):
-        raise MotionFileError(path, "must hold a JSON object")
-    return data
+    from ..jsonfile import read_json_file
+    return read_json_file(path, max_bytes=1024 * 1024, want=dict)
 
 
 _LEGACY_T5_KEYS = ("d_model", "d_ff", "num_layers", "num_decoder_layers", "num_heads", "d_kv", "feed_forward_proj",

@@ -117,6 +117,10 @@ def write_bundle_manifest(folder: str | Path, name: str, codebook_size: int, **e
     return path
 
 
+CONFIG_MAX_BYTES = 1024 * 1024
+"""Largest model.json / config.json read (real ones are a few kB)."""
+
+
 def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / MANIFEST
@@ -124,10 +128,8 @@ def read_bundle_manifest(folder: str | Path) -> dict[str, Any]:
         raise MotionFileError(folder, "model folder not found; pass --model with a folder holding model.json")
     if not path.is_file():
         raise MotionFileError(path, "not found; this folder is not a MotionGPT model (expected model.json, vq/ and lm/)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise MotionFileError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    from ..jsonfile import read_json_file
+    manifest = read_json_file(path, max_bytes=CONFIG_MAX_BYTES, want=dict)
     if manifest.get("format") != FORMAT:
         raise MotionFileError(path, f"is not a {FORMAT} manifest")
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:

@@ -317,7 +317,25 @@ def _parse_hierarchy(path: Path, lines: Sequence[str]) -> _Hierarchy:
     return hierarchy
 
 
-def _parse_joint(tokens: _Tokens, h: _Hierarchy, parent: int, line: int) -> None:
+MAX_JOINTS = 4096
+"""Most joints a BVH may have (rigs with fingers and face have a few hundred)."""
+MAX_DEPTH = 256
+"""Deepest joint nesting read (a human chain is under 30 deep)."""
+MIN_FRAME_TIME, MAX_FRAME_TIME = 1e-4, 10.0
+"""Frame times read (10 000 fps down to one frame every 10 s)."""
+_ECHO = 40
+
+
+def _echo(text: str) -> str:
+    """A file's word as it may be quoted in a message (long ones cut)."""
+    return text if len(text) <= _ECHO else text[:_ECHO] + f"... ({len(text)} characters)"
+
+
+def _parse_joint(tokens: _Tokens, h: _Hierarchy, parent: int, line: int, depth: int = 0) -> None:
+    if depth >= MAX_DEPTH:
+        raise tokens.error(f"joints nested more than {MAX_DEPTH} deep (line {line}); not a character skeleton")
+    if len(h.names) >= MAX_JOINTS:
+        raise tokens.error(f"more than {MAX_JOINTS} joints (line {line}); not a character skeleton")
     words = tokens.rest_of_line(line)
     if not words:
         raise tokens.error(f"joint without a name on line {line}")
@@ -336,7 +354,7 @@ def _parse_joint(tokens: _Tokens, h: _Hierarchy, parent: int, line: int) -> None
         elif key == "CHANNELS":
             h.channels[index] = _parse_channels(tokens, name, tok_line)
         elif key == "JOINT":
-            _parse_joint(tokens, h, parent=index, line=tok_line)
+            _parse_joint(tokens, h, parent=index, line=tok_line, depth=depth + 1)
         elif key == "END":
             h.end_sites[index] = _parse_end_site(tokens, name, tok_line)
         elif tok == "}":
@@ -412,7 +430,7 @@ def _parse_motion_header(path: Path, lines: Sequence[str], motion_line: int) -> 
     try:
         num_frames = int(match.group(1))
     except ValueError:
-        raise MotionFileError(path, f"non-numeric frame count '{match.group(1)}' on line {i + 1}") from None
+        raise MotionFileError(path, f"non-numeric frame count '{_echo(match.group(1))}' on line {i + 1}") from None
     if num_frames < 0:
         raise MotionFileError(path, f"negative frame count {num_frames} on line {i + 1}")
     i = _next_nonblank(lines, i + 1)
@@ -422,10 +440,10 @@ def _parse_motion_header(path: Path, lines: Sequence[str], motion_line: int) -> 
     try:
         frame_time = float(match.group(1))
     except ValueError:
-        raise MotionFileError(path, f"non-numeric frame time '{match.group(1)}' on line {i + 1}") from None
-    if not (np.isfinite(frame_time) and frame_time > 0):
-        raise MotionFileError(path, f"frame time must be a positive number of seconds, got "
-                                    f"'{match.group(1)}' on line {i + 1}")
+        raise MotionFileError(path, f"non-numeric frame time '{_echo(match.group(1))}' on line {i + 1}") from None
+    if not (np.isfinite(frame_time) and MIN_FRAME_TIME <= frame_time <= MAX_FRAME_TIME):
+        raise MotionFileError(path, f"frame time must be between {MIN_FRAME_TIME:g} and {MAX_FRAME_TIME:g} "
+                                    f"seconds, got '{_echo(match.group(1))}' on line {i + 1}")
     return num_frames, frame_time, i + 1
 
 
@@ -433,7 +451,7 @@ def _parse_frames(path: Path, lines: Sequence[str], start: int, num_frames: int,
     """The motion block as an (F, C) array, parsed by numpy's C reader; only
     when that fails do we walk the lines to say exactly what is wrong."""
     if num_channels == 0:
-        return np.zeros((num_frames, 0))
+        raise MotionFileError(path, "no joint has CHANNELS: the file holds a skeleton but no motion")
     line_numbers = [n for n in range(start, len(lines)) if lines[n].strip()]
     data = [lines[n] for n in line_numbers]
     try:

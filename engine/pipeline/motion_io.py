@@ -341,11 +341,8 @@ class Motion:
             return cls.from_bvh(path)
         if suffix == ".npz":
             return cls.from_npz(path)
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MotionFileError(path, f"is not valid JSON ({exc})") from exc
-        return _from_file_dict(path, d)
+        from ..jsonfile import read_json_file
+        return _from_file_dict(path, read_json_file(path))
 
 
 # ------------------------------------------------------------------------------

@@ -122,10 +122,8 @@ class Vocabulary:
         if not path.is_file():
             raise MotionFileError(path, "not found: this model has no prompt vocabulary; make one with "
                                         "'motiongpt build-vocabulary --data DATA_DIR --model MODEL_DIR'")
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise MotionFileError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        from ..jsonfile import read_json_file
+        body = read_json_file(path, want=dict)
         if body.get("format") != FORMAT or int(body.get("format_version", 0)) > FORMAT_VERSION:
             raise MotionFileError(path, f"is not a {FORMAT} file this engine reads (version {FORMAT_VERSION})")
         from safetensors.numpy import load_file

@@ -209,8 +209,11 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
              val_at_start: bool = False, val_max_clips: int = 512, min_frames: int | None = None,
              log: Callable[[str], None] | None = None,
              should_stop: Callable[[], bool] | None = None, grad_accum: int = 1,
-             precision: str = "fp32") -> dict[str, Any]:
+             precision: str = "fp32", init_from: str | Path | None = None) -> dict[str, Any]:
     """Train (or resume training) a motion tokenizer; returns a summary dict:
+    (``init_from``: start from a trained tokenizer folder's weights and
+    codebook instead of random ones, with its config; the statistics are
+    this dataset's)
 
     ``losses`` (total loss of every step run in this call), ``val_history``
     (list of {step, mpjpe_mm, root_rel_mpjpe_mm, ...}), ``best_val_mpjpe_mm``,
@@ -279,6 +282,10 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             if "step" in saved_state:
                 raise MotionGPTError(f"{out_dir} already holds a checkpoint at step {saved_state['step']}; "
                                      f"pass --resume to continue it or choose another --out folder")
+            if init_from is not None:
+                given, config = config, read_vq_config(init_from)
+                if given is not None and given != config:
+                    say(f"note: --init-from {init_from} sets the model config; the preset given is not used")
             config = config or VQConfig.small()
 
         if window % config.downsample:
@@ -314,6 +321,10 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
         # model and optimizer
         torch.manual_seed(seed)
         model = MotionVQVAE(config)
+        if init_from is not None and not resume:
+            source = Path(init_from) / ckpt.MODEL_FILE
+            ckpt.load_into(model, ckpt.load_weights(source), source)      # the codebook counts as initialised
+            say(f"starting from {init_from}'s weights and codebook")
         if resume:
             ckpt.load_into(model, ckpt.load_weights(out_dir / ckpt.MODEL_FILE), out_dir / ckpt.MODEL_FILE)
             if (out_dir / EMA_FILE).is_file():
@@ -337,7 +348,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
         if dist.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             save_stats(out_dir, mean, std)
-        args = {"data": str(data_dir), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
+        args = {"data": str(data_dir), "init_from": str(init_from) if init_from else saved_state.get("args", {}).get(
+                    "init_from"), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
                 "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
                 "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
                 "processes": dist.world}
