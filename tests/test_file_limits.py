@@ -115,3 +115,37 @@ def test_serve_prints_its_error_line_for_a_poisoned_model_json(tiny_bundle, tmp_
     line = json.loads(proc.stdout.splitlines()[0])
     assert line["event"] == "error" and "model.json" in line["error"]["message"]
     assert "Traceback" not in proc.stderr
+
+
+def _walk_npz(tmp_path) -> Path:
+    from engine.pipeline.motion_io import Motion
+    from engine.motion import skeleton as sk
+    t = np.linspace(0, 1, 21)[:, None]
+    quats = np.zeros((21, sk.NUM_JOINTS, 4))
+    quats[..., 0] = 1.0
+    root = np.concatenate([t * 0.5, np.full_like(t, 0.9), t], axis=1)
+    return Motion.from_rotations(quats, root, 20.0).save(tmp_path / "walk.npz")
+
+
+def test_export_smpl_keeps_its_input_and_refuses_absurd_bones(tmp_path):
+    from engine.smpl.export import export_smpl
+    path = _walk_npz(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(MotionFileError, match="input motion itself"):
+        export_smpl(path, path)
+    assert path.read_bytes() == before
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["rest_offsets"] = arrays["rest_offsets"] * 1e300
+    np.savez(tmp_path / "huge.npz", **arrays)
+    with pytest.raises(MotionFileError, match="metres"):
+        export_smpl(tmp_path / "huge.npz", tmp_path / "out.npz")
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_an_npz_that_inflates_past_the_limit_is_not_read(tmp_path, monkeypatch):
+    from engine.pipeline import motion_io
+    path = _walk_npz(tmp_path)
+    monkeypatch.setattr(motion_io, "MAX_NPZ_BYTES", 1000)
+    with pytest.raises(MotionFileError, match="inflates to"):
+        motion_io.Motion.load(path)

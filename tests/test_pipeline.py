@@ -247,6 +247,7 @@ def _motion_params(walk):
     ("inbetween", {"motion": "MOTION", "to_frame": 11}, "from_frame", "missing"),
     ("continue", {"motion": "MOTION"}, "seconds", "missing"),
     ("continue", {"motion": "MOTION", "seconds": 90}, "seconds", "at most 60"),
+    ("continue", {"motion": "MOTION", "seconds": 59.9}, "seconds", "the longest result is 60 s"),
     ("continue", {"motion": {"fps": 20, "joint_positions": np.zeros((20, 21, 3)).tolist()}, "seconds": 1},
      "motion.joint_positions", "expected 22 joints, got 21"),
     ("caption", {"motion": {"fps": 20, "joint_positions": np.full((20, 22, 3), np.inf).tolist()}},

@@ -133,3 +133,25 @@ def test_a_real_engine_serves_a_team(tiny_bundle, clip, tmp_path):
         eng.stop()
         log.close()
     assert not any(t in (tmp_path / "engine.log").read_text() for t in tokens.values())
+
+
+def test_a_tokens_file_others_can_write_is_refused_with_the_fix(tmp_path):
+    import os
+    from engine.errors import MotionFileError
+    from engine.server.tokens import TokenTable, add_token
+    folder = tmp_path / "team"
+    folder.mkdir(mode=0o700)
+    path = folder / "tokens"
+    add_token(path, "alice")
+    assert len(TokenTable.from_file(path).entries) == 1
+    os.chmod(path, 0o666)
+    with pytest.raises(MotionFileError) as info:
+        TokenTable.from_file(path)
+    assert "chmod go-w" in str(info.value) and "666" in str(info.value)
+    os.chmod(path, 0o600)
+    os.chmod(folder, 0o777)                      # others could replace the file by name
+    with pytest.raises(MotionFileError, match="tokens folder"):
+        TokenTable.from_file(path)
+    os.chmod(folder, 0o1777)                     # a sticky folder, like /tmp: others cannot replace it
+    assert len(TokenTable.from_file(path).entries) == 1
+    os.chmod(folder, 0o700)

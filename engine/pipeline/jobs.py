@@ -116,6 +116,10 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
         if round(out["seconds"] * motion.fps) < 1:
             raise ParamError("seconds", f"{out['seconds']:g} s adds no frame at {motion.fps:g} fps; ask for at "
                                         f"least {1 / motion.fps:.3f} s")
+        room = MAX_SECONDS - motion.duration
+        if out["seconds"] > room + 1e-9:        # the result is the motion and what follows it
+            raise ParamError("seconds", f"the motion is {motion.duration:.1f} s long and the longest result is "
+                                        f"{MAX_SECONDS:g} s; ask for at most {max(room, 0):.2f} s more")
     out["text"] = _text(params.get("text"), "text", required=False)
     out["seed"] = _seed(params.get("seed"))
     out["options"] = _options(params.get("options"))

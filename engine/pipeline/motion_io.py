@@ -38,6 +38,10 @@ MAX_FPS: float = 240.0
 """Frame rates a motion may have (Blender scenes use 24/25/30/50/60; high-speed
 mocap 120/240)."""
 
+MAX_BONE_M: float = 2.0
+"""Longest rest offset accepted (metres); anything longer is not a body."""
+MAX_NPZ_BYTES: int = 256 * 1024 * 1024
+"""Most bytes a motion .npz may inflate to (60 s at 240 fps is a few MB)."""
 MAX_SECONDS: float = 60.0
 """Longest motion any task reads or writes, and the longest ``seconds`` a task
 may ask for."""
@@ -304,6 +308,7 @@ class Motion:
     @classmethod
     def from_npz(cls, path: str | Path) -> "Motion":
         path = Path(path)
+        _check_npz_size(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 d = {k: (data[k].tolist() if data[k].ndim == 0 else data[k]) for k in data.files}
@@ -463,7 +468,27 @@ def _offsets(value: Any, name: str) -> np.ndarray:
         raise ParamError(name, f"expected {sk.NUM_JOINTS} joints, got {arr.shape[0]}")
     if not np.all(np.isfinite(arr)):
         raise ParamError(name, "contains NaN or infinite values")
+    longest = float(np.abs(arr).max())          # a component: no overflow on absurd values
+    if longest > MAX_BONE_M:
+        raise ParamError(name, f"has a bone {longest:.3g} m long; rest offsets are in metres and no body bone is "
+                               f"longer than {MAX_BONE_M:g} m")
     return arr
+
+
+def _check_npz_size(path: Path) -> None:
+    """Refuse an archive whose members inflate past :data:`MAX_NPZ_BYTES`
+    (their sizes are in the zip directory: nothing is inflated to know)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except FileNotFoundError:
+        raise MotionFileError(path, "file not found") from None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise MotionFileError(path, f"cannot be read as a .npz archive ({exc})") from None
+    if total > MAX_NPZ_BYTES:
+        raise MotionFileError(path, f"inflates to {total / 1e6:.0f} MB, more than a motion of at most "
+                                    f"{MAX_SECONDS:g} s can hold; it is not a motion file")
 
 
 def _from_file_dict(path: Path, d: Any) -> Motion:

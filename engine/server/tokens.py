@@ -32,6 +32,30 @@ HASH_PREFIX = "sha256:"
 FILE_HEADER = "# motiongpt tokens: NAME sha256:HEX, one per line (made by motiongpt add-token)\n"
 
 
+MAX_TOKENS_FILE_BYTES = 1024 * 1024
+
+
+def check_not_writable_by_others(path: Path) -> None:
+    """MotionFileError when users other than the owner may write the tokens
+    file, or replace it through its folder (group or world write bit on
+    either; a sticky folder such as /tmp lets no one replace another's file,
+    so it passes)."""
+    import stat
+    for item, what in ((path, "file"), (path.parent, "folder")):
+        try:
+            mode = item.stat().st_mode
+        except FileNotFoundError:
+            return                      # the missing file is reported by the reader
+        except OSError as exc:
+            raise MotionFileError(item, f"cannot be checked ({exc.strerror or exc})") from None
+        if what == "folder" and mode & stat.S_ISVTX:
+            continue
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise MotionFileError(path, f"other users can write this tokens {what} ({item}, mode "
+                                        f"{stat.S_IMODE(mode):o}) and could add a token of their own; fix it "
+                                        f"with: chmod go-w {item}")
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -52,9 +76,15 @@ class TokenTable:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TokenTable":
-        """Read a tokens file; every bad line is named with its number."""
+        """Read a tokens file; every bad line is named with its number. A
+        file (or folder) that other users may write is refused: whoever can
+        write it can let themselves in."""
         path = Path(path)
+        check_not_writable_by_others(path)
         try:
+            if path.stat().st_size > MAX_TOKENS_FILE_BYTES:
+                raise MotionFileError(path, f"is larger than {MAX_TOKENS_FILE_BYTES // 1024} kB; a tokens file holds "
+                                            "one short line per person")
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise MotionFileError(path, "tokens file not found; make it with: motiongpt add-token NAME "

@@ -29,6 +29,17 @@ def mesh_path_for(out: str | Path) -> Path:
     return out.with_name(out.stem + "_mesh.npz")
 
 
+def _check_not_input(source: Path, target: Path, flag: str) -> None:
+    """Refuse to write over the motion being read."""
+    try:
+        same = target.exists() and source.exists() and target.resolve() == source.resolve()
+    except OSError:
+        same = False
+    if same:
+        raise MotionFileError(target, f"is the input motion itself; give {flag} another file name so the input "
+                                      "is kept")
+
+
 def export_smpl(source: str | Path, out: str | Path, *, model_type: str = "smplx", gender: str = "neutral",
                 fps: float | None = None, up: str = "z", smpl_model: str | Path | None = None,
                 mesh_out: str | Path | None = None, progress: Callable[[int, int], None] | None = None,
@@ -42,6 +53,9 @@ def export_smpl(source: str | Path, out: str | Path, *, model_type: str = "smplx
     if out.suffix.lower() != ".npz":
         raise MotionFileError(out, "the parameters are written as .npz (the AMASS layout); name the output *.npz")
     kind = body_model_type(model_type)
+    _check_not_input(Path(source), out, "--out")
+    if mesh_out is not None:
+        _check_not_input(Path(source), Path(mesh_out), "--mesh-out")
     motion = Motion.load(source)
     if fps is not None:
         motion = motion.resample(check_fps(fps, "--fps"))
@@ -53,6 +67,11 @@ def export_smpl(source: str | Path, out: str | Path, *, model_type: str = "smplx
         rest_joints = body.rest_joints
     params = smpl_parameters(motion.local_quats, motion.root_pos, motion.offsets, motion.fps,
                              model_type=kind.name, gender=gender, rest_joints=rest_joints, up=up)
+    bad = [k for k, v in params.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+    if bad:
+        raise MotionFileError(Path(source), f"gives NaN or infinite SMPL parameters ({', '.join(sorted(bad))}); "
+                                            "its rest offsets or root path are out of any body's range. Nothing "
+                                            "was written")
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:
         np.savez(fh, **params)
