@@ -28,6 +28,10 @@ import urllib.error
 import urllib.request
 
 BACKENDS: tuple[str, ...] = (("requests",) if _requests is not None else ()) + ("urllib",)
+MAX_REPLY_BYTES = 192 * 1024 * 1024
+"""Largest reply read, after decompression (the engine's own result limit is
+128 MB by default): a reply past it is refused before it is all in memory."""
+_CHUNK = 64 * 1024
 DEFAULT_BACKEND: str = BACKENDS[0]
 
 
@@ -107,7 +111,8 @@ class EngineClient:
         url = self.base_url + path
         timeout = self.timeout if timeout is None else float(timeout)
         data = None if body is None else _encode(body)
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
+                   "Accept-Encoding": "identity"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         if self.backend == "requests":
@@ -135,23 +140,56 @@ class EngineClient:
     def _timed_out(self, timeout: float) -> EngineError:
         return EngineError(f"the engine at {self.base_url} did not answer within {timeout:g} s", code="timeout")
 
+    def _too_large(self) -> EngineError:
+        return EngineError(f"the engine at {self.base_url} sent a reply larger than {MAX_REPLY_BYTES >> 20} MB; it "
+                           "was not read (nothing was changed)", code="bad_response")
+
     def _send_requests(self, method, url, data, headers, timeout) -> tuple[int, bytes]:
         try:
-            r = self._session.request(method, url, data=data, headers=headers, timeout=timeout)
+            with self._session.request(method, url, data=data, headers=headers, timeout=timeout, stream=True) as r:
+                declared = r.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+                    raise self._too_large()
+                body = bytearray()
+                # iter_content inflates gzip/deflate piece by piece: the limit holds after decompression too
+                for piece in r.iter_content(chunk_size=_CHUNK):
+                    body += piece
+                    if len(body) > MAX_REPLY_BYTES:
+                        raise self._too_large()
+                return r.status_code, bytes(body)
         except _requests.Timeout:
             raise self._timed_out(timeout) from None
         except _requests.RequestException as exc:
             raise self._unreachable(exc) from None
-        return r.status_code, r.content
+
+    def _read_capped(self, stream) -> bytes:
+        """The body, refused past MAX_REPLY_BYTES; a compressed body is
+        inflated here with the same limit (urllib does not inflate)."""
+        raw = stream.read(MAX_REPLY_BYTES + 1)
+        if len(raw) > MAX_REPLY_BYTES:
+            raise self._too_large()
+        encoding = (stream.headers.get("Content-Encoding") or "").lower() if stream.headers else ""
+        if encoding in ("gzip", "deflate"):
+            import zlib
+            inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)        # gzip or zlib header
+            try:
+                body = inflater.decompress(raw, MAX_REPLY_BYTES + 1)
+            except zlib.error:
+                raise EngineError(f"the engine at {self.base_url} sent a damaged compressed reply",
+                                  code="bad_response") from None
+            if len(body) > MAX_REPLY_BYTES or inflater.unconsumed_tail:
+                raise self._too_large()
+            return body
+        return raw
 
     def _send_urllib(self, method, url, data, headers, timeout) -> tuple[int, bytes]:
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             with self._opener.open(req, timeout=timeout) as r:
-                return r.status, r.read()
+                return r.status, self._read_capped(r)
         except urllib.error.HTTPError as exc:
             with exc:
-                return exc.code, exc.read()
+                return exc.code, self._read_capped(exc)
         except TimeoutError:
             raise self._timed_out(timeout) from None
         except urllib.error.URLError as exc:

@@ -20,6 +20,7 @@ import traceback
 from typing import Any
 
 from .client import EngineError
+from .reply_check import ReplyError, check_reply
 from .engine_manager import MANAGER, EngineManager, EngineSettings
 
 STARTING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "starting", "queued", "running", "done", "failed", "cancelled"
@@ -151,7 +152,12 @@ class JobRunner:
                 status = client.status(self.job_id)
                 state = status.get("status")
                 if state == "done":
-                    self._set(result=status.get("result") or {}, progress=1.0, message="done", state=DONE)
+                    result = status.get("result") or {}
+                    try:
+                        check_reply(self.task, self.params, result)
+                    except ReplyError as exc:
+                        raise EngineError(str(exc), code="bad_response", job=None) from None
+                    self._set(result=result, progress=1.0, message="done", state=DONE)
                     return
                 if state == "failed":
                     err = status.get("error") or {}

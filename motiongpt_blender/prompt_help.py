@@ -67,12 +67,28 @@ def example_prompts(model_folder: str | os.PathLike | None) -> list[str]:
     cached = _examples_cache.get(str(path))
     if cached and cached[0] == stamp:
         return cached[1]
-    try:
-        examples = [str(e) for e in json.loads(path.read_text(encoding="utf-8")).get("examples", [])][:MAX_EXAMPLES]
-    except (OSError, ValueError, AttributeError):
-        examples = []
+    examples = _read_examples(path)
     _examples_cache[str(path)] = (stamp, examples)
     return examples
+
+
+MAX_VOCABULARY_BYTES = 16 * 1024 * 1024
+MAX_EXAMPLE_CHARS = 200
+
+
+def _read_examples(path: Path) -> list[str]:
+    """The ``examples`` of a vocabulary.json, or none when the file is too
+    large, not JSON, nested beyond reason or holds something else: the
+    panel draws this, so it may never raise."""
+    try:
+        if path.stat().st_size > MAX_VOCABULARY_BYTES:
+            return []
+        examples = json.loads(path.read_text(encoding="utf-8")).get("examples", [])
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return []
+    if not isinstance(examples, list):
+        return []
+    return [e for e in examples if isinstance(e, str) and 0 < len(e) <= MAX_EXAMPLE_CHARS][:MAX_EXAMPLES]
 
 
 def _model_folder(context) -> str:

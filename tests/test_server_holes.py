@@ -301,3 +301,51 @@ def test_non_finite_model_output_fails_the_job_with_a_clear_message(tiny_bundle,
                 assert c.health()["status"] == "ok"
         finally:
             eng.stop()
+
+
+FLOOD = """
+import socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for _ in range(count):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+    except OSError:
+        break
+print(len(held), flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_flood_of_idle_connections_does_not_keep_the_token_holder_out(tiny_bundle, tmp_path):
+    """Another local process holds 1,000 idle connections without a token;
+    the token holder's health check still answers within a second, and the
+    engine holds at most its cap of connections meanwhile."""
+    import resource
+    import sys as _sys
+    from engine.server import app
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    count = min(1000, hard - 64)
+    with open(tmp_path / "engine.log", "w", encoding="utf-8") as log:
+        engine = start_engine(["--port", "0", "--model", str(tiny_bundle), "--device", "cpu"], stderr=log, cwd=REPO,
+                              timeout=120)
+        flood = None
+        try:
+            env = dict(os.environ)
+            flood = subprocess.Popen([_sys.executable, "-c", "import resource; resource.setrlimit("
+                                      f"resource.RLIMIT_NOFILE, ({count + 64}, {hard}))\n" + FLOOD,
+                                      engine.url.rsplit(":", 1)[1], str(count)], stdout=subprocess.PIPE, text=True, env=env)
+            opened = int(flood.stdout.readline())
+            assert opened >= app.MAX_CONNECTIONS + 100
+            t0 = time.monotonic()
+            r = requests.get(engine.url + "/v1/health", headers={"Authorization": f"Bearer {engine.token}"},
+                             timeout=5)
+            took = time.monotonic() - t0
+            assert r.status_code == 200 and took < 1.0, took
+            fds = len(os.listdir(f"/proc/{engine.proc.pid}/fd"))
+            assert fds < app.MAX_CONNECTIONS + 64, fds
+        finally:
+            if flood is not None:
+                flood.kill()
+                flood.wait()
+            engine.stop()

@@ -238,10 +238,14 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: polling reuses one connection
     server_version = f"MotionGPT/{__version__}"
     sys_version = ""
-    timeout = 120  # an idle keep-alive connection is closed after this
+    timeout = 120  # an idle keep-alive connection is closed after this (once it has shown the token)
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
     server: "EngineHTTPServer"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(UNAUTHENTICATED_TIMEOUT_S)     # until a request shows the token
 
     # every method goes through one place so that unknown ones get 405, not 501
     def do_GET(self) -> None: self._handle()
@@ -264,6 +268,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             try:
                 owner = self._check_gates(service)
+                self.server.authenticated(self.connection)   # a token holder's connection keeps the long timeout
                 service.request_started()   # only requests past both gates keep an idle engine alive
                 counted = True
                 self._dispatch(service, path, owner)
@@ -450,14 +455,60 @@ class RequestHandler(BaseHTTPRequestHandler):
         log.info("%s", printable(format % args, 400))
 
 
+MAX_CONNECTIONS = 128
+"""Open connections served at once; under the usual 1,024 open files."""
+UNAUTHENTICATED_TIMEOUT_S = 5.0
+"""How long a connection may sit without a request that shows the token."""
+
+
 class EngineHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most :data:`MAX_CONNECTIONS` of them.
+    A connection that has not shown the token gets a short idle timeout, and
+    when the cap is reached the oldest such connection is dropped to make
+    room: a local user who floods the port with idle connections cannot
+    keep the token holder out."""
     daemon_threads = True
     request_queue_size = 64
 
     def __init__(self, host: str, port: int, service: EngineService | None = None):
         self.address_family = _address_family(host)
         self.service = service  # type: ignore[assignment]
+        self._connections: dict[socket.socket, bool] = {}       # open connection -> has shown the token
+        self._connections_lock = threading.Lock()
         super().__init__((host, port), RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            if len(self._connections) >= MAX_CONNECTIONS:
+                strangers = [c for c, ok in self._connections.items() if not ok]
+                if not strangers:
+                    log.warning("connection from %s refused: %d token holders' connections are open",
+                                client_address[0] if client_address else "?", len(self._connections))
+                    self.shutdown_request(request)
+                    return
+                _drop(strangers[0])                      # the oldest (dicts keep insertion order)
+                self._connections.pop(strangers[0], None)
+            self._connections[request] = False
+        super().process_request(request, client_address)
+
+    def authenticated(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            if connection in self._connections and not self._connections[connection]:
+                self._connections[connection] = True
+                try:
+                    connection.settimeout(RequestHandler.timeout)
+                except OSError:
+                    pass
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
+    @property
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (socket.getfqdn): skip it
@@ -475,6 +526,14 @@ class EngineHTTPServer(ThreadingHTTPServer):
     @property
     def port(self) -> int:
         return int(self.server_address[1])
+
+
+def _drop(connection: socket.socket) -> None:
+    """End a connection from outside its thread (its read fails, the thread ends)."""
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _address_family(host: str) -> socket.AddressFamily:
