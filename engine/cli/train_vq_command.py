@@ -13,8 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train MotionGPT's motion tokenizer on a HumanML3D-layout folder (from 'motiongpt build-data' "
                     "or HumanML3D itself). --out becomes a tokenizer folder (model.safetensors, config.json, "
                     "mean.npy, std.npy) with a checkpoint for --resume; best/ holds the best validation model. "
-                    "Ctrl-C saves a checkpoint and stops. On several GPUs or machines: torchrun --nproc_per_node N "
-                    "-m engine train-vq ... (README, 'Training at scale').")
+                    "Ctrl-C saves a checkpoint and stops. "
+                    "On several GPUs or machines: torchrun --nproc_per_node N --rdzv_backend c10d --rdzv_endpoint "
+                    "127.0.0.1:0 --rdzv_id RANDOM -m engine train-vq ..., on a trusted network only: torch's "
+                    "rendezvous listens on every interface without a password (README, 'Training at scale').")
     p.add_argument("--data", required=True, help="dataset folder (new_joint_vecs/, train.txt, Mean.npy, Std.npy)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--preset", choices=("tiny", "small", "official"),

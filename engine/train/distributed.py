@@ -38,7 +38,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -178,6 +180,50 @@ def launched_by_torchrun(environ: dict[str, str] | None = None) -> bool:
     return all(name in env for name in ENV_VARS) and int(env["WORLD_SIZE"]) > 1
 
 
+TRUSTED_NETWORK_ENV = "MOTIONGPT_TRUSTED_NETWORK"
+"""Set to 1 to say the machines train on a trusted network (silences the warning)."""
+
+
+def _wildcard_listeners(port: int, tables: Sequence[str] = ("/proc/net/tcp", "/proc/net/tcp6")) -> bool:
+    """Whether something listens on ``port`` on every interface (0.0.0.0 or ::)."""
+    for table in tables:
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A":                  # 0A: LISTEN
+                continue
+            address, _, hex_port = fields[1].partition(":")
+            if int(hex_port, 16) == port and set(address) == {"0"}:
+                return True
+    return False
+
+
+def rendezvous_warnings(env: dict[str, str] | os._Environ, tables: Sequence[str] | None = None) -> list[str]:
+    """What makes this torchrun start unsafe on an untrusted network, in words.
+
+    torch's rendezvous store listens on every interface without any
+    authentication (whatever --rdzv_endpoint says) and unpickles what is
+    written to it, so anyone who reaches its port can run code in the
+    training processes. The run id is the store's key prefix: torchrun's
+    default "none" is guessable. Nothing here can close the port; the
+    warning says so and how to train safely."""
+    if env.get(TRUSTED_NETWORK_ENV) == "1":
+        return []
+    out = []
+    if env.get("TORCHELASTIC_RUN_ID", "none") == "none":
+        out.append("the rendezvous id is torchrun's default 'none', which anyone can guess: pass "
+                   "--rdzv_id \"$(python -c 'import secrets; print(secrets.token_hex(16))')\"")
+    port = env.get("MASTER_PORT", "")
+    if port.isdigit() and _wildcard_listeners(int(port), tables or ("/proc/net/tcp", "/proc/net/tcp6")):
+        out.append(f"torch's rendezvous store listens on port {port} on every network interface, without a "
+                   "password; anyone who can reach this machine can run code in this training. Train on a "
+                   f"trusted network or behind a firewall (set {TRUSTED_NETWORK_ENV}=1 to say you do)")
+    return out
+
+
 def setup(device: str = "auto", environ: dict[str, str] | None = None) -> Distributed:
     """This process's :class:`Distributed`: one process without torchrun;
     under torchrun, the process group joined (or the one already joined) and
@@ -188,6 +234,9 @@ def setup(device: str = "auto", environ: dict[str, str] | None = None) -> Distri
         return Distributed(device=pick_device(device))
     import torch.distributed as dist
     rank, world, local_rank = int(env["RANK"]), int(env["WORLD_SIZE"]), int(env["LOCAL_RANK"])
+    if rank == 0:
+        for warning in rendezvous_warnings(env):
+            print(f"WARNING (training security): {warning}", file=sys.stderr, flush=True)
     dev = pick_device(device)
     if dev.type == "cuda":
         if local_rank >= torch.cuda.device_count():
