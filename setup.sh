@@ -42,7 +42,9 @@ case "$job" in
         ;;
     test)
         ensure_venv
-        exec "$PY" -m pytest -q "$@"
+        # ARGS go to pytest as given (-q alone when there are none): its last line shows the counts
+        if [ $# -eq 0 ]; then set -- -q; fi
+        exec "$PY" -m pytest "$@"
         ;;
     *) usage ;;
 esac

@@ -20,6 +20,7 @@ Exit status 0 on success, 2 when the model is missing or a step fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -33,11 +34,58 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = "bl_ext.user_default.motiongpt"
 
 
+_SAY = sys.stdout
+"""Where the demo's own lines go: the terminal, also while Blender's output
+goes to a log (:func:`blender_output_to`)."""
+
+
+def say(*parts, **kw) -> None:
+    print(*parts, file=_SAY, flush=True, **kw)
+
+
 def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"error: {msg}", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    print(f"error: {msg}", file=_SAY if _SAY is not sys.stdout else sys.stderr)
+    for stream in (_SAY, sys.stdout, sys.stderr):
+        stream.flush()
     os._exit(2)
+
+
+@contextlib.contextmanager
+def blender_output_to(log_path: Path):
+    """Send what Blender and its add-ons print (native and Python: render
+    timings, "Reloading external rigs...", the headless renderer's EGL
+    notes) to ``log_path``; the demo's own lines still reach the terminal."""
+    global _SAY
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w", encoding="utf-8", errors="replace")
+    saved = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8")
+    old = _SAY, sys.stdout, sys.stderr
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    _SAY, sys.stdout, sys.stderr = terminal, log, log
+    try:
+        yield
+    finally:
+        for stream in (log, terminal):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        _SAY, sys.stdout, sys.stderr = old
+        terminal.close()
+        log.close()
+        for fd in saved:
+            os.close(fd)
+
+
+def egl_notes(log_path: Path) -> int:
+    """How many lines of the log are the headless renderer's EGL notes."""
+    try:
+        return sum("EGL" in line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines())
+    except OSError:
+        return 0
 
 
 def build_zip() -> Path:
@@ -72,7 +120,7 @@ def call(bpy, op, **kw) -> str:
     except RuntimeError as exc:
         fail(f"{op.idname_py()} failed: {str(exc).strip()}")
     msg = bpy.context.window_manager.motiongpt_status.last
-    print(f"      {msg} ({time.perf_counter() - t:.1f} s)")
+    say(f"      {msg} ({time.perf_counter() - t:.1f} s)")
     return msg
 
 
@@ -180,18 +228,36 @@ def run(args) -> dict:
     os.environ["BLENDER_USER_CONFIG"] = str(user / "config")
     os.environ["BLENDER_USER_SCRIPTS"] = str(user / "scripts")
     t0 = time.perf_counter()
-    print("[1/6] Building the extension ...")
+    say("[1/6] Building the extension ...")
     zip_path = build_zip()
+    log_path = out / "blender.log"
+    with blender_output_to(log_path):
+        summary = _in_blender(args, out, zip_path, t0)
+    notes = egl_notes(log_path)
+    if notes:
+        say(f"      (Blender's headless renderer wrote {notes} EGL notes, which are harmless without a display; "
+            f"Blender's own output is in {log_path})")
+    reading = summary.get("understood_as") or ""
+    if reading.lower().startswith("outside"):
+        say(f"Note: {reading}")
+    elif reading:
+        say(f"The prompt was {reading[0].lower()}{reading[1:]}")
+    return summary
+
+
+def _in_blender(args, out: Path, zip_path: Path, t0: float) -> dict:
+    """Install the extension in a fresh Blender, generate, fill a gap,
+    caption, save and render (Blender's own output goes to a log)."""
     import bpy
     import addon_utils
-    print(f"[2/6] Installing {zip_path.name} into a fresh Blender {bpy.app.version_string} (bpy module) ...")
+    say(f"[2/6] Installing {zip_path.name} into a fresh Blender {bpy.app.version_string} (bpy module) ...")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     res = bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
                                                    enable_on_install=True)
     if res != {'FINISHED'} or PKG not in bpy.context.preferences.addons or not hasattr(bpy.ops.motiongpt, "generate"):
         fail(f"the extension did not install and enable ({res})")
     enabled, loaded = addon_utils.check(PKG)
-    print(f"      installed at {Path(sys.modules[PKG].__file__).parent}; enabled={enabled}, loaded={loaded}")
+    say(f"      installed at {Path(sys.modules[PKG].__file__).parent}; enabled={enabled}, loaded={loaded}")
     prefs = bpy.context.preferences.addons[PKG].preferences
     prefs.engine_root = str(REPO)
     prefs.engine_python = sys.executable
@@ -201,17 +267,17 @@ def run(args) -> dict:
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = args.fps, 1.0
 
-    print("[3/6] Adding Blender's Human metarig (Rigify) ...")
+    say("[3/6] Adding Blender's Human metarig (Rigify) ...")
     addon_utils.enable("rigify", default_set=True)
     bpy.ops.object.armature_human_metarig_add()
     rig = bpy.context.active_object
     rig.name = "metarig"
     anim = sys.modules[PKG + ".animation"]
     mapping = anim.bone_map_for(rig)
-    print(f"      {len(rig.data.bones)} bones; {len(mapping)} of the engine's 22 joints mapped "
+    say(f"      {len(rig.data.bones)} bones; {len(mapping)} of the engine's 22 joints mapped "
           f"(hips -> {mapping['pelvis']})")
 
-    print(f"[4/6] Generate {args.prompt!r} ({args.seconds:g} s, {args.variants} variants) -- the add-on starts "
+    say(f"[4/6] Generate {args.prompt!r} ({args.seconds:g} s, {args.variants} variants) -- the add-on starts "
           "the engine ...")
     scene.frame_set(1)
     gen_kw = {"prompt": args.prompt, "seconds": args.seconds, "variants": args.variants}
@@ -221,7 +287,7 @@ def run(args) -> dict:
     first, last = anim.key_range(rig)
     a = first + int(round(0.25 * (last - first)))
     b = first + int(round(0.6 * (last - first)))
-    print(f"[5/6] Fill Gap between the keys at frames {a} and {b} (selected in the action), then Caption ...")
+    say(f"[5/6] Fill Gap between the keys at frames {a} and {b} (selected in the action), then Caption ...")
     for fc in sys.modules[PKG + ".fcurves"].object_fcurves(rig):
         for kp in fc.keyframe_points:
             kp.select_control_point = kp.co[0] in (a, b)
@@ -229,7 +295,7 @@ def run(args) -> dict:
     cap_msg = call(bpy, bpy.ops.motiongpt.caption)
     caption = rig.animation_data.action.get(anim.CAPTION_PROP, "")
 
-    print("[6/6] Saving out/demo.blend and rendering out/demo.png ...")
+    say("[6/6] Saving out/demo.blend and rendering out/demo.png ...")
     out.mkdir(parents=True, exist_ok=True)
     bone_mesh(bpy, rig, list(mapping.values()))
     scene.frame_start, scene.frame_end = first, last
@@ -244,10 +310,11 @@ def run(args) -> dict:
                "caption": caption, "actions": [a.name for a in bpy.data.actions], "frames": [first, last],
                "contact_sheet_frames": frames, "blend": str(blend), "png": str(png),
                "engine": {k: info.get(k) for k in ("model", "device", "log")},
+               "understood_as": str(rig.animation_data.action.get("motiongpt_understood_as", "")),
                "seconds": round(time.perf_counter() - t0, 1)}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"      caption: {caption!r}")
-    print(f"Done in {summary['seconds']} s: {blend}, {png} (contact sheet of frames {frames}), {out / 'demo.json'}")
+    say(f"      caption: {caption!r}")
+    say(f"Done in {summary['seconds']} s: {blend}, {png} (contact sheet of frames {frames}), {out / 'demo.json'}")
     return summary
 
 

