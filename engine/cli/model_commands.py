@@ -33,7 +33,7 @@ def register_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-model", help="copy a trained model folder into its shipped form (float16, no "
                                             "optimizer state); also converts an older model folder",
                        description="Write SOURCE in the current model-folder layout (lm/ a Hugging Face T5 folder, "
-                                   "see README 'Model folders'): weights in float16, no optimizer state, SHA-256 "
+                                   "see docs/models.md): weights in float16, no optimizer state, SHA-256 "
                                    "sums in model.json. An older (format 1) folder is converted with the same "
                                    "weights; --out may be SOURCE itself.")
     p.add_argument("source", help="model folder written by train-lm, or an older model folder to convert")

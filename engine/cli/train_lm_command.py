@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--out becomes a complete model folder (vq/, lm/, model.json). Ctrl-C saves a checkpoint. "
                     "On several GPUs or machines: torchrun --nproc_per_node N --rdzv_backend c10d --rdzv_endpoint "
                     "127.0.0.1:0 --rdzv_id RANDOM -m engine train-lm ..., on a trusted network only: torch's "
-                    "rendezvous listens on every interface without a password (README, 'Training at scale').")
+                    "rendezvous listens on every interface without a password (docs/training.md, 'Training at scale').")
     p.add_argument("--data", required=True, help="dataset folder (from build-data, or HumanML3D)")
     p.add_argument("--vq", required=True, help="motion tokenizer folder (from train-vq)")
     p.add_argument("--out", required=True, help="output model folder")

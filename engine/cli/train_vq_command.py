@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Ctrl-C saves a checkpoint and stops. "
                     "On several GPUs or machines: torchrun --nproc_per_node N --rdzv_backend c10d --rdzv_endpoint "
                     "127.0.0.1:0 --rdzv_id RANDOM -m engine train-vq ..., on a trusted network only: torch's "
-                    "rendezvous listens on every interface without a password (README, 'Training at scale').")
+                    "rendezvous listens on every interface without a password (docs/training.md, 'Training at scale').")
     p.add_argument("--data", required=True, help="dataset folder (new_joint_vecs/, train.txt, Mean.npy, Std.npy)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--preset", choices=("tiny", "small", "official"),
