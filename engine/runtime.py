@@ -27,10 +27,14 @@ Both variables are read once, when torch (and its OpenMP runtime) is loaded,
 so :func:`apply_process_policy` must run first: ``engine/__init__`` calls
 it, so importing anything of the engine applies it, and no engine module
 imports torch before that.
-The torch thread count is not set here: with the passive policy, one
-thread and torch's choice (one per physical core) were within noise of each
-other for a 4 s motion, alone or 8 variants at once (0.14-0.21 s vs
-0.15-0.16 s; 0.25 s both); ``--threads`` overrides it (serve, evaluate).
+Inference runs on one torch thread unless ``--threads`` says otherwise
+(:data:`DEFAULT_INFERENCE_THREADS`: the CLI's tasks, ``serve`` and so the
+add-on's engine). The model is small: a decoder step multiplies a few rows
+by 256-wide matrices, too little work to share between cores. Measured on
+the 2-core development machine (issue 21, ``benchmarks/thread_choice.py``):
+one thread and two are equal on a quiet machine, and with the other core
+busy (Blender or a render beside the engine, as on a laptop) two threads
+took up to twice as long. Training keeps torch's own choice.
 """
 from __future__ import annotations
 
@@ -63,6 +67,15 @@ def policy_in_effect() -> bool:
     """True when torch is not loaded yet, so the variables set by
     :func:`apply_process_policy` still decide how it runs."""
     return "torch" not in sys.modules
+
+
+DEFAULT_INFERENCE_THREADS: int = 1
+"""Torch CPU threads for inference when none are asked for (module docstring)."""
+
+
+def inference_threads(requested: int | None) -> int:
+    """The torch thread count an inference process uses."""
+    return int(requested) if requested else DEFAULT_INFERENCE_THREADS
 
 
 def set_torch_threads(threads: int | None) -> None:

@@ -300,3 +300,14 @@ def test_log_folder_fallback_is_private_and_never_a_symlink(tmp_path, monkeypatc
     (base / "logs").write_text("")
     with pytest.raises(OSError, match="not a folder of its own"):
         paths.private_temp_dir("logs")
+
+
+def test_the_addons_engine_runs_with_the_engines_inference_threads(token_engine):
+    """The add-on starts `serve` without --threads, so its engine gets the
+    engine's inference default (one torch thread: issue 21), the same as
+    the CLI's tasks."""
+    from engine.runtime import DEFAULT_INFERENCE_THREADS, inference_threads
+    command = engine_manager.EngineSettings(python=sys.executable, root="/r", model="/m").command(parent_pid=1)
+    assert "--threads" not in command and command[2:4] == ["engine", "serve"]
+    assert EngineClient(token_engine.url, ENGINE_TOKEN).health()["threads"] == DEFAULT_INFERENCE_THREADS
+    assert inference_threads(None) == DEFAULT_INFERENCE_THREADS == 1 and inference_threads(3) == 3

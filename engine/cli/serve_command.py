@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-result-mb", type=float, default=DEFAULT_MAX_RESULT_MB,
                    help="largest result one job may return in MB (default %(default)g); a job that would exceed it "
                         "(estimated from frames x variants before it runs) is refused with 400 result_too_large")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default 1: fastest for this small model, "
+                                                "above all beside a busy Blender; see docs/engine.md)")
     p.add_argument("--log-file", help="append logs to this file instead of stderr")
     p.set_defaults(handler=run_serve)
     register_add_token(sub)

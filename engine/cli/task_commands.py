@@ -70,6 +70,7 @@ def _common(p: argparse.ArgumentParser, seed: bool, post: bool, out: bool) -> No
         p.add_argument("--out", required=True, help="output file: .bvh, .npz or .json")
     p.add_argument("--model", help="model folder (default: $MOTIONGPT_MODEL when set, else models/default)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default 1: fastest for this small model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -153,6 +154,10 @@ def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
         p = jobs.validate_job(task, params)
     except ParamError as exc:
         raise MotionGPTError(f"{_where(exc.field, what, task)}: {exc.message}") from exc
+    from ..runtime import inference_threads, set_torch_threads
+    if args.threads is not None and args.threads < 1:
+        raise MotionGPTError(f"--threads must be at least 1, got {args.threads}")
+    set_torch_threads(inference_threads(args.threads))
     model = jobs.load_model(args.model, args.device)
     note = device_note(model)
     if note and not args.quiet:

@@ -136,7 +136,7 @@ class EngineService:
         return {"status": "ok", "api": API, "version": __version__, "model": self.model_name,
                 "device": self.device, "dtype": self.dtype, "tasks": list(self.tasks),
                 "queue_length": counts["queue_length"], "running": counts["running"], "jobs_run": counts["jobs_run"],
-                "results_mb": counts["result_mb"],
+                "results_mb": counts["result_mb"], "threads": _torch_threads(),
                 "uptime_s": round(time.monotonic() - self.started, 3)}
 
     def submit(self, body: Any, owner: str | None = None) -> dict[str, Any]:
@@ -526,6 +526,13 @@ class EngineHTTPServer(ThreadingHTTPServer):
     @property
     def port(self) -> int:
         return int(self.server_address[1])
+
+
+def _torch_threads() -> int | None:
+    """The torch CPU threads jobs run with (None before torch is loaded)."""
+    import sys
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else None
 
 
 def _drop(connection: socket.socket) -> None:

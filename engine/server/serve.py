@@ -22,7 +22,7 @@ from typing import Any, Callable, TextIO
 from .. import __version__
 from ..device import device_note
 from ..errors import MotionGPTError
-from ..runtime import set_torch_threads
+from ..runtime import inference_threads, set_torch_threads
 from .app import API, DEFAULT_MAX_BODY, DEFAULT_MAX_JOB_RESULT, EngineHTTPServer, EngineService, is_loopback
 from .lifecycle import Watchdog, wait_for
 from .tokens import TokenTable
@@ -145,7 +145,7 @@ def serve(opts: ServeOptions, ready: TextIO, *, runner: Any = None,
         raise MotionGPTError(f"cannot listen on {opts.host}:{opts.port} ({exc.strerror or exc}); pick another "
                              "--port, or --port 0 for any free one") from exc
     try:
-        set_torch_threads(opts.threads)
+        set_torch_threads(inference_threads(opts.threads))
         log.info("loading model %s on %s", opts.model or "(default)", opts.device)
         model = (load_model or _load_default)(opts.model, opts.device)
         note = device_note(model)
