@@ -92,7 +92,7 @@ def _foreign_bvh(path):
     (["inbetween", "{walk}", "--from", "10", "--to", "50", "--text", "?", "--out", "{tmp}/o.bvh"],
      "--text: has no words to read"),
     (["caption", "{tmp}/missing.bvh"], "missing.bvh: file not found"),
-    (["caption", "{foreign}"], "robot.bvh: has a 1-joint skeleton"),
+    (["caption", "{foreign}"], "robot.bvh: no bone for"),
 ])
 def test_bad_input_exits_2_naming_the_file_or_flag(tiny_bundle, walk_bvh, tmp_path, capsys, argv, message):
     foreign = _foreign_bvh(tmp_path / "robot.bvh")

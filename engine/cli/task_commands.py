@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Fill the frames strictly between --from and --to (frame numbers at the "
                                    "file's frame rate, first frame 0). Every other frame, the two keys included, "
                                    "is kept exactly.")
-    p.add_argument("input", metavar="IN", help="motion file (.bvh, .npz or .json)")
+    p.add_argument("input", metavar="IN", help="motion file (.bvh on any biped skeleton, .npz or .json)")
+    p.add_argument("--bone-map", metavar="FILE", help="bone map JSON (as the add-on's Bone Map panel saves it) for "
+                                                      "a BVH whose bones are not found by name (default: a "
+                                                      "bone_map.json beside the file or a folder above it)")
     p.add_argument("--from", dest="from_frame", type=int, required=True, help="first key frame (kept)")
     p.add_argument("--to", dest="to_frame", type=int, required=True, help="second key frame (kept)")
     p.add_argument("--text", help="what should happen in between (optional)")
@@ -45,16 +48,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("continue", help="append new motion after the end of a motion",
                        description="Continue a motion for --seconds more; the input frames are kept exactly.")
-    p.add_argument("input", metavar="IN", help="motion file (.bvh, .npz or .json)")
+    p.add_argument("input", metavar="IN", help="motion file (.bvh on any biped skeleton, .npz or .json)")
+    p.add_argument("--bone-map", metavar="FILE", help="bone map JSON (as the add-on's Bone Map panel saves it) for "
+                                                      "a BVH whose bones are not found by name (default: a "
+                                                      "bone_map.json beside the file or a folder above it)")
     p.add_argument("--seconds", type=float, required=True, help="how many seconds to add")
     p.add_argument("--text", help="what should happen next (optional)")
     _common(p, seed=True, post=True, out=True)
     p.set_defaults(handler=run_continue)
 
-    p = sub.add_parser("caption", help="describe a motion in words",
-                       description="Print a text description of a motion file's first 10 seconds.")
-    p.add_argument("input", metavar="IN", help="motion file (.bvh, .npz or .json)")
+    p = sub.add_parser("caption", help="describe a motion (or every BVH of a folder) in words",
+                       description="Print a text description of a motion file's first 10 seconds. Given a folder "
+                                   "and --out captions.jsonl: caption every BVH below it (any biped skeleton; "
+                                   "takes longer than 10 s in 10 s windows), one JSON line per file in the format "
+                                   "'build-data --bvh-library' reads, resumable (files already in --out are "
+                                   "skipped); a file that cannot be read gets a line with the reason.")
+    p.add_argument("input", metavar="IN", help="motion file (.bvh on any biped skeleton, .npz or .json)")
+    p.add_argument("--bone-map", metavar="FILE", help="bone map JSON (as the add-on's Bone Map panel saves it) for "
+                                                      "a BVH whose bones are not found by name (default: a "
+                                                      "bone_map.json beside the file or a folder above it)")
     _common(p, seed=False, post=False, out=False)
+    p.add_argument("--out", help="with a folder: the captions JSON-lines file to write (and resume)")
     p.set_defaults(handler=run_caption)
 
 
@@ -99,7 +113,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_inbetween(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
-    params = {"motion": _load(args.input), "from_frame": args.from_frame, "to_frame": args.to_frame,
+    params = {"motion": _load(args.input, args.bone_map), "from_frame": args.from_frame, "to_frame": args.to_frame,
               "text": args.text, "seed": args.seed, "options": _options(args)}
     result, motion = _run("inbetween", params, args, what=args.input)
     result["motion"].save(out)
@@ -110,7 +124,7 @@ def run_inbetween(args: argparse.Namespace) -> int:
 
 def run_continue(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
-    params = {"motion": _load(args.input), "seconds": args.seconds, "text": args.text, "seed": args.seed,
+    params = {"motion": _load(args.input, args.bone_map), "seconds": args.seconds, "text": args.text, "seed": args.seed,
               "options": _options(args)}
     result, motion = _run("continue", params, args, what=args.input)
     m = result["motion"]
@@ -121,8 +135,30 @@ def run_continue(args: argparse.Namespace) -> int:
 
 
 def run_caption(args: argparse.Namespace) -> int:
-    result, _ = _run("caption", {"motion": _load(args.input)}, args, what=args.input)
+    if Path(args.input).is_dir():
+        return _caption_library(args)
+    result, _ = _run("caption", {"motion": _load(args.input, args.bone_map)}, args, what=args.input)
     print(result["caption"])
+    return 0
+
+
+def _caption_library(args: argparse.Namespace) -> int:
+    from ..pipeline import jobs
+    from ..pipeline.library_captions import caption_library
+    from ..runtime import inference_threads, set_torch_threads
+    if not args.out:
+        raise MotionGPTError(f"{args.input} is a folder: give --out captions.jsonl to caption every BVH in it")
+    bone_map = None
+    if args.bone_map:
+        from ..data.rig_map import load_bone_map_file
+        bone_map = load_bone_map_file(args.bone_map)
+    set_torch_threads(inference_threads(args.threads))
+    model = jobs.load_model(args.model, args.device)
+    summary = caption_library(model, args.input, args.out, bone_map, progress=not args.quiet)
+    print(f"wrote {args.out}: {summary.captioned} captioned, {summary.failed} could not be read"
+          + (f", {summary.skipped} already there (skipped)" if summary.skipped else ""))
+    for rel, why in sorted(summary.problems.items()):
+        print(f"  {rel}: {why}")
     return 0
 
 
@@ -139,9 +175,13 @@ def _check_out(path: str) -> Path:
     return out
 
 
-def _load(path: str):
+def _load(path: str, bone_map_file: str | None = None):
     from ..pipeline.motion_io import Motion
-    return Motion.load(path)
+    bone_map = None
+    if bone_map_file:
+        from ..data.rig_map import load_bone_map_file
+        bone_map = load_bone_map_file(bone_map_file)
+    return Motion.load(path, bone_map)
 
 
 def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):

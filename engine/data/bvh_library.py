@@ -86,7 +86,8 @@ def _records(root: Path) -> list[tuple[Path, int, dict]]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise MotionFileError(path, f"line {line_no} is not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not (record.get("captions") or record.get("description")):
+            if not isinstance(record, dict) or not (record.get("captions") or record.get("description")
+                                                    or record.get("error")):
                 raise MotionFileError(path, f"line {line_no} has neither 'captions' nor 'description'")
             out.append((path, line_no, record))
     return out
@@ -242,6 +243,20 @@ def t2m_positions(motion: BvhMotion, mapping: dict[str, str], path: Path | str, 
     return stand_up(positions, detect_up_axis(positions, path) if up == "auto" else up)
 
 
+def mapping_for(motion: BvhMotion, bone_map: dict[str, str] | None, origin: str,
+                given: bool = False) -> tuple[dict[str, str], str]:
+    """(joint -> bone, where it came from) for one file: a bone map the user
+    gave as it is; a folder's ``bone_map.json`` where the file has the bones
+    it names (a take on another skeleton is mapped by its bone names); else
+    the add-on's name detection."""
+    detected, source = rig_map.detect_bone_map(motion.names, motion.parents)
+    if bone_map is not None:
+        mapping = {j: b for j, b in bone_map.items() if b in motion.names}
+        if given or len(mapping) == len(bone_map) or len(detected) <= len(mapping):
+            return mapping, origin
+    return detected, source
+
+
 def library_bone_map(root: Path) -> dict[str, str] | None:
     """The ``bone_map.json`` a library folder carries for its skeleton, if any."""
     path = root / LIBRARY_BONE_MAP
@@ -260,6 +275,7 @@ def read_library(root: str | Path, bone_map: dict[str, str] | None = None, up: s
         raise MotionFileError(root, "BVH library folder not found")
     source = name or root.name
     report = LibraryReport(root)
+    given = bone_map is not None
     if bone_map is None:
         bone_map = library_bone_map(root)
         map_origin = LIBRARY_BONE_MAP
@@ -278,6 +294,9 @@ def read_library(root: str | Path, bone_map: dict[str, str] | None = None, up: s
         split = _split_of(captions_file, record)
         if wanted is not None and split not in wanted:
             continue
+        if not (record.get("captions") or record.get("description")):       # a line 'caption DIR' could not fill
+            report.problems[label] = f"no caption ({captions_file.name} line {line_no}: {str(record['error'])[:200]})"
+            continue
         if clip_id in seen_ids:
             report.problems[label] = f"id {clip_id!r} is used twice ({captions_file.name} line {line_no})"
             continue
@@ -286,12 +305,7 @@ def read_library(root: str | Path, bone_map: dict[str, str] | None = None, up: s
             continue
         try:
             motion = read_bvh(path)
-            if bone_map is not None:
-                mapping = {j: b for j, b in bone_map.items() if b in motion.names}
-                report.mapped_from[label] = map_origin
-            else:
-                mapping, where = rig_map.detect_bone_map(motion.names, motion.parents)
-                report.mapped_from[label] = where
+            mapping, report.mapped_from[label] = mapping_for(motion, bone_map, map_origin, given)
             positions = resample_linear(mapped_positions(motion, mapping, label, units_scale), motion.fps, sk.FPS)
         except MotionGPTError as exc:
             report.problems[label] = getattr(exc, "problem", str(exc))

@@ -276,6 +276,21 @@ class MotionGPT:
         prompt = instruction(Task.MOTION_TO_TEXT, motion_ids=tokens[:DEFAULT_MAX_TOKENS], vocab=self.tokenizer.vocab)
         return generate_text(self.lm, self.tokenizer, prompt, words=self.caption_words)
 
+    def caption_confidence(self, features: np.ndarray, caption: str) -> float:
+        """How sure the model is of ``caption`` for this motion: the geometric
+        mean of its tokens' probabilities, teacher-forced (0..1)."""
+        from ..lm.generate import encode_batch
+        from ..lm.tokenizer import PAD_ID
+        tokens = self.vq.encode(features)
+        prompt = instruction(Task.MOTION_TO_TEXT, motion_ids=tokens[:DEFAULT_MAX_TOKENS], vocab=self.tokenizer.vocab)
+        ids, mask = encode_batch(self.tokenizer, [prompt], self.device)
+        target = torch.tensor([self.tokenizer.encode_text(caption)], device=self.device)
+        decoder_in = torch.cat([torch.full((1, 1), PAD_ID, device=self.device), target[:, :-1]], dim=1)
+        with torch.no_grad():
+            logits = self.lm.logits(ids, mask, decoder_in).float()
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return float(torch.exp(logp.mean()))
+
     def continue_motion(self, features: np.ndarray, seconds: float, text: str | None = None,
                         seed: int | None = None, sampling: SamplingOptions | None = None) -> np.ndarray:
         """Features of ``seconds`` of new motion that follow ``features``

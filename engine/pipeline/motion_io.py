@@ -272,28 +272,24 @@ class Motion:
         return path
 
     @classmethod
-    def from_bvh(cls, path: str | Path) -> "Motion":
-        """Read a BVH of the 22-joint SMPL skeleton (joint names as in
-        :data:`skeleton.JOINT_NAMES`, any joint order, rotation order or
-        unit m/cm). Any other skeleton is refused with a message naming the file."""
+    def from_bvh(cls, path: str | Path, bone_map: dict[str, str] | None = None) -> "Motion":
+        """Read a BVH: the engine's 22-joint SMPL skeleton as it is (joint
+        names as in :data:`skeleton.JOINT_NAMES`, any joint order, rotation
+        order or unit m/cm), any other biped through its bone mapping
+        (``bone_map``, a bone_map.json beside it, or its bone names:
+        :mod:`engine.pipeline.any_bvh`), its rotations solved from the mapped
+        joints' positions."""
         path = Path(path)
         if not path.is_file():
             raise MotionFileError(path, "file not found")
         parsed = bvh.read_bvh(path)
-        if set(parsed.names) != set(sk.JOINT_NAMES) or len(parsed.names) != sk.NUM_JOINTS:
-            shown = ", ".join(parsed.names[:6]) + (", ..." if len(parsed.names) > 6 else "")
-            raise MotionFileError(path, f"has a {len(parsed.names)}-joint skeleton ({shown}); MotionGPT needs a "
-                                        f"22-joint BVH with the SMPL joint names ({', '.join(sk.JOINT_NAMES[:4])}, "
-                                        "...): export the armature with the MotionGPT add-on, or convert joint "
-                                        "positions with 'motiongpt bvh from-joints'")
+        if bone_map is not None or set(parsed.names) != set(sk.JOINT_NAMES) or len(parsed.names) != sk.NUM_JOINTS:
+            from .any_bvh import joint_positions
+            positions, fps, _ = joint_positions(path, bone_map)
+            _check_take(path, len(positions), fps)
+            return cls.from_positions(positions, fps)
         quats, root, offsets, fps = bvh.read_t2m_bvh(path)
-        if not MIN_FPS <= fps <= MAX_FPS:
-            raise MotionFileError(path, f"has a frame rate of {fps:g} fps; expected {MIN_FPS:g} to {MAX_FPS:g}")
-        if len(quats) < MIN_FRAMES:
-            raise MotionFileError(path, f"has {len(quats)} frame(s); at least {MIN_FRAMES} are needed")
-        if len(quats) > max_frames_at(fps):
-            raise MotionFileError(path, f"is {(len(quats) - 1) / fps:.1f} s long; the limit is {MAX_SECONDS:g} s, "
-                                        "trim it first")
+        _check_take(path, len(quats), fps)
         return cls.from_rotations(quats, root, fps, offsets)
 
     def to_npz(self, path: str | Path) -> Path:
@@ -335,15 +331,16 @@ class Motion:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Motion":
-        """Read .bvh, .npz (as :meth:`to_npz` writes) or .json (as
-        :meth:`to_dict`, or joint positions only), chosen by the extension."""
+    def load(cls, path: str | Path, bone_map: dict[str, str] | None = None) -> "Motion":
+        """Read .bvh (any biped skeleton: :meth:`from_bvh`), .npz (as
+        :meth:`to_npz` writes) or .json (as :meth:`to_dict`, or joint
+        positions only), chosen by the extension."""
         path = Path(path)
         suffix = check_suffix(path)
         if not path.is_file():
             raise MotionFileError(path, "file not found")
         if suffix == ".bvh":
-            return cls.from_bvh(path)
+            return cls.from_bvh(path, bone_map)
         if suffix == ".npz":
             return cls.from_npz(path)
         from ..jsonfile import read_json_file
@@ -473,6 +470,17 @@ def _offsets(value: Any, name: str) -> np.ndarray:
         raise ParamError(name, f"has a bone {longest:.3g} m long; rest offsets are in metres and no body bone is "
                                f"longer than {MAX_BONE_M:g} m")
     return arr
+
+
+def _check_take(path: Path, frames: int, fps: float) -> None:
+    """A BVH take the tasks can read: frame rate, at least two frames, at most :data:`MAX_SECONDS`."""
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise MotionFileError(path, f"has a frame rate of {fps:g} fps; expected {MIN_FPS:g} to {MAX_FPS:g}")
+    if frames < MIN_FRAMES:
+        raise MotionFileError(path, f"has {frames} frame(s); at least {MIN_FRAMES} are needed")
+    if frames > max_frames_at(fps):
+        raise MotionFileError(path, f"is {(frames - 1) / fps:.1f} s long; the limit is {MAX_SECONDS:g} s, "
+                                    "trim it first")
 
 
 def _check_npz_size(path: Path) -> None:
