@@ -98,3 +98,46 @@ def test_caption_a_folder_goes_on_past_broken_files_and_resumes(tiny_bundle, tmp
     assert "broken.bvh" in library.problems
     batch = build.library_batch(library)
     assert batch.clips
+
+
+def _speeds(motion, scale):
+    from engine.motion.bvh import bvh_joint_positions
+    pos = bvh_joint_positions(motion, scale)
+    return np.linalg.norm(np.diff(pos, axis=0), axis=-1) * motion.fps          # (F-1, J) m/s
+
+
+@pytest.mark.parametrize("rel", ["deepmimic/val/jog.bvh", "cmu_dynamics/val/bmtrain_walking_extra_15.bvh"])
+def test_continue_writes_on_the_takes_own_skeleton(tiny_bundle, tmp_path, extra_dir, rel):
+    from engine.motion.bvh import guess_scale_to_metres
+    source = extra_dir / rel
+    out, smpl = tmp_path / "own.bvh", tmp_path / "smpl.bvh"
+    common = ["--seconds", "1", "--seed", "4", "--model", str(tiny_bundle), "--quiet"]
+    assert main(["continue", str(source), "--out", str(out), *common]) == 0
+    assert main(["continue", str(source), "--out", str(smpl), "--skeleton", "smpl", *common]) == 0
+    a, b = read_bvh(source), read_bvh(out)
+    n = a.num_frames
+    assert b.names == a.names and list(b.parents) == list(a.parents) and b.channels == a.channels
+    assert b.frame_time == a.frame_time and b.num_frames == n + round(1 * a.fps)
+    src_lines, out_lines = source.read_text().splitlines(), out.read_text().splitlines()
+    motion_at = src_lines.index("MOTION")
+    assert out_lines[:motion_at + 1] == src_lines[:motion_at + 1]                      # the hierarchy, as it was
+    assert out_lines[motion_at + 3:motion_at + 3 + n] == src_lines[motion_at + 3:motion_at + 3 + n]   # byte for byte
+    # the new frames follow the engine's answer (its 22-joint BVH), within bone-length differences
+    own, _, _ = any_bvh.joint_positions(out)
+    engine, _, _ = any_bvh.joint_positions(smpl)
+    assert np.median(np.linalg.norm(own[n:] - engine[n:], axis=-1)) < 0.03
+    # no pop at the seam
+    scale = guess_scale_to_metres(a)
+    seam = _speeds(b, scale)[n - 2:n + 1].max()
+    assert seam <= 1.5 * np.percentile(_speeds(a, scale).max(axis=1), 95)
+
+
+def test_inbetween_keeps_every_other_frame_of_the_take(tiny_bundle, tmp_path, extra_dir):
+    source = extra_dir / "cmu_dynamics" / "val" / "bmtrain_walking_extra_15.bvh"
+    out = tmp_path / "ib.bvh"
+    assert main(["inbetween", str(source), "--from", "30", "--to", "70", "--seed", "1", "--out", str(out),
+                 "--model", str(tiny_bundle), "--quiet"]) == 0
+    a, b = read_bvh(source), read_bvh(out)
+    keep = np.r_[0:31, 70:a.num_frames]
+    assert b.num_frames == a.num_frames and np.array_equal(a.values[keep], b.values[keep])
+    assert not np.array_equal(a.values[31:70], b.values[31:70])

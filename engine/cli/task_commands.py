@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="to_frame", type=int, required=True, help="second key frame (kept)")
     p.add_argument("--text", help="what should happen in between (optional)")
     _common(p, seed=True, post=True, out=True)
+    p.add_argument("--skeleton", choices=("own", "smpl"), default="own",
+                   help="own (default): a BVH is written on the input take's own skeleton (its bones, offsets, "
+                        "channels and frame time; the frames outside the new ones are the input's lines); smpl: "
+                        "the engine's 22-joint BVH")
     p.set_defaults(handler=run_inbetween)
 
     p = sub.add_parser("continue", help="append new motion after the end of a motion",
@@ -55,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, required=True, help="how many seconds to add")
     p.add_argument("--text", help="what should happen next (optional)")
     _common(p, seed=True, post=True, out=True)
+    p.add_argument("--skeleton", choices=("own", "smpl"), default="own",
+                   help="own (default): a BVH is written on the input take's own skeleton (its bones, offsets, "
+                        "channels and frame time; the frames outside the new ones are the input's lines); smpl: "
+                        "the engine's 22-joint BVH")
     p.set_defaults(handler=run_continue)
 
     p = sub.add_parser("caption", help="describe a motion (or every BVH of a folder) in words",
@@ -116,7 +124,7 @@ def run_inbetween(args: argparse.Namespace) -> int:
     params = {"motion": _load(args.input, args.bone_map), "from_frame": args.from_frame, "to_frame": args.to_frame,
               "text": args.text, "seed": args.seed, "options": _options(args)}
     result, motion = _run("inbetween", params, args, what=args.input)
-    result["motion"].save(out)
+    _save(result["motion"], out, args, (args.from_frame + 1, args.to_frame))
     print(f"wrote {out}: frames {args.from_frame + 1}..{args.to_frame - 1} regenerated, "
           f"{motion.num_frames} frames at {motion.fps:g} fps (seed {result['seed']})")
     return 0
@@ -128,10 +136,32 @@ def run_continue(args: argparse.Namespace) -> int:
               "options": _options(args)}
     result, motion = _run("continue", params, args, what=args.input)
     m = result["motion"]
-    m.save(out)
+    _save(m, out, args, (motion.num_frames, m.num_frames))
     print(f"wrote {out}: {motion.num_frames} input frames + {m.num_frames - motion.num_frames} new at "
           f"{m.fps:g} fps (seed {result['seed']})")
     return 0
+
+
+def _on_own_skeleton(args: argparse.Namespace, out: Path) -> bool:
+    """Whether the result goes back onto the input take's own skeleton: a
+    BVH in and out, not the engine's skeleton already, unless --skeleton smpl."""
+    if args.skeleton != "own" or Path(args.input).suffix.lower() != ".bvh" or out.suffix.lower() != ".bvh":
+        return False
+    from ..motion.bvh import read_bvh
+    from ..pipeline.any_bvh import is_engine_skeleton
+    return not is_engine_skeleton(read_bvh(args.input))
+
+
+def _save(motion, out: Path, args: argparse.Namespace, written: tuple[int, int]) -> None:
+    if _on_own_skeleton(args, out):
+        from ..pipeline.own_skeleton import write_on_take
+        bone_map = None
+        if args.bone_map:
+            from ..data.rig_map import load_bone_map_file
+            bone_map = load_bone_map_file(args.bone_map)
+        write_on_take(args.input, out, motion, written, bone_map)
+    else:
+        motion.save(out)
 
 
 def run_caption(args: argparse.Namespace) -> int:
