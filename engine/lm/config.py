@@ -272,10 +272,13 @@ def generation_config(sampling: dict[str, Any] | None = None) -> dict[str, Any]:
     sampling defaults (``sampling`` overrides top_k / top_p / temperature).
     A top_p of None is written as 1.0, transformers' "no nucleus"."""
     s = {**DEFAULT_SAMPLING, **(sampling or {})}
-    return {"decoder_start_token_id": PAD_ID, "pad_token_id": PAD_ID, "eos_token_id": EOS_ID, "do_sample": True,
-            "top_k": int(s["top_k"]), "top_p": 1.0 if s["top_p"] is None else float(s["top_p"]),
-            "temperature": float(s["temperature"]), "max_new_tokens": MAX_NEW_TOKENS,
-            GUIDANCE_KEY: float(s.get("guidance_scale") or 1.0)}
+    out = {"decoder_start_token_id": PAD_ID, "pad_token_id": PAD_ID, "eos_token_id": EOS_ID, "do_sample": True,
+           "top_k": int(s["top_k"]), "top_p": 1.0 if s["top_p"] is None else float(s["top_p"]),
+           "temperature": float(s["temperature"]), "max_new_tokens": MAX_NEW_TOKENS}
+    guidance = float(1.0 if s.get("guidance_scale") is None else s["guidance_scale"])
+    if guidance != 1.0:                  # written only when on, so older folders stay byte-identical
+        out[GUIDANCE_KEY] = guidance
+    return out
 
 
 def write_generation_config(folder: str | Path, sampling: dict[str, Any] | None = None) -> None:
