@@ -14,11 +14,12 @@ import sys
 
 from .. import __version__
 from ..errors import MotionGPTError
-from . import (data_commands, evaluate_command, model_commands, motion_commands, serve_command, smpl_command,
-               task_commands, train_lm_command, train_vq_command, vocabulary_command)
+from . import (compose_command, data_commands, evaluate_command, model_commands, motion_commands, serve_command,
+               smpl_command, task_commands, train_lm_command, train_vq_command, vocabulary_command)
 
 COMMAND_MODULES = (
     task_commands,      # generate, inbetween, continue, caption
+    compose_command,    # compose
     serve_command,      # serve, add-token
     motion_commands,    # features, joints, bvh
     data_commands,      # build-data

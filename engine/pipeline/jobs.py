@@ -14,6 +14,9 @@ inbetween  motion (required), from_frame, to_frame (required, at the
            motion's fps), text, seed, options
 continue   motion (required), seconds (required), text, seed, options
 caption    motion (required)
+compose    items (required: [{"text", "start", "end", "parts"}], seconds),
+           transition (seconds between touching items, default 0.8), seed,
+           fps, options
 ========== ==================================================================
 
 ``motion`` is a :meth:`Motion.to_dict`-style object: ``{"fps",
@@ -25,7 +28,9 @@ returned, so any result can be made again.
 Results: generate -> ``{"motions": [motion dict, ...], "seeds": [int, ...],
 "understood_as": reading}`` (variant i used seed ``seeds[i]``); inbetween /
 continue -> ``{"motion": motion dict, "seed": int, "understood_as": reading
-or null}``; caption -> ``{"caption": str}``. ``understood_as`` is how the
+or null}``; caption -> ``{"caption": str}``; compose -> ``{"motion": motion
+dict, "seed": int, "items": [{"item", "text", "start", "end", "parts",
+"understood_as"}, ...]}``. ``understood_as`` is how the
 model read the text (:meth:`engine.prompts.reading.PromptReading.to_dict`:
 ``message``, ``known``, ``action``, ``style``, ``model_text``, ``closest``
 ...). A text with nothing to read (".", "?", emoji, "a") is refused as a
@@ -54,7 +59,7 @@ from .post import PostOptions
 __all__ = ["TASKS", "validate_job", "run_job", "load_model", "estimate_result_bytes", "result_size_field", "JobCancelled", "ParamError",
            "MAX_PROMPT_CHARS", "MAX_SECONDS", "MAX_VARIANTS", "MAX_SEED"]
 
-TASKS: tuple[str, ...] = ("generate", "inbetween", "continue", "caption")
+TASKS: tuple[str, ...] = ("generate", "inbetween", "continue", "caption", "compose")
 MAX_VARIANTS: int = 8
 MAX_SEED: int = 2 ** 31 - 1
 
@@ -63,6 +68,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "inbetween": ("motion", "from_frame", "to_frame", "text", "seed", "options"),
     "continue": ("motion", "seconds", "text", "seed", "options"),
     "caption": ("motion",),
+    "compose": ("items", "transition", "seed", "fps", "options"),
 }
 
 
@@ -82,6 +88,24 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
         if key not in allowed:
             raise ParamError(str(key), f"unknown parameter for {task}; it takes {', '.join(allowed)}")
     out: dict[str, Any] = {}
+    if task == "compose":
+        from .compose import Timeline, parse_timeline
+        items = params.get("items")
+        if isinstance(items, list):                      # each text checked as generate's is
+            for i, item in enumerate(items):
+                if isinstance(item, dict) and item.get("text") is not None:
+                    _text(item.get("text"), f"items[{i}].text", required=True)
+        timeline = items if isinstance(items, Timeline) else parse_timeline(items, params.get("transition"))
+        out["items"] = timeline
+        out["transition"] = timeline.transition
+        out["seed"] = _seed(params.get("seed"))
+        out["fps"] = check_fps(params.get("fps", tasks.MODEL_FPS), "fps")
+        out["options"] = _options(params.get("options"))
+        for item in timeline.items:
+            why = refusal(item.text)
+            if why:
+                raise ParamError(f"items[{item.index}].text", why, code=PROMPT_REFUSED)
+        return out
     if task == "generate":
         out["text"] = _text(params.get("text"), "text", required=True)
         out["seconds"] = _seconds(params.get("seconds"), "seconds", required=False)
@@ -136,6 +160,11 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
     if task == "caption":
         return {"caption": tasks.caption(model, p["motion"], progress=progress, cancelled=cancelled)}
     seed = p["seed"] if p["seed"] is not None else pick_seed()
+    if task == "compose":
+        from .compose import compose
+        motion, items = compose(model, p["items"], seed=seed, fps=p["fps"], options=p["options"], progress=progress,
+                                cancelled=cancelled)
+        return {"motion": motion.to_dict(), "seed": seed, "items": items}
     reading = tasks.read_prompt(model, p["text"])
     understood = reading.to_dict() if reading is not None else None
     if task == "generate":
@@ -158,6 +187,8 @@ def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:
     server can refuse a result too large to hold and send."""
     if task == "caption":
         return 1024
+    if task == "compose":
+        return (int(round(params["items"].duration * params["fps"])) + 1) * RESULT_BYTES_PER_FRAME
     if task == "generate":
         fps = params["fps"]
         seconds = params["seconds"] if params["seconds"] is not None else tasks.LONGEST_DEFAULT_SECONDS
@@ -175,7 +206,7 @@ def result_size_field(task: str, params: dict[str, Any]) -> str | None:
     is too large (what drives the size of each task's result)."""
     if task == "generate":
         return "variants" if params.get("variants", 1) > 1 else "seconds"
-    return {"inbetween": "motion", "continue": "seconds"}.get(task)
+    return {"inbetween": "motion", "continue": "seconds", "compose": "items"}.get(task)
 
 
 def pick_seed() -> int:

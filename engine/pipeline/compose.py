@@ -1,0 +1,311 @@
+"""Compose a shot from several prompts: one after another, and at once on
+different body parts (the ``compose`` task).
+
+A timeline is a list of items ``{"text", "start", "end", "parts"}`` (seconds;
+``parts`` absent for the whole body, else some of :data:`BODY_PARTS`). It is
+made with this model's own tasks, the way STMC and FlowMDM split the work:
+
+* **Base track** (whole-body and lower-body items, one after another): each
+  item's action is generated alone for its span, turned and moved to start
+  where the body stands; the frames before the first item and after the
+  last hold a pose. Consecutive items are joined by a generated transition,
+  conditioned on both sides (the model's in-between on a window around the
+  join): a gap between items is the transition; items that touch get one
+  of ``transition`` seconds centred on the boundary.
+* **Body parts** (upper body, arms, head at the same time as a base item,
+  which they override on those parts; two base items, or two part items
+  sharing a joint, may not overlap):
+  the item's action is generated alone and its local joint rotations of
+  those parts replace the base's during its span, eased in and out over
+  :data:`PART_EASE_S`, through the spine and collars with partial weights
+  (:data:`PART_WEIGHTS`), so a wave rides on a walk: root and legs from the
+  walk, the arm from the wave.
+* The foot cleanup runs on the result; each item says how its prompt was
+  read; item i draws with seed ``seed + i``, join j with ``seed + 1000 + j``,
+  so one seed makes the same shot again.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..motion import skeleton as sk
+from ..motion.quaternion import qinv, qmul, qrot, slerp
+from .errors import ParamError
+from .motion_io import MAX_SECONDS, Motion
+from .post import PostOptions
+
+BODY_PARTS: dict[str, tuple[str, ...]] = {
+    "lower_body": ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+                   "left_foot", "right_foot"),
+    "upper_body": ("spine1", "spine2", "spine3", "neck", "head", "left_collar", "right_collar", "left_shoulder",
+                   "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist"),
+    "left_arm": ("left_collar", "left_shoulder", "left_elbow", "left_wrist"),
+    "right_arm": ("right_collar", "right_shoulder", "right_elbow", "right_wrist"),
+    "head": ("neck", "head"),
+}
+"""Which of the 22 joints each body part moves (the one place that says so)."""
+PART_WEIGHTS: dict[str, float] = {"spine1": 0.3, "spine2": 0.5, "spine3": 0.7, "left_collar": 0.6,
+                                  "right_collar": 0.6, "neck": 0.7}
+"""How much of a part item's rotation the joints where the parts meet take
+(the rest stays the base's): a smooth blend through spine and shoulders."""
+PART_EASE_S = 0.3
+DEFAULT_TRANSITION_S = 0.8
+"""Length of the transition made between two items that touch."""
+JOIN_CONTEXT_S = 2.0
+"""Motion shown to the in-between on each side of a join."""
+MAX_ITEMS = 16
+MODEL_FPS = sk.FPS
+
+
+@dataclass
+class Item:
+    index: int
+    text: str
+    start: float
+    end: float
+    parts: tuple[str, ...] | None = None          # None: the whole body
+
+    @property
+    def joints(self) -> set[str]:
+        if self.parts is None:
+            return set(sk.JOINT_NAMES)
+        return {j for p in self.parts for j in BODY_PARTS[p]}
+
+    @property
+    def is_base(self) -> bool:
+        return self.parts is None or "lower_body" in self.parts
+
+
+@dataclass
+class Timeline:
+    items: list[Item]
+    transition: float = DEFAULT_TRANSITION_S
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return max(i.end for i in self.items)
+
+
+def _number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ParamError(field_name, f"must be a number of seconds, got {str(value)[:40]!r}")
+    return float(value)
+
+
+def parse_timeline(raw: Any, transition: Any = None) -> Timeline:
+    """The checked timeline of ``{"items": [...]}`` (or the list itself);
+    each problem is a ParamError naming the item (``items[2].end``)."""
+    items_raw = raw.get("items") if isinstance(raw, dict) else raw
+    if not isinstance(items_raw, list) or not items_raw:
+        raise ParamError("items", 'give a list of items like [{"text": "a person walks", "start": 0, "end": 4}]')
+    if len(items_raw) > MAX_ITEMS:
+        raise ParamError("items", f"has {len(items_raw)} items; a timeline holds at most {MAX_ITEMS}")
+    items = []
+    for i, it in enumerate(items_raw):
+        where = f"items[{i}]"
+        if not isinstance(it, dict):
+            raise ParamError(where, "must be an object with text, start, end and optionally parts")
+        unknown = set(it) - {"text", "start", "end", "parts"}
+        if unknown:
+            raise ParamError(f"{where}.{sorted(unknown)[0]}", "unknown key; an item has text, start, end, parts")
+        text = it.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ParamError(f"{where}.text", "is empty; say what happens, e.g. \"a person waves\"")
+        start, end = _number(it.get("start"), f"{where}.start"), _number(it.get("end"), f"{where}.end")
+        if start < 0:
+            raise ParamError(f"{where}.start", f"must be 0 or later, got {start:g}")
+        if end <= start:
+            raise ParamError(f"{where}.end", f"must be after its start ({start:g} s), got {end:g} s")
+        if end > MAX_SECONDS:
+            raise ParamError(f"{where}.end", f"is {end:g} s; a shot lasts at most {MAX_SECONDS:g} s in all")
+        parts = it.get("parts")
+        if parts is not None:
+            if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts):
+                raise ParamError(f"{where}.parts", f"must be a list of body parts: {', '.join(BODY_PARTS)}")
+            bad = [p for p in parts if p not in BODY_PARTS]
+            if bad:
+                raise ParamError(f"{where}.parts", f"unknown body part {bad[0]!r}; the parts are "
+                                                   f"{', '.join(BODY_PARTS)}")
+            parts = tuple(dict.fromkeys(parts))
+        items.append(Item(i, " ".join(text.split()), start, end, parts))
+    for a in items:
+        for b in items:
+            if b.index <= a.index or b.start >= a.end or a.start >= b.end:
+                continue
+            # one base (whole or lower body) at a time; part items ride on it and may not share joints
+            clash = (a.is_base and b.is_base) or (not a.is_base and not b.is_base and a.joints & b.joints)
+            if clash:
+                raise ParamError(f"items[{b.index}]", f"overlaps items[{a.index}] in time "
+                                                      f"({max(a.start, b.start):g}-{min(a.end, b.end):g} s) on the "
+                                                      f"same body part ({_part_words(a, b)}); move it or give them "
+                                                      "different parts")
+    if not any(i.is_base for i in items):
+        raise ParamError("items", "no item moves the whole body or the lower body: add one for what the legs do "
+                                  "(e.g. \"a person stands still\" or \"a person walks\")")
+    t = DEFAULT_TRANSITION_S if transition is None else _number(transition, "transition")
+    if not 0.2 <= t <= 3.0:
+        raise ParamError("transition", f"must be 0.2 to 3 seconds, got {t:g}")
+    return Timeline(items, t)
+
+
+def _part_words(a: Item, b: Item) -> str:
+    for item in (a, b):
+        if item.parts is None:
+            return "the whole body"
+    common = sorted(set(a.parts) & set(b.parts))
+    if common:
+        return ", ".join(common)
+    return f"{' + '.join(a.parts)} and {' + '.join(b.parts)} share joints"
+
+
+# ------------------------------------------------------------------------------
+# placing and joining
+
+def _facing_yaw(motion: Motion, frame: int) -> float:
+    """Heading (radians about +Y, 0 = facing +Z) of the body at a frame."""
+    from ..motion.features import facing_rotation
+    q = facing_rotation(motion.positions()[frame][None])[0]          # turns the body to face +Z
+    forward = qrot(qinv(q), np.array([0.0, 0.0, 1.0]))
+    return float(math.atan2(forward[0], forward[2]))
+
+
+def _yaw_quat(angle: float) -> np.ndarray:
+    return np.array([math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0])
+
+
+def place_after(motion: Motion, previous: Motion) -> Motion:
+    """``motion`` turned about Y and moved on the ground so it starts facing
+    the way ``previous`` ends and where its root ends (height kept)."""
+    turn = _yaw_quat(_facing_yaw(previous, -1) - _facing_yaw(motion, 0))
+    quats = motion.local_quats.copy()
+    quats[:, 0] = qmul(np.broadcast_to(turn, quats[:, 0].shape), quats[:, 0])
+    root = motion.root_pos - motion.root_pos[0] * np.array([1.0, 0.0, 1.0])
+    root = qrot(np.broadcast_to(turn, root.shape[:-1] + (4,)), root)
+    root[:, [0, 2]] += previous.root_pos[-1, [0, 2]]
+    return motion.replace(quats, root)
+
+
+def hold(motion: Motion, frame: int, count: int) -> Motion:
+    """``count`` frames of one pose of ``motion``."""
+    return Motion(np.repeat(motion.local_quats[frame:frame + 1], count, axis=0),
+                  np.repeat(motion.root_pos[frame:frame + 1], count, axis=0), motion.offsets, motion.fps)
+
+
+def concat(parts: list[Motion]) -> Motion:
+    first = parts[0]
+    return Motion(np.concatenate([p.local_quats for p in parts]), np.concatenate([p.root_pos for p in parts]),
+                  first.offsets, first.fps)
+
+
+def part_weights(item: Item) -> np.ndarray:
+    """(22,) how much of a part item's local rotation each joint takes."""
+    w = np.zeros(sk.NUM_JOINTS)
+    for name in item.joints:
+        w[sk.JOINT_INDEX[name]] = PART_WEIGHTS.get(name, 1.0)
+    return w
+
+
+def merge_part(base: Motion, gesture: Motion, item: Item, start_frame: int) -> Motion:
+    """``base`` with ``gesture``'s local rotations of the item's parts from
+    ``start_frame`` on, eased in and out, through the spine with partial weights."""
+    n = min(gesture.num_frames, base.num_frames - start_frame)
+    if n <= 0:
+        return base
+    ease = max(1, int(round(PART_EASE_S * base.fps)))
+    ramp = np.ones(n)
+    k = min(ease, n // 2)
+    if k > 0:
+        s = np.arange(k) / k
+        ramp[:k] = s * s * (3 - 2 * s)
+        ramp[n - k:] = ramp[:k][::-1]
+    w = ramp[:, None] * part_weights(item)[None]                      # (n, 22)
+    quats = base.local_quats.copy()
+    window = slice(start_frame, start_frame + n)
+    quats[window] = slerp(quats[window], gesture.local_quats[:n], w)
+    return base.replace(quats, base.root_pos.copy())
+
+
+# ------------------------------------------------------------------------------
+# the task
+
+def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
+            options: PostOptions = PostOptions(), progress=None, cancelled=None) -> tuple[Motion, list[dict]]:
+    """The shot and, per item, how its prompt was read (module docstring)."""
+    from . import tasks
+    steps = len(timeline.items) * 2
+    done = [0]
+
+    def step(message: str) -> None:
+        done[0] += 1
+        if cancelled is not None and cancelled():
+            from .errors import JobCancelled
+            raise JobCancelled()
+        if progress is not None:
+            progress(min(0.95, done[0] / steps), message)
+
+    readings = {}
+    for item in timeline.items:
+        readings[item.index] = tasks.read_prompt(model, item.text, field=f"items[{item.index}].text")
+    raw = PostOptions(foot_cleanup=False, in_place=False)
+    fps_m = MODEL_FPS
+    total = int(round(timeline.duration * fps_m)) + 1
+    base_items = sorted((i for i in timeline.items if i.is_base), key=lambda i: i.start)
+    pieces: list[Motion] = []
+    joins: list[tuple[int, int]] = []
+    cursor = 0
+    for k, item in enumerate(base_items):
+        step(f"item {item.index + 1}: {item.text}")
+        first = int(round(item.start * fps_m))
+        last = int(round(item.end * fps_m))
+        made = tasks.generate(model, readings[item.index], seconds=(last - first + 1) / fps_m,
+                              seed=seed + item.index, options=raw)[0]
+        if pieces:
+            made = place_after(made, pieces[-1])
+            if first > cursor:                                     # a gap: the transition
+                pieces.append(hold(pieces[-1], -1, first - cursor))
+                joins.append((cursor - 1, first))
+            else:                                                  # they touch: a transition across the boundary
+                half = max(2, int(round(timeline.transition * fps_m / 2)))
+                made = made.slice(cursor - first, made.num_frames) if cursor > first else made
+                joins.append((max(cursor - 1 - half, 0), cursor + half))
+        elif first > 0:
+            pieces.append(hold(made, 0, first))                    # before the first item: its first pose
+        pieces.append(made)
+        cursor = sum(p.num_frames for p in pieces)
+    shot = concat(pieces)
+    if shot.num_frames < total:
+        shot = concat([shot, hold(shot, -1, total - shot.num_frames)])
+    shot = shot.slice(0, total)
+    for j, (f0, f1) in enumerate(joins):
+        step(f"transition {j + 1}")
+        f1 = min(f1, shot.num_frames - 1)
+        if f1 - f0 < 2:
+            continue
+        context = int(JOIN_CONTEXT_S * fps_m)
+        w0, w1 = max(0, f0 - context), min(shot.num_frames, f1 + context + 1)
+        window = tasks.inbetween(model, shot.slice(w0, w1), f0 - w0, f1 - w0, seed=seed + 1000 + j, options=raw)
+        quats, root = shot.local_quats.copy(), shot.root_pos.copy()
+        quats[f0 + 1:f1], root[f0 + 1:f1] = window.local_quats[f0 - w0 + 1:f1 - w0], window.root_pos[f0 - w0 + 1:f1 - w0]
+        shot = shot.replace(quats, root)
+    for item in sorted((i for i in timeline.items if not i.is_base), key=lambda i: i.start):
+        step(f"item {item.index + 1} on {', '.join(item.parts)}: {item.text}")
+        first = int(round(item.start * fps_m))
+        last = min(int(round(item.end * fps_m)), shot.num_frames - 1)
+        gesture = tasks.generate(model, readings[item.index], seconds=(last - first + 1) / fps_m,
+                                 seed=seed + item.index, options=raw)[0]
+        shot = merge_part(shot, gesture, item, first)
+    shot = tasks.post_process(shot, options, (0, shot.num_frames))
+    if fps != fps_m:
+        shot = shot.resample(fps)
+    if progress is not None:
+        progress(1.0, "done")
+    understood = [{"item": i.index, "text": i.text, "start": i.start, "end": i.end,
+                   "parts": list(i.parts) if i.parts else None,
+                   "understood_as": readings[i.index].to_dict() if readings[i.index] is not None else None}
+                  for i in timeline.items]
+    return shot, understood

@@ -1,0 +1,91 @@
+"""The compose task (issue 19): a timeline of prompts one after another and
+at once on body parts, made with the model's own tasks (tiny model here)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.motion import skeleton as sk
+from engine.pipeline import jobs
+from engine.pipeline.compose import BODY_PARTS, parse_timeline
+from engine.pipeline.errors import ParamError
+
+J = sk.JOINT_INDEX
+WALK_WAVE = {"items": [{"text": "a person walks forward", "start": 0, "end": 3},
+                       {"text": "a person waves the right hand", "start": 3, "end": 5},
+                       {"text": "a person waves the right hand", "start": 0.5, "end": 2.5, "parts": ["right_arm"]}]}
+
+
+@pytest.fixture(scope="module")
+def model(tiny_bundle):
+    return jobs.load_model(str(tiny_bundle), "cpu")
+
+
+@pytest.mark.parametrize("items, field, message", [
+    ([], "items", "give a list"),
+    ([{"text": "walk", "start": 2, "end": 1}], "items[0].end", "after its start"),
+    ([{"text": "walk", "start": 0, "end": 61}], "items[0].end", "at most 60 s"),
+    ([{"text": "walk", "start": 0, "end": 4}, {"text": "wave", "start": 2, "end": 3}], "items[1]",
+     "same body part"),
+    ([{"text": "walk", "start": 0, "end": 4, "parts": ["lower_body"]},
+      {"text": "wave", "start": 1, "end": 3, "parts": ["upper_body"]},
+      {"text": "wave", "start": 2, "end": 3, "parts": ["left_arm"]}], "items[2]", r"overlaps items\[1\].*upper_body and left_arm share"),
+    ([{"text": "wave", "start": 0, "end": 4, "parts": ["right_arm"]}], "items", "legs do"),
+    ([{"text": "walk", "start": 0, "end": 4, "parts": ["tail"]}], "items[0].parts", "unknown body part"),
+    ([{"text": "", "start": 0, "end": 4}], "items[0].text", "empty"),
+    ([{"text": "walk", "start": "soon", "end": 4}], "items[0].start", "number of seconds"),
+])
+def test_bad_timelines_name_the_item(items, field, message):
+    with pytest.raises(ParamError, match=message) as info:
+        jobs.validate_job("compose", {"items": items})
+    assert info.value.field == field
+
+
+def test_compose_joins_items_without_pops_and_merges_parts(model):
+    result = jobs.run_job(model, "compose", {**WALK_WAVE, "seed": 3})
+    motion = result["motion"]
+    assert motion["num_frames"] == 5 * 20 + 1
+    pos = np.asarray(motion["joint_positions"])
+    speed = np.linalg.norm(np.diff(pos, axis=0), axis=-1) * 20                     # m/s per joint
+    # no pop at the join (frame 60): the peak joint speed there is within 1.5x of the shot's 95th percentile
+    assert speed[55:66].max() <= 1.5 * np.percentile(speed.max(axis=1), 95) + 0.5
+    assert [i["item"] for i in result["items"]] == [0, 1, 2]
+    assert all(i["understood_as"]["message"] for i in result["items"])
+    again = jobs.run_job(model, "compose", {**WALK_WAVE, "seed": 3})
+    assert np.array_equal(np.asarray(again["motion"]["local_quats"]), np.asarray(motion["local_quats"]))
+
+
+def test_a_part_item_takes_only_its_joints(model):
+    from engine.pipeline.compose import Timeline, compose, merge_part
+    timeline = parse_timeline(WALK_WAVE)
+    base_only = parse_timeline({"items": WALK_WAVE["items"][:2]})
+    with_part, _ = compose(model, timeline, seed=3)
+    without, _ = compose(model, base_only, seed=3)
+    q1, q0 = with_part.local_quats, without.local_quats
+    moved = np.abs(q1 - q0).max(axis=(0, 2)) > 1e-6
+    arm = {J[n] for n in BODY_PARTS["right_arm"]}
+    assert moved[J["right_shoulder"]] and moved[J["right_elbow"]]     # (a wrist, a leaf, has no rotation to take)
+    # root and legs are the walk's (the foot cleanup runs on both alike)
+    assert np.abs(with_part.root_pos - without.root_pos).max() < 1e-6
+    assert not moved[J["left_knee"]] and not moved[J["left_shoulder"]]
+    assert set(np.flatnonzero(moved)) <= arm
+
+
+def test_compose_cli_from_items_and_from_a_file(tiny_bundle, tmp_path, capsys):
+    import json
+    from engine.cli import main
+    from engine.pipeline.motion_io import Motion
+    out = tmp_path / "shot.bvh"
+    assert main(["compose", "--item", "a person walks forward@0-2", "--item", "a person waves@2-3.5",
+                 "--item", "waves the left hand@0.5-1.5:left_arm", "--seed", "2", "--out", str(out),
+                 "--model", str(tiny_bundle), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("item ") == 3 and "[left_arm]" in printed and "seed 2" in printed
+    assert Motion.load(out).num_frames == 71
+    timeline = tmp_path / "shot.json"
+    timeline.write_text(json.dumps({"items": [{"text": "walk", "start": 0, "end": 2},
+                                              {"text": "wave", "start": 1, "end": 3}]}))
+    assert main(["compose", str(timeline), "--out", str(tmp_path / "o.npz"), "--model", str(tiny_bundle),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "shot.json: items[1]" in err and "overlaps items[0]" in err
