@@ -89,3 +89,18 @@ def test_compose_cli_from_items_and_from_a_file(tiny_bundle, tmp_path, capsys):
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "shot.json: items[1]" in err and "overlaps items[0]" in err
+
+
+def test_a_prompt_that_chains_actions_is_read_as_a_timeline(model):
+    from engine.prompts.chaining import split_chain
+    assert [p.text for p in split_chain("a person walks forward, then waves")] == ["a person walks forward", "waves"]
+    assert [p.text for p in split_chain("walks in, stops, waves, bows")] == ["walks in", "stops", "waves", "bows"]
+    assert len(split_chain("a tired, old person walks")) == 1
+    pieces = split_chain("a person waves while walking")
+    assert [(p.text, p.at_once) for p in pieces] == [("walking", False), ("a person waves", True)]
+    assert [p.text for p in split_chain("una persona camina y luego saluda")] == ["una persona camina", "saluda"]
+    result = jobs.run_job(model, "generate", {"text": "a person walks forward, then waves", "seconds": 4, "seed": 1})
+    reading = result["understood_as"]
+    assert reading["message"].startswith("read as a timeline of 2 items")
+    assert reading["message"].count('s: "') == 2 and '"waves"' in reading["message"] and "-4 s" in reading["message"]
+    assert len(result["motions"][0]["local_quats"]) == 80

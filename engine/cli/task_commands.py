@@ -235,6 +235,14 @@ def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
     seed = p.get("seed")
     if task != "caption" and seed is None:
         seed = jobs.pick_seed()
+    if task == "generate":
+        from ..pipeline.compose import chained_pieces, generate_chain
+        if chained_pieces(p["text"]):
+            with _Progress(args.quiet, task) as bar:
+                motions, understood = generate_chain(model, p["text"], p["seconds"], seed, p["variants"], p["fps"],
+                                                     p["options"], progress=bar.update)
+            print(understood["message"], flush=True)
+            return {"motions": motions, "seeds": [seed + 100 * i for i in range(len(motions))]}, None
     try:
         reading = tasks.read_prompt(model, p.get("text"))
         if reading is not None:

@@ -309,3 +309,46 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
                    "understood_as": readings[i.index].to_dict() if readings[i.index] is not None else None}
                   for i in timeline.items]
     return shot, understood
+
+
+# ------------------------------------------------------------------------------
+# a prompt that chains actions
+
+def chained_pieces(text: str):
+    """The pieces of a prompt that chains actions, or None when it names one."""
+    from ..prompts.chaining import split_chain
+    pieces = split_chain(text)
+    return pieces if len(pieces) > 1 else None
+
+
+def generate_chain(model, text: str, seconds: float | None, seed: int, variants: int = 1, fps: float = MODEL_FPS,
+                   options: PostOptions = PostOptions(), progress=None, cancelled=None) -> tuple[list[Motion], dict]:
+    """``generate`` for a prompt that chains actions: read as a timeline
+    (:mod:`engine.prompts.chaining`) and composed; variant i with seed
+    ``seed + 100 * i``. Returns the motions and the reading, whose
+    ``message`` lists every item with its span and how it was read."""
+    from ..prompts.chaining import timeline_items
+    from . import tasks
+    pieces = chained_pieces(text)
+    readings = [tasks.read_prompt(model, p.text, field="text") for p in pieces]
+    typical = [min(float(r.seconds or 4.0), 6.0) for r in readings]
+    total = None if seconds is None else float(seconds)
+    if total is None:
+        total = min(MAX_SECONDS, sum(t for t, p in zip(typical, pieces) if not p.at_once))
+    items = timeline_items(pieces, typical, total)
+    timeline = parse_timeline({"items": items})
+    frames = max(2, int(round(total * fps)))              # as many frames as generate gives for that length
+    motions = []
+    for v in range(int(variants)):
+        motion, understood = compose(model, timeline, seed=seed + 100 * v, fps=MODEL_FPS, options=options,
+                                     progress=progress, cancelled=cancelled)
+        motions.append(motion.resample(fps, frames))
+    lines = []
+    for entry in understood:
+        part = f" on the {', '.join(entry['parts']).replace('_', ' ')}" if entry["parts"] else ""
+        said = (entry["understood_as"] or {}).get("message", entry["text"])
+        lines.append(f"{entry['start']:g}-{entry['end']:g} s{part}: \"{entry['text']}\" {said}")
+    message = f"read as a timeline of {len(understood)} items: " + "; ".join(lines)
+    return motions, {"message": message, "known": all((e["understood_as"] or {}).get("known", True)
+                                                       for e in understood),
+                     "timeline": lines}

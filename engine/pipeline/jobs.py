@@ -165,6 +165,13 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
         motion, items = compose(model, p["items"], seed=seed, fps=p["fps"], options=p["options"], progress=progress,
                                 cancelled=cancelled)
         return {"motion": motion.to_dict(), "seed": seed, "items": items}
+    if task == "generate":
+        from .compose import chained_pieces, generate_chain
+        if chained_pieces(p["text"]):              # "walks in, then waves": a timeline, composed
+            motions, understood = generate_chain(model, p["text"], p["seconds"], seed, p["variants"], p["fps"],
+                                                 p["options"], progress=progress, cancelled=cancelled)
+            return {"motions": [m.to_dict() for m in motions],
+                    "seeds": [seed + 100 * i for i in range(len(motions))], "understood_as": understood}
     reading = tasks.read_prompt(model, p["text"])
     understood = reading.to_dict() if reading is not None else None
     if task == "generate":
