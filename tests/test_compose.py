@@ -104,3 +104,15 @@ def test_a_prompt_that_chains_actions_is_read_as_a_timeline(model):
     assert reading["message"].startswith("read as a timeline of 2 items")
     assert reading["message"].count('s: "') == 2 and '"waves"' in reading["message"] and "-4 s" in reading["message"]
     assert len(result["motions"][0]["local_quats"]) == 80
+
+
+def test_the_server_answers_a_bad_timeline_400_naming_the_item(token_engine):
+    import requests
+    from conftest import ENGINE_TOKEN
+    body = {"task": "compose", "params": {"items": [{"text": "a person walks", "start": 0, "end": 3},
+                                                    {"text": "a person bows", "start": 4, "end": 2}]}}
+    r = requests.post(token_engine.url + "/v1/jobs", json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {ENGINE_TOKEN}"})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["field"] == "items[1].end" and "after its start" in error["message"]
