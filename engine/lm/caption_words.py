@@ -34,7 +34,8 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 
 def words_of(texts: Iterable[str], tokenizer) -> list[str]:
     """The words (as the tokenizer splits and normalises them) of ``texts``, sorted."""
-    backend = tokenizer.hf.backend_tokenizer
+    hf = tokenizer.hf                       # transformers' fast tokenizer (training) or the engine's TokenizerFile
+    backend = getattr(hf, "backend_tokenizer", None) or hf.backend
     normalizer, pre = backend.normalizer, backend.pre_tokenizer
     words: set[str] = set()
     for text in texts:
