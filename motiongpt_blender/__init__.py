@@ -15,8 +15,8 @@ _REGISTERED: list = []
 
 
 def _class_modules():
-    from . import bone_map_editor, operators, preferences, prompt_help, props, ui
-    return props, bone_map_editor, preferences, operators, prompt_help, ui
+    from . import bone_map_editor, operators, preferences, prompt_help, props, timeline, ui
+    return props, bone_map_editor, preferences, operators, prompt_help, timeline, ui
 
 
 def register() -> None:
@@ -35,7 +35,7 @@ def register() -> None:
 def unregister() -> None:
     import bpy
     from .engine_manager import MANAGER
-    props, bone_map_editor, preferences, operators, _prompt_help, ui = _class_modules()
+    props, bone_map_editor, preferences, operators, _prompt_help, _timeline, ui = _class_modules()
     ui.unregister_menus()
     operators.cancel_all()
     preferences.stop_install()

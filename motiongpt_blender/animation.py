@@ -312,6 +312,7 @@ class GenerateApplier(Applier):
             act["motiongpt_variant"] = k + 1
             actions.append(act)
             self.undo.append(lambda act=act: bpy.data.actions.remove(act))
+        self.actions = actions
         # last variant first: each is assigned while it is keyed (a rig the
         # constraint model cannot explain is refined by evaluating the
         # assigned action); the first stays
@@ -395,8 +396,27 @@ class CaptionApplier(Applier):
         yield 1.0
 
 
+TIMELINE_PROP = "motiongpt_timeline"
+"""The timeline (JSON) that made an action, stored on it."""
+
+
+class ComposeApplier(GenerateApplier):
+    """Generate Timeline: one action, written like Generate's (same stash
+    rules), with the timeline stored on it."""
+
+    def steps(self) -> Iterator[float]:
+        result = self.result
+        reading = {"message": "; ".join(f"item {i['item'] + 1}: {(i.get('understood_as') or {}).get('message', '')}"
+                                        for i in result.get("items") or [])}
+        self.result = {"motions": [result.get("motion")], "seeds": [result.get("seed")], "understood_as": reading}
+        yield from super().steps()
+        self.actions[0][TIMELINE_PROP] = self.plan.data["timeline"]      # the action is new: undo removes it
+        self.message = self.message.replace("Generated", "Generated the timeline", 1)
+
+
 APPLIERS: dict[str, type[Applier]] = {"generate": GenerateApplier, "inbetween": FillGapApplier,
-                                      "continue": ContinueApplier, "caption": CaptionApplier}
+                                      "continue": ContinueApplier, "caption": CaptionApplier,
+                                      "compose": ComposeApplier}
 
 
 def applier(context, plan: Plan, result: dict[str, Any]) -> Applier:
@@ -517,6 +537,55 @@ def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> 
     return Plan("continue", params, obj.name, "Continue",
                 {"last": last, "n_in": last - w0 + 1, "count": count, "mapping": mapping, "action": action.name,
                  "reduce": _reduction(settings)})
+
+
+ENGINE_PARTS = {"WHOLE": None, "LOWER_BODY": "lower_body", "UPPER_BODY": "upper_body", "LEFT_ARM": "left_arm",
+                "RIGHT_ARM": "right_arm", "HEAD": "head"}
+
+
+def timeline_rows(items) -> list[dict[str, Any]]:
+    """The panel's items as plain rows (prompt, frames, part), in order."""
+    return [{"prompt": " ".join((it.prompt or "").split()), "frame_start": int(it.frame_start),
+             "frame_end": int(it.frame_end), "part": str(it.part)} for it in items]
+
+
+def plan_compose(context, obj, rows: list[dict[str, Any]], seed: int | None, settings,
+                 transition: float = 0.8) -> Plan:
+    """A shot from the timeline rows: times in seconds from the first item's
+    first frame, which is where the new action starts."""
+    if not rows:
+        raise UserError("The timeline is empty: add items (Add Item, or From Markers) first.")
+    for n, row in enumerate(rows, 1):
+        if not row["prompt"]:
+            raise UserError(f"Timeline item {n} has no prompt; say what happens, e.g. \"a person bows\".")
+        if row["frame_end"] <= row["frame_start"]:
+            raise UserError(f"Timeline item {n} ends (frame {row['frame_end']}) before it starts "
+                            f"(frame {row['frame_start']}).")
+    obj = check_armature(obj)
+    mapping = bone_map_for(obj)
+    fps = scene_fps(context.scene)
+    first = min(r["frame_start"] for r in rows)
+    last = max(r["frame_end"] for r in rows)
+    if (last - first) / fps > MAX_SECONDS:
+        raise UserError(f"The timeline spans {(last - first) / fps:.1f} s; a shot lasts at most {MAX_SECONDS:g} s.")
+    items = []
+    for row in rows:
+        item = {"text": row["prompt"], "start": round((row["frame_start"] - first) / fps, 6),
+                "end": round((row["frame_end"] - first) / fps, 6)}
+        part = ENGINE_PARTS.get(row["part"])
+        if part:
+            item["parts"] = [part]
+        items.append(item)
+    params: dict[str, Any] = {"items": items, "fps": fps, "transition": float(transition),
+                              "options": _options(settings)}
+    if seed is not None:
+        params["seed"] = int(seed)
+    import json
+    label = " / ".join(r["prompt"] for r in rows)[:60]
+    return Plan("compose", params, obj.name, "Generate Timeline",
+                {"frame_start": first, "frames": last - first + 1, "mapping": mapping, "prompt": label,
+                 "as_nla": bool(getattr(settings, "add_as_nla", False)), "reduce": _reduction(settings),
+                 "timeline": json.dumps({"fps": fps, "items": rows})})
 
 
 def plan_caption(context, obj) -> Plan:

@@ -386,6 +386,32 @@ class MOTIONGPT_OT_caption(_EngineOperator, bpy.types.Operator):
 
 
 
+class MOTIONGPT_OT_generate_timeline(_EngineOperator, bpy.types.Operator):
+    """Make one action from the timeline's items: one after another with generated transitions, and at once on \
+body parts; from the first item's first frame"""
+    bl_idname = "motiongpt.generate_timeline"
+    bl_label = "Generate Timeline"
+
+    seed: IntProperty(name="Seed", default=-1, min=-1, options=_HIDDEN)
+    in_place: BoolProperty(name="In Place", default=False, options=_HIDDEN)
+    foot_cleanup: BoolProperty(name="Foot Cleanup", default=True, options=_HIDDEN)
+    add_as_nla: BoolProperty(name="Add as NLA Strip", default=False, options=_HIDDEN)
+    reduce_keys: BoolProperty(name="Reduce Keys", default=False, options=_HIDDEN)
+
+    @classmethod
+    def poll_reason(cls, context) -> str | None:
+        reason = super().poll_reason(context)
+        if reason is None and not len(context.scene.motiongpt.timeline):
+            return "The timeline is empty: add items first"
+        return reason
+
+    def make_plan(self, context):
+        s = context.scene.motiongpt
+        return animation.plan_compose(context, self.target(context), animation.timeline_rows(s.timeline),
+                                      self.seed_value(context), self.post_options(context), s.transition_seconds)
+
+
+
 class MOTIONGPT_OT_cancel_job(bpy.types.Operator):
     """Cancel the running MotionGPT job (nothing is written)"""
     bl_idname = "motiongpt.cancel_job"
@@ -401,7 +427,7 @@ class MOTIONGPT_OT_cancel_job(bpy.types.Operator):
 
 
 classes = (MOTIONGPT_OT_generate, MOTIONGPT_OT_fill_gap, MOTIONGPT_OT_continue, MOTIONGPT_OT_caption,
-           MOTIONGPT_OT_cancel_job)
+           MOTIONGPT_OT_generate_timeline, MOTIONGPT_OT_cancel_job)
 
 
 def cancel_all() -> None:

@@ -2,7 +2,25 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+BODY_PART_ITEMS = [
+    ('WHOLE', "Whole Body", "The whole body (one after another with the other whole-body items)"),
+    ('LOWER_BODY', "Lower Body", "Legs and hips: the locomotion other items ride on"),
+    ('UPPER_BODY', "Upper Body", "Spine, head and arms, at the same time as a whole- or lower-body item"),
+    ('LEFT_ARM', "Left Arm", "The left arm, at the same time as a whole- or lower-body item"),
+    ('RIGHT_ARM', "Right Arm", "The right arm, at the same time as a whole- or lower-body item"),
+    ('HEAD', "Head", "Neck and head, at the same time as a whole- or lower-body item"),
+]
+"""The engine's body parts (engine/pipeline/compose.py BODY_PARTS), as the panel offers them."""
+
+
+class MotionGPTTimelineItem(bpy.types.PropertyGroup):
+    prompt: StringProperty(name="Prompt", default="", description="What happens in this item, e.g. \"a person bows\"")
+    frame_start: IntProperty(name="Start", default=1, description="First frame of the item")
+    frame_end: IntProperty(name="End", default=48, description="Last frame of the item")
+    part: EnumProperty(name="Body Part", default='WHOLE', items=BODY_PART_ITEMS)
 
 
 class MotionGPTSettings(bpy.types.PropertyGroup):
@@ -46,6 +64,10 @@ class MotionGPTSettings(bpy.types.PropertyGroup):
                                     description="How long to extend the action past its last key")
     continue_prompt: StringProperty(name="Then", default="",
                                     description="Optional: what happens next, e.g. \"then sits down\"")
+    timeline: CollectionProperty(type=MotionGPTTimelineItem)
+    timeline_index: IntProperty(name="Item", default=0)
+    transition_seconds: FloatProperty(name="Transition", default=0.8, min=0.2, max=3.0, precision=1,
+                                      description="Seconds of generated transition between items that touch")
 
 
 class MotionGPTStatus(bpy.types.PropertyGroup):
@@ -56,7 +78,7 @@ class MotionGPTStatus(bpy.types.PropertyGroup):
     last: StringProperty(default="", description="What the last MotionGPT job did")
 
 
-classes = (MotionGPTSettings, MotionGPTStatus)
+classes = (MotionGPTTimelineItem, MotionGPTSettings, MotionGPTStatus)
 
 
 def register() -> None:

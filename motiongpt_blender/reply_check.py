@@ -138,6 +138,17 @@ def check_reply(task: str, params: dict[str, Any], result: Any) -> None:
         for k, motion in enumerate(motions):
             check_motion(motion, frames, fps, f"motion {k + 1}")
         return
+    if task == "compose":
+        fps = float(params["fps"])
+        duration = max(float(item["end"]) for item in params["items"])
+        check_motion(result.get("motion"), int(round(duration * fps)) + 1, fps, "the shot")
+        items = result.get("items")
+        if not isinstance(items, list) or len(items) != len(params["items"]):
+            _fail(f"it reports {len(items) if isinstance(items, list) else 'no'} items, the timeline has "
+                  f"{len(params['items'])}")
+        for item in items:
+            _check_reading((item or {}).get("understood_as") if isinstance(item, dict) else None)
+        return
     source = params.get("motion") or {}
     fps = float(source.get("fps"))
     given = _frames_of(source)

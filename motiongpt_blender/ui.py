@@ -127,6 +127,28 @@ class MOTIONGPT_PT_caption(_Base, bpy.types.Panel):
                 box.label(text=line)
 
 
+class MOTIONGPT_PT_timeline(_Base, bpy.types.Panel):
+    bl_label = "Timeline"
+    bl_parent_id = "MOTIONGPT_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context):
+        from . import timeline
+        s = context.scene.motiongpt
+        layout = self.layout
+        layout.enabled = operators.active_runner() is None
+        row = layout.row()
+        row.template_list(timeline.MOTIONGPT_UL_timeline.__name__, "", s, "timeline", s, "timeline_index", rows=3)
+        col = row.column(align=True)
+        col.operator(timeline.MOTIONGPT_OT_timeline_add.bl_idname, text="", icon='ADD')
+        col.operator(timeline.MOTIONGPT_OT_timeline_remove.bl_idname, text="", icon='REMOVE')
+        row = layout.row(align=True)
+        row.operator(timeline.MOTIONGPT_OT_timeline_from_markers.bl_idname, icon='MARKER_HLT')
+        row.operator(timeline.MOTIONGPT_OT_timeline_from_action.bl_idname, icon='ACTION')
+        layout.prop(s, "transition_seconds")
+        layout.operator(operators.MOTIONGPT_OT_generate_timeline.bl_idname, icon='SEQUENCE')
+
+
 class MOTIONGPT_PT_bone_map(_Base, bpy.types.Panel):
     """Which bone plays which joint: shown when auto-detection is right,
     editable when it is not."""
@@ -205,4 +227,4 @@ def unregister_menus() -> None:
 
 
 classes = (MOTIONGPT_PT_main, MOTIONGPT_PT_generate, MOTIONGPT_PT_fill_gap, MOTIONGPT_PT_continue,
-           MOTIONGPT_PT_caption, MOTIONGPT_PT_bone_map, MOTIONGPT_MT_keys)
+           MOTIONGPT_PT_caption, MOTIONGPT_PT_timeline, MOTIONGPT_PT_bone_map, MOTIONGPT_MT_keys)

@@ -140,6 +140,12 @@ class FakeLayout:
     def separator(self, **kw):
         pass
 
+    def template_list(self, list_type, list_id, data, prop, active_data, active_prop, **kw):
+        import bpy
+        assert hasattr(bpy.types, list_type), list_type
+        assert prop in data.bl_rna.properties and active_prop in active_data.bl_rna.properties, (prop, active_prop)
+        self.log.append(("template_list", list_type, len(getattr(data, prop))))
+
     def operator_menu_enum(self, idname, prop, **kw):
         self._check_op(idname)
         self.log.append(("operator_menu_enum", idname, prop))

@@ -300,8 +300,8 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
                                  seed=seed + item.index, options=raw)[0]
         shot = merge_part(shot, gesture, item, first)
     shot = tasks.post_process(shot, options, (0, shot.num_frames))
-    if fps != fps_m:
-        shot = shot.resample(fps)
+    if fps != fps_m:                              # the shot's frames at fps, both ends included
+        shot = shot.resample(fps, int(round(timeline.duration * fps)) + 1)
     if progress is not None:
         progress(1.0, "done")
     understood = [{"item": i.index, "text": i.text, "start": i.start, "end": i.end,
