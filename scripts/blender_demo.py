@@ -283,7 +283,21 @@ def _in_blender(args, out: Path, zip_path: Path, t0: float) -> dict:
     gen_kw = {"prompt": args.prompt, "seconds": args.seconds, "variants": args.variants}
     if args.seed is not None:
         gen_kw["seed"] = args.seed
-    gen_msg = call(bpy, bpy.ops.motiongpt.generate, **gen_kw)
+    if args.timeline:                         # a shot from several prompts: the Timeline section
+        s = scene.motiongpt
+        for text in args.timeline:
+            item = s.timeline.add()
+            body, _, parts = text.partition(":")
+            item.prompt, _, span = body.rpartition("@")
+            start, _, end = span.partition("-")
+            item.frame_start = 1 + int(round(float(start) * args.fps))
+            item.frame_end = 1 + int(round(float(end) * args.fps))
+            if parts:
+                item.part = parts.strip().upper()
+        gen_msg = call(bpy, bpy.ops.motiongpt.generate_timeline, **({"seed": args.seed} if args.seed is not None
+                                                                     else {}))
+    else:
+        gen_msg = call(bpy, bpy.ops.motiongpt.generate, **gen_kw)
     first, last = anim.key_range(rig)
     a = first + int(round(0.25 * (last - first)))
     b = first + int(round(0.6 * (last - first)))
@@ -328,6 +342,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int)
     p.add_argument("--fps", type=int, default=24)
     p.add_argument("--gap-prompt", default="", help="what happens in the filled gap (default: the model decides)")
+    p.add_argument("--timeline", action="append", default=[], metavar="TEXT@START-END[:PART]",
+                   help="make a shot with Generate Timeline instead (repeatable; seconds; PART e.g. right_arm)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--data", help=argparse.SUPPRESS)          # accepted for setup.sh compatibility
     args = p.parse_args(argv)

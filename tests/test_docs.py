@@ -24,7 +24,7 @@ def test_the_readme_is_short_and_opens_with_the_two_commands():
     first_block = FENCE.search(text).group(1).strip().splitlines()
     assert [line.split("#")[0].strip() for line in first_block] == ['./setup.sh demo "a person waves"',
                                                                      "./setup.sh test"]
-    for heading in ("What the shipped model can make", "The four tools", "Licence: non-commercial"):
+    for heading in ("What the shipped model can make", "The tools", "Licence: non-commercial"):
         assert heading in text
 
 
