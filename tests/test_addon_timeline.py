@@ -19,6 +19,13 @@ DEFAULT_MODEL = bs.REPO / "models" / "default"
 SCRIPT = r"""
 import json, os
 PKG = "bl_ext.user_default.motiongpt"
+
+def action_curves(act):
+    # an action's F-curves on every Blender: legacy .fcurves, else every channelbag of its layers (5.0)
+    if hasattr(act, "fcurves"):
+        return list(act.fcurves)
+    return [fc for layer in act.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
+
 bpy.ops.extensions.package_install_files(filepath=DATA["zip"], repo="user_default", enable_on_install=True)
 prefs = bpy.context.preferences.addons[PKG].preferences
 prefs.engine_root, prefs.engine_python = DATA["repo"], DATA["engine_python"]
@@ -34,7 +41,7 @@ for f in (1, 30, 60, 100, 120):
     rig.pose.bones["spine"].keyframe_insert("rotation_quaternion", frame=f)
 mine = rig.animation_data.action
 mine.name = "MyAction"
-before = {fc.data_path + str(fc.array_index): [tuple(k.co) for k in fc.keyframe_points] for fc in mine.fcurves}
+before = {fc.data_path + str(fc.array_index): [tuple(k.co) for k in fc.keyframe_points] for fc in action_curves(mine)}
 for frame, name in ((1, "a person walks forward"), (49, "a person bows")):
     scene.timeline_markers.new(name, frame=frame)
 RESULT["markers"] = sorted(bpy.ops.motiongpt.timeline_from_markers())
@@ -52,13 +59,13 @@ r = bpy.ops.motiongpt.generate_timeline('EXEC_DEFAULT', True, seed=2, armature="
 rig = bpy.data.objects["Shot"]
 ad = rig.animation_data
 act = ad.action
-frames = sorted({k.co[0] for fc in act.fcurves for k in fc.keyframe_points})
+frames = sorted({k.co[0] for fc in action_curves(act) for k in fc.keyframe_points})
 RESULT["generate"] = {"result": sorted(r), "last": bpy.context.window_manager.motiongpt_status.last,
                       "action": act.name, "frames": [frames[0], frames[-1]] if frames else [],
                       "stored": json.loads(act.get("motiongpt_timeline", "{}")),
                       "tracks": [(t.name, t.mute, [x.action.name for x in t.strips]) for t in ad.nla_tracks],
                       "mine_kept": {fc.data_path + str(fc.array_index): [tuple(k.co) for k in fc.keyframe_points]
-                                    for fc in bpy.data.actions["MyAction"].fcurves} == before}
+                                    for fc in action_curves(bpy.data.actions["MyAction"])} == before}
 bpy.ops.ed.undo()
 rig = bpy.data.objects["Shot"]
 ad = rig.animation_data
