@@ -82,6 +82,7 @@ class EngineClient:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         self._session = None
+        self._cap = MAX_REPLY_BYTES
         if self.backend == "requests":
             self._session = _requests.Session()
             self._session.trust_env = False
@@ -96,8 +97,9 @@ class EngineClient:
         """Queue a job; the job as the engine answered (``id``, ``status``)."""
         return self.request("POST", "/v1/jobs", {"task": task, "params": params})
 
-    def status(self, job_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{job_id}")
+    def status(self, job_id: str, max_bytes: int | None = None) -> dict[str, Any]:
+        """The job; its reply read up to ``max_bytes`` (what the request can need)."""
+        return self.request("GET", f"/v1/jobs/{job_id}", max_bytes=max_bytes)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/v1/jobs/{job_id}")
@@ -107,8 +109,10 @@ class EngineClient:
             self._session.close()
 
     # -- plumbing ------------------------------------------------------------------
-    def request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> dict[str, Any]:
+    def request(self, method: str, path: str, body: Any = None, timeout: float | None = None,
+                max_bytes: int | None = None) -> dict[str, Any]:
         url = self.base_url + path
+        self._cap = min(int(max_bytes), MAX_REPLY_BYTES) if max_bytes else MAX_REPLY_BYTES
         timeout = self.timeout if timeout is None else float(timeout)
         data = None if body is None else _encode(body)
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
@@ -141,20 +145,21 @@ class EngineClient:
         return EngineError(f"the engine at {self.base_url} did not answer within {timeout:g} s", code="timeout")
 
     def _too_large(self) -> EngineError:
-        return EngineError(f"the engine at {self.base_url} sent a reply larger than {MAX_REPLY_BYTES >> 20} MB; it "
-                           "was not read (nothing was changed)", code="bad_response")
+        limit = f"{self._cap / 2**20:.1f} MB" if self._cap >= 2**20 else f"{self._cap // 1024} kB"
+        return EngineError(f"the engine at {self.base_url} sent a reply larger than {limit}, more than this "
+                           "request can need; it was not read (nothing was changed)", code="bad_response")
 
     def _send_requests(self, method, url, data, headers, timeout) -> tuple[int, bytes]:
         try:
             with self._session.request(method, url, data=data, headers=headers, timeout=timeout, stream=True) as r:
                 declared = r.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+                if declared.isdigit() and int(declared) > self._cap:
                     raise self._too_large()
                 body = bytearray()
                 # iter_content inflates gzip/deflate piece by piece: the limit holds after decompression too
                 for piece in r.iter_content(chunk_size=_CHUNK):
                     body += piece
-                    if len(body) > MAX_REPLY_BYTES:
+                    if len(body) > self._cap:
                         raise self._too_large()
                 return r.status_code, bytes(body)
         except _requests.Timeout:
@@ -165,19 +170,19 @@ class EngineClient:
     def _read_capped(self, stream) -> bytes:
         """The body, refused past MAX_REPLY_BYTES; a compressed body is
         inflated here with the same limit (urllib does not inflate)."""
-        raw = stream.read(MAX_REPLY_BYTES + 1)
-        if len(raw) > MAX_REPLY_BYTES:
+        raw = stream.read(self._cap + 1)
+        if len(raw) > self._cap:
             raise self._too_large()
         encoding = (stream.headers.get("Content-Encoding") or "").lower() if stream.headers else ""
         if encoding in ("gzip", "deflate"):
             import zlib
             inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)        # gzip or zlib header
             try:
-                body = inflater.decompress(raw, MAX_REPLY_BYTES + 1)
+                body = inflater.decompress(raw, self._cap + 1)
             except zlib.error:
                 raise EngineError(f"the engine at {self.base_url} sent a damaged compressed reply",
                                   code="bad_response") from None
-            if len(body) > MAX_REPLY_BYTES or inflater.unconsumed_tail:
+            if len(body) > self._cap or inflater.unconsumed_tail:
                 raise self._too_large()
             return body
         return raw

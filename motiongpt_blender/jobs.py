@@ -20,7 +20,7 @@ import traceback
 from typing import Any
 
 from .client import EngineError
-from .reply_check import ReplyError, check_reply
+from .reply_check import ReplyError, check_reply, expected_reply_bytes
 from .engine_manager import MANAGER, EngineManager, EngineSettings
 
 STARTING, QUEUED, RUNNING, DONE, FAILED, CANCELLED = "starting", "queued", "running", "done", "failed", "cancelled"
@@ -149,7 +149,7 @@ class JobRunner:
                         pass
                     self._set(state=CANCELLED, message="cancelled")
                     return
-                status = client.status(self.job_id)
+                status = client.status(self.job_id, max_bytes=expected_reply_bytes(self.task, self.params))
                 state = status.get("status")
                 if state == "done":
                     result = status.get("result") or {}

@@ -28,6 +28,31 @@ MAX_READING_CHARS = 4_000
 MAX_LIST_ITEMS = 64
 
 
+REPLY_BYTES_PER_FRAME = 4_000
+"""Most bytes one frame of a motion takes in a reply (the engine's JSON
+writes about 1,500: rotations, root and positions rounded to 6 decimals)."""
+REPLY_OVERHEAD_BYTES = 256 * 1024
+
+
+def expected_reply_bytes(task: str, params: dict[str, Any]) -> int:
+    """The largest reply that can answer this request: what the transport
+    reads at most before the checks below, so a reply of 50,000 frames to a
+    2 s request is refused before it is parsed into Python objects."""
+    try:
+        if task == "caption":
+            return REPLY_OVERHEAD_BYTES
+        if task == "generate":
+            frames = (int(round(float(params["seconds"]) * float(params["fps"]))) + 1) * int(params.get("variants", 1))
+        elif task == "compose":
+            frames = int(round(max(float(i["end"]) for i in params["items"]) * float(params["fps"]))) + 1
+        else:
+            source = params.get("motion") or {}
+            frames = _frames_of(source) + int(round(float(params.get("seconds") or 0) * float(source.get("fps", 0))))
+    except (KeyError, TypeError, ValueError):
+        return REPLY_OVERHEAD_BYTES
+    return frames * REPLY_BYTES_PER_FRAME + REPLY_OVERHEAD_BYTES
+
+
 class ReplyError(ValueError):
     """The reply does not answer the request; ``str()`` says how."""
 

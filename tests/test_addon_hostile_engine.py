@@ -40,6 +40,14 @@ def _generated(frames=40, variants=2, **change) -> dict:
             "understood_as": {"message": "understood as: wave"}, **change}
 
 
+def test_the_reply_cap_follows_the_request():
+    from motiongpt_blender.reply_check import REPLY_BYTES_PER_FRAME, expected_reply_bytes
+    small = expected_reply_bytes("continue", CONTINUE)
+    assert small < 1_000_000 and small >= 80 * REPLY_BYTES_PER_FRAME
+    assert expected_reply_bytes("generate", {**GENERATE, "seconds": 60, "variants": 8}) > 50 * small
+    assert expected_reply_bytes("caption", {"motion": {}}) < 300_000
+
+
 def test_a_good_reply_passes():
     check_reply("generate", GENERATE, _generated())
     check_reply("continue", CONTINUE, {"motion": _motion(80), "seed": 3})
@@ -129,7 +137,11 @@ def test_a_job_answered_with_a_bad_reply_fails_and_hands_nothing_on(fake_engine)
     fake_engine.result = {"motion": _motion(50_000)}             # a 2 s Continue answered with 50,000 frames
     runner = _run(fake_engine, "continue", CONTINUE)
     assert runner.state == jobs.FAILED and runner.result is None
-    assert runner.error.code == "bad_response" and "frames" in runner.error.message
+    # refused by the transport: a reply that large cannot answer a 2 s request (never parsed into objects)
+    assert runner.error.code == "bad_response" and "more than this request can need" in runner.error.message
+    fake_engine.result = {"motion": _motion(90)}                  # small enough to read, wrong frame count
+    runner = _run(fake_engine, "continue", CONTINUE)
+    assert runner.state == jobs.FAILED and "frames" in runner.error.message
     fake_engine.result = {"motion": _motion(80), "seed": 1}
     runner = _run(fake_engine, "continue", CONTINUE)
     assert runner.state == jobs.DONE and len(runner.result["motion"]["local_quats"]) == 80
