@@ -141,3 +141,40 @@ def test_inbetween_keeps_every_other_frame_of_the_take(tiny_bundle, tmp_path, ex
     keep = np.r_[0:31, 70:a.num_frames]
     assert b.num_frames == a.num_frames and np.array_equal(a.values[keep], b.values[keep])
     assert not np.array_equal(a.values[31:70], b.values[31:70])
+
+
+def _bandai_bvh(sample_dir, path):
+    """A Bandai Namco take as the BVH it came from (its 21-joint skeleton, cm, ZXY)."""
+    from engine.data.bandai import load_bandai_npz
+    from engine.motion.bvh import BvhMotion, continuous_euler
+    m = load_bandai_npz(sample_dir / "motions_sample.npz")
+    clip = m.clip_slice(0)
+    rot, root = m.rot[clip].astype(np.float64), m.root_pos[clip].astype(np.float64)
+    channels, columns = [], []
+    for j in range(len(m.joint_names)):
+        rotation = continuous_euler(rot[:, j], "ZXY")
+        if m.parents[j] < 0:
+            channels.append(("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation"))
+            columns.append(np.concatenate([root * 100.0, rotation], axis=1))
+        else:
+            channels.append(("Zrotation", "Xrotation", "Yrotation"))
+            columns.append(rotation)
+    ends = {j: np.array([0.0, 5.0, 0.0]) for j in range(len(m.parents)) if j not in set(m.parents.tolist())}
+    motion = BvhMotion(list(m.joint_names), np.asarray(m.parents), m.offsets * 100.0, channels, ends, 1.0 / m.fps,
+                       np.concatenate(columns, axis=1))
+    write_bvh(path, motion)
+    return path
+
+
+def test_continue_on_a_bandai_take_keeps_its_skeleton(tiny_bundle, tmp_path, sample_dir):
+    from engine.motion.bvh import guess_scale_to_metres
+    source = _bandai_bvh(sample_dir, tmp_path / "bandai.bvh")
+    out = tmp_path / "own.bvh"
+    assert main(["continue", str(source), "--seconds", "1", "--seed", "2", "--out", str(out),
+                 "--model", str(tiny_bundle), "--quiet"]) == 0
+    a, b = read_bvh(source), read_bvh(out)
+    n = a.num_frames
+    assert b.names == a.names and b.num_frames == n + round(a.fps)
+    assert np.array_equal(a.values, b.values[:n])
+    scale = guess_scale_to_metres(a)
+    assert _speeds(b, scale)[n - 2:n + 1].max() <= 1.5 * np.percentile(_speeds(a, scale).max(axis=1), 95)
