@@ -178,3 +178,21 @@ def test_continue_on_a_bandai_take_keeps_its_skeleton(tiny_bundle, tmp_path, sam
     assert np.array_equal(a.values, b.values[:n])
     scale = guess_scale_to_metres(a)
     assert _speeds(b, scale)[n - 2:n + 1].max() <= 1.5 * np.percentile(_speeds(a, scale).max(axis=1), 95)
+
+
+def test_the_take_written_on_its_own_skeleton_reimports_in_blender(tiny_bundle, tmp_path, extra_dir):
+    import blender_support as bs
+    if not bs.bpy_available():
+        pytest.skip("bpy (Blender as a Python module) is not installed")
+    source = extra_dir / "cmu_dynamics" / "val" / "bmtrain_walking_extra_15.bvh"
+    out = tmp_path / "own.bvh"
+    assert main(["continue", str(source), "--seconds", "1", "--seed", "1", "--out", str(out),
+                 "--model", str(tiny_bundle), "--quiet"]) == 0
+    result = bs.run_blender("""
+bpy.ops.import_anim.bvh(filepath=DATA["path"], global_scale=0.01)
+obj = bpy.context.active_object
+RESULT["bones"] = [b.name for b in obj.data.bones]
+RESULT["frames"] = list(obj.animation_data.action.frame_range)
+""", {"path": str(out)})
+    assert result["bones"] == read_bvh(source).names
+    assert result["frames"][1] - result["frames"][0] + 1 == read_bvh(out).num_frames

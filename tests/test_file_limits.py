@@ -149,3 +149,14 @@ def test_an_npz_that_inflates_past_the_limit_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setattr(motion_io, "MAX_NPZ_BYTES", 1000)
     with pytest.raises(MotionFileError, match="inflates to"):
         motion_io.Motion.load(path)
+
+
+def test_a_huge_vq_config_is_refused_naming_the_file(tiny_bundle, tmp_path):
+    from engine.models.motion_tokenizer import MotionTokenizer
+    folder = _model_copy(tiny_bundle, tmp_path)
+    config = folder / "vq" / "config.json"
+    data = json.loads(config.read_text())
+    config.write_text(json.dumps({**data, "padding": "x" * (2 * 1024 * 1024)}))
+    with pytest.raises(MotionFileError) as info:
+        MotionTokenizer.load(folder / "vq", device="cpu")
+    assert "config.json" in str(info.value) and "larger than" in str(info.value)
