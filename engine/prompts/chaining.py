@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 THEN_WORDS = (
-    r"and then", r"then", r"after that", r"afterwards", r"next", r"finally", r"before", r"and finally",
+    r"and then", r"then", r"after that", r"afterwards", r"finally", r"and finally",
     r"y luego", r"luego", r"después", r"y después", r"entonces",                          # es
     r"et puis", r"puis", r"ensuite", r"après",                                           # fr
     r"und dann", r"dann", r"danach", r"anschließend",                                    # de
@@ -24,9 +24,11 @@ THEN_WORDS = (
     r"e depois", r"depois",                                                              # pt
 )
 """Words that put what follows after what came before."""
-WHILE_WORDS = (r"while", r"as", r"whilst", r"during", r"at the same time as", r"mientras", r"mientras que",
+WHILE_WORDS = (r"while", r"as(?=\s+(?:he|she|they|it|the person|someone|a person)\b)", r"whilst",
+               r"during", r"at the same time as", r"mientras", r"mientras que",
                r"pendant que", r"tout en", r"während", r"mentre", r"enquanto")
-"""Words that put what follows at the same time as what came before."""
+"""Words that put what follows at the same time as what came before ("as"
+only before its subject: "walks as he waves", not "walks as if drunk")."""
 
 _THEN = re.compile(r"\s*(?:,\s*)?\b(?:" + "|".join(THEN_WORDS) + r")\b\s*,?\s*", re.IGNORECASE)
 _WHILE = re.compile(r"\s*(?:,\s*)?\b(?:" + "|".join(WHILE_WORDS) + r")\b\s*", re.IGNORECASE)
