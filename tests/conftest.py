@@ -29,6 +29,12 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def extra_dir(data_dir: Path) -> Path:
+    """The five extra/ BVH libraries, as they come."""
+    return _require(data_dir / "extra")
+
+
+@pytest.fixture(scope="session")
 def sample_joints(sample_dir: Path) -> dict[str, np.ndarray]:
     """Every sample clip as (T, 22, 3) SMPL-order positions, keyed by id."""
     from engine.data import bandai

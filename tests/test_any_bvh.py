@@ -18,9 +18,6 @@ from engine.pipeline.motion_io import Motion
 J = sk.JOINT_INDEX
 
 
-@pytest.fixture(scope="module")
-def extra_dir(data_dir):
-    return data_dir / "extra"
 
 
 def _upright(joints):

@@ -19,12 +19,6 @@ from engine.motion.bvh import read_bvh, write_bvh
 J = sk.JOINT_INDEX
 
 
-@pytest.fixture(scope="module")
-def extra_dir(data_dir):
-    folder = data_dir / "extra"
-    if not folder.is_dir():
-        pytest.fail(f"extra mocap libraries not found at {folder}")
-    return folder
 
 
 def _one_take_library(folder, source, rel, description, bone_map: bool = True):

@@ -36,33 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Fill the frames strictly between --from and --to (frame numbers at the "
                                    "file's frame rate, first frame 0). Every other frame, the two keys included, "
                                    "is kept exactly.")
-    p.add_argument("input", metavar="IN", help="motion file (.bvh on any biped skeleton, .npz or .json)")
-    p.add_argument("--bone-map", metavar="FILE", help="bone map JSON (as the add-on's Bone Map panel saves it) for "
-                                                      "a BVH whose bones are not found by name (default: a "
-                                                      "bone_map.json beside the file or a folder above it)")
+    _motion_input(p)
     p.add_argument("--from", dest="from_frame", type=int, required=True, help="first key frame (kept)")
     p.add_argument("--to", dest="to_frame", type=int, required=True, help="second key frame (kept)")
     p.add_argument("--text", help="what should happen in between (optional)")
     _common(p, seed=True, post=True, out=True)
-    p.add_argument("--skeleton", choices=("own", "smpl"), default="own",
-                   help="own (default): a BVH is written on the input take's own skeleton (its bones, offsets, "
-                        "channels and frame time; the frames outside the new ones are the input's lines); smpl: "
-                        "the engine's 22-joint BVH")
+    _skeleton_choice(p)
     p.set_defaults(handler=run_inbetween)
 
     p = sub.add_parser("continue", help="append new motion after the end of a motion",
                        description="Continue a motion for --seconds more; the input frames are kept exactly.")
-    p.add_argument("input", metavar="IN", help="motion file (.bvh on any biped skeleton, .npz or .json)")
-    p.add_argument("--bone-map", metavar="FILE", help="bone map JSON (as the add-on's Bone Map panel saves it) for "
-                                                      "a BVH whose bones are not found by name (default: a "
-                                                      "bone_map.json beside the file or a folder above it)")
+    _motion_input(p)
     p.add_argument("--seconds", type=float, required=True, help="how many seconds to add")
     p.add_argument("--text", help="what should happen next (optional)")
     _common(p, seed=True, post=True, out=True)
-    p.add_argument("--skeleton", choices=("own", "smpl"), default="own",
-                   help="own (default): a BVH is written on the input take's own skeleton (its bones, offsets, "
-                        "channels and frame time; the frames outside the new ones are the input's lines); smpl: "
-                        "the engine's 22-joint BVH")
+    _skeleton_choice(p)
     p.set_defaults(handler=run_continue)
 
     p = sub.add_parser("caption", help="describe a motion (or every BVH of a folder) in words",
@@ -71,13 +59,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "takes longer than 10 s in 10 s windows), one JSON line per file in the format "
                                    "'build-data --bvh-library' reads, resumable (files already in --out are "
                                    "skipped); a file that cannot be read gets a line with the reason.")
+    _motion_input(p)
+    _common(p, seed=False, post=False, out=False)
+    p.add_argument("--out", help="with a folder: the captions JSON-lines file to write (and resume)")
+    p.set_defaults(handler=run_caption)
+
+
+def _motion_input(p: argparse.ArgumentParser) -> None:
+    """The motion a task reads: a file on any skeleton, and how to map its bones."""
     p.add_argument("input", metavar="IN", help="motion file (.bvh on any biped skeleton, .npz or .json)")
     p.add_argument("--bone-map", metavar="FILE", help="bone map JSON (as the add-on's Bone Map panel saves it) for "
                                                       "a BVH whose bones are not found by name (default: a "
                                                       "bone_map.json beside the file or a folder above it)")
-    _common(p, seed=False, post=False, out=False)
-    p.add_argument("--out", help="with a folder: the captions JSON-lines file to write (and resume)")
-    p.set_defaults(handler=run_caption)
+
+
+def _skeleton_choice(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skeleton", choices=("own", "smpl"), default="own",
+                   help="own (default): a BVH is written on the input take's own skeleton (its bones, offsets, "
+                        "channels and frame time; the frames outside the new ones are the input's lines); smpl: "
+                        "the engine's 22-joint BVH")
 
 
 def _common(p: argparse.ArgumentParser, seed: bool, post: bool, out: bool) -> None:
