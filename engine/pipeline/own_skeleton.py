@@ -186,9 +186,12 @@ def write_on_take(source: str | Path, out: str | Path, motion: Motion, written: 
         if rotation:
             order = parsed.rotation_order(j)
             cols = [parsed.channel_column(j, c) for c in rotation]
-            # angles in the channel order, continuing the kept frame's own angles
             ref_angles = reference_row[cols]
-            values[:, cols] = _angles_like(local[:, j], order, ref_angles, file_quats[start - 1, j])
+            if len(order) == 3 and len(set(order)) == 3:
+                # angles in the channel order, continuing the kept frame's own angles
+                values[:, cols] = _angles_like(local[:, j], order, ref_angles, file_quats[start - 1, j])
+            else:                   # a joint that turns about fewer than three axes keeps the kept frame's angles
+                values[:, cols] = ref_angles
         for axis, name in enumerate(("Xposition", "Yposition", "Zposition")):
             col = parsed.channel_column(j, name)
             if col is None:
