@@ -357,7 +357,7 @@ def test_caption_and_run_job_results_are_json(model, walk):
     assert res["seed"] == 4 and res["motion"]["num_frames"] == walk.num_frames
     res = jobs.run_job(model, "continue", {"motion": _motion_params(walk), "seconds": 0.5})
     assert res["motion"]["num_frames"] == walk.num_frames + 10 and isinstance(res["seed"], int)
-    assert jobs.JobCancelled is JobCancelled and jobs.TASKS == ("generate", "inbetween", "continue", "caption")
+    assert jobs.JobCancelled is JobCancelled and jobs.TASKS == ("generate", "inbetween", "continue", "caption", "compose")
 
 
 def test_cancel_raises_job_cancelled_between_stages_and_during_generation(model, walk):

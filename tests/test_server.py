@@ -265,7 +265,7 @@ def test_ready_line_and_health(engine, client):
     health = client.health()
     assert health["status"] == "ok" and health["version"] == ready["version"]
     assert health["model"] == "tiny_model" and health["device"] == "cpu"
-    assert health["tasks"] == ["generate", "inbetween", "continue", "caption"]
+    assert health["tasks"] == ["generate", "inbetween", "continue", "caption", "compose"]
     assert health["queue_length"] == 0 and health["uptime_s"] >= 0
 
 

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                  "the prompt is read as, at most 10 s)")
     p.add_argument("--variants", type=int, default=1, help="how many different motions (1..8, default 1)")
     p.add_argument("--fps", type=float, default=20.0, help="frame rate of the output (default 20, the model's)")
+    p.add_argument("--path", metavar="FILE", help="walk (or run) along this ground path: JSON {\"points\": [[x, z], "
+                                                  "...], \"seconds\": optional} in metres (Y up; the motion starts "
+                                                  "at the first point) or a CSV of x,z rows")
     _common(p, seed=True, post=True, out=True)
     p.set_defaults(handler=run_generate)
 
@@ -104,6 +107,9 @@ def run_generate(args: argparse.Namespace) -> int:
     check_suffix(out)
     params = {"text": args.text, "seconds": args.seconds, "seed": args.seed, "variants": args.variants,
               "fps": args.fps, "options": _options(args)}
+    if args.path:
+        from ..pipeline.path_follow import read_path_file
+        params["path"] = read_path_file(args.path)
     result, _ = _run("generate", params, args, what=None)
     seeds = result["seeds"]
     paths = [out] if len(seeds) == 1 else [out.with_name(f"{out.stem}_{i + 1}{out.suffix}") for i in range(len(seeds))]
@@ -251,7 +257,7 @@ def _run(task: str, params: dict, args: argparse.Namespace, what: str | None):
             kw = dict(progress=bar.update)
             if task == "generate":
                 motions = tasks.generate(model, reading, p["seconds"], seed, p["variants"], p["fps"], p["options"],
-                                         **kw)
+                                         path=p.get("path"), **kw)
                 return {"motions": motions, "seeds": [seed + i for i in range(len(motions))]}, None
             if task == "inbetween":
                 m = tasks.inbetween(model, p["motion"], p["from_frame"], p["to_frame"], reading, seed,

@@ -9,7 +9,8 @@ params, progress, cancelled)`` runs it and returns a JSON-ready dict. Params
 task       params
 ========== ==================================================================
 generate   text (required), seconds (optional: the model picks), seed,
-           variants (1..8, default 1), fps (default 20), options
+           variants (1..8, default 1), fps (default 20), options, path
+           ({"points": [[x, z], ...], "seconds"}: follow it on the ground)
 inbetween  motion (required), from_frame, to_frame (required, at the
            motion's fps), text, seed, options
 continue   motion (required), seconds (required), text, seed, options
@@ -64,7 +65,7 @@ MAX_VARIANTS: int = 8
 MAX_SEED: int = 2 ** 31 - 1
 
 PARAMS: dict[str, tuple[str, ...]] = {
-    "generate": ("text", "seconds", "seed", "variants", "fps", "options"),
+    "generate": ("text", "seconds", "seed", "variants", "fps", "options", "path"),
     "inbetween": ("motion", "from_frame", "to_frame", "text", "seed", "options"),
     "continue": ("motion", "seconds", "text", "seed", "options"),
     "caption": ("motion",),
@@ -113,6 +114,12 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
         out["variants"] = _int(params.get("variants", 1), "variants", 1, MAX_VARIANTS)
         out["fps"] = check_fps(params.get("fps", tasks.MODEL_FPS), "fps")
         out["options"] = _options(params.get("options"))
+        raw_path = params.get("path")
+        if raw_path is not None:
+            from .path_follow import GroundPath, parse_path
+            out["path"] = raw_path if isinstance(raw_path, GroundPath) else parse_path(raw_path)
+            if out["seconds"] is not None and out["path"].seconds is None:
+                out["path"].seconds = out["seconds"]
         if out["seconds"] is not None and round(out["seconds"] * out["fps"]) < 2:
             raise ParamError("seconds", f"{out['seconds']:g} s is under two frames at {out['fps']:g} fps; ask for more")
         return _readable(out)
@@ -176,7 +183,8 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
     understood = reading.to_dict() if reading is not None else None
     if task == "generate":
         motions = tasks.generate(model, reading, seconds=p["seconds"], seed=seed, variants=p["variants"],
-                                 fps=p["fps"], options=p["options"], progress=progress, cancelled=cancelled)
+                                 fps=p["fps"], options=p["options"], progress=progress, cancelled=cancelled,
+                                 path=p.get("path"))
         return {"motions": [m.to_dict() for m in motions], "seeds": [seed + i for i in range(len(motions))],
                 "understood_as": understood}
     if task == "inbetween":
@@ -198,7 +206,8 @@ def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:
         return (int(round(params["items"].duration * params["fps"])) + 1) * RESULT_BYTES_PER_FRAME
     if task == "generate":
         fps = params["fps"]
-        seconds = params["seconds"] if params["seconds"] is not None else tasks.LONGEST_DEFAULT_SECONDS
+        seconds = params["seconds"] if params["seconds"] is not None else (
+            MAX_SECONDS if params.get("path") is not None else tasks.LONGEST_DEFAULT_SECONDS)
         frames = (round(seconds * fps) + 1) * params["variants"]
     elif task == "inbetween":
         frames = params["motion"].num_frames

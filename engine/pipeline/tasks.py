@@ -105,7 +105,7 @@ def read_prompt(model, text: str | PromptReading | None, field: str = "text") ->
 
 def generate(model, text: str | PromptReading, seconds: float | None = None, seed: int | None = None,
              variants: int = 1, fps: float = MODEL_FPS, options: PostOptions = PostOptions(),
-             progress: ProgressFn | None = None, cancelled: CancelFn | None = None) -> list[Motion]:
+             progress: ProgressFn | None = None, cancelled: CancelFn | None = None, path=None) -> list[Motion]:
     """``variants`` motions for a prompt at ``fps``. The prompt is read first
     (:func:`read_prompt`): the model is given the grounded caption. With
     ``seconds`` each motion has exactly ``round(seconds * fps)`` frames (the
@@ -114,11 +114,21 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
     training clip, at most 10 s), or the model picks when there is no
     reading. All variants are sampled in one batched model call; variant i
     (0-based) uses seed ``seed + i``, so any one of them can be made again
-    alone. Starts at the origin facing +Z."""
+    alone. Starts at the origin facing +Z; with ``path``
+    (:class:`engine.pipeline.path_follow.GroundPath`) it is carried along the
+    path, as long as the path's seconds or, without them, as long as the
+    action takes to cover it at its own pace."""
     run = _Run(progress, cancelled)
     reading = read_prompt(model, text)
     if reading is None:
         raise ParamError("text", "is empty; describe the motion, e.g. \"a person walks forward\"")
+    if path is not None:
+        from .path_follow import pace_seconds
+        if path.seconds is not None:
+            seconds = path.seconds
+        else:                                # the action's own pace decides how long the path takes
+            probe = generate(model, reading, None, seed, 1, MODEL_FPS, PostOptions(False, False))[0]
+            seconds = min(60.0, pace_seconds(probe, path))
     fps = float(fps)
     variants = int(variants)
     if seconds is None and reading.seconds:
@@ -137,6 +147,10 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
         run.step(0.7 + 0.3 * i / variants, "solving joint rotations" if variants == 1 else
                  f"solving joint rotations of variant {i + 1} of {variants}")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
+        if path is not None:
+            from .path_follow import check_pace, follow
+            check_pace(motion, path, reading.action)
+            motion = follow(motion, path)
         motions.append(post_process(motion, options, (0, motion.num_frames)))
     run.step(1.0, "done")
     return motions

@@ -1,0 +1,219 @@
+"""Walk (or run) along a path on the ground: motion path editing in the
+spirit of Gleicher (2001).
+
+The model makes the action as it likes to (mostly straight ahead); the
+path is then imposed on its root. The generated root path is split into
+its travel direction (the root smoothed over half a second), its progress
+along that direction (the root's own steps, so the gait's surges stay) and
+its sideways sway. The progress is mapped onto the path by arc length, so
+the body covers the path exactly, at the pace the action had; each frame
+is turned about Y by the difference between the path's direction there
+and the direction the body travelled, so the body keeps facing the way it
+faced relative to its travel (forward for a walk, backward for walking
+backward, sideways for a side step), and the sway is kept across the path. Turns come where the path turns. The foot cleanup, run
+afterwards by the task, plants the feet on the new path.
+
+A path is ``{"points": [[x, z], ...], "seconds": optional}`` in metres on
+the engine's ground plane (Y up; the motion starts at the first point), or
+a CSV of ``x,z`` rows.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..motion.features import gaussian_smooth
+from .errors import ParamError
+from .motion_io import Motion
+
+MAX_POINTS = 10_000
+MIN_LENGTH_M = 0.3
+MAX_LENGTH_M = 1_000.0
+TRAVEL_SMOOTH_S = 0.5
+"""The root smoothed over this long is the body's travel; the rest is sway."""
+MIN_TRAVEL_M = 0.2
+"""An action that travels less than this over its length does not follow a path."""
+SPEED_LIMIT = 1.6
+"""How much faster (or slower, 1/limit) than the action's own pace a path may
+ask before it is refused (the gait would look wrong)."""
+
+
+@dataclass
+class GroundPath:
+    points: np.ndarray              # (N, 2) x, z in metres
+    seconds: float | None = None
+
+    @property
+    def length(self) -> float:
+        return float(np.linalg.norm(np.diff(self.points, axis=0), axis=-1).sum())
+
+
+def parse_path(raw: Any, field: str = "path") -> GroundPath:
+    """A checked path from ``{"points": [[x, z], ...], "seconds": s}`` (or the list alone)."""
+    points = raw.get("points") if isinstance(raw, dict) else raw
+    seconds = raw.get("seconds") if isinstance(raw, dict) else None
+    if not isinstance(points, list) or len(points) < 2:
+        raise ParamError(f"{field}.points", "give at least two ground points [[x, z], ...] in metres")
+    if len(points) > MAX_POINTS:
+        raise ParamError(f"{field}.points", f"has {len(points)} points; at most {MAX_POINTS}")
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParamError(f"{field}.points", "must be a list of [x, z] number pairs") from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ParamError(f"{field}.points", f"must be [x, z] pairs, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ParamError(f"{field}.points", "holds NaN or infinite numbers")
+    keep = np.concatenate([[True], np.linalg.norm(np.diff(arr, axis=0), axis=-1) > 1e-6])
+    path = GroundPath(arr[keep])
+    if len(path.points) < 2 or path.length < MIN_LENGTH_M:
+        raise ParamError(f"{field}.points", f"the path is {path.length:.2f} m long; a path needs at least "
+                                            f"{MIN_LENGTH_M:g} m")
+    if path.length > MAX_LENGTH_M:
+        raise ParamError(f"{field}.points", f"the path is {path.length:.0f} m long; at most {MAX_LENGTH_M:g} m")
+    if seconds is not None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < float(seconds) <= 60:
+            raise ParamError(f"{field}.seconds", f"must be a number of seconds up to 60, got {str(seconds)[:20]!r}")
+        path.seconds = float(seconds)
+    return path
+
+
+def read_path_file(path: str | Path) -> GroundPath:
+    """A path from a JSON file (as :func:`parse_path` takes) or a CSV of x,z rows."""
+    from ..errors import MotionFileError
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise MotionFileError(path, "file not found")
+        if path.stat().st_size > 4 * 1024 * 1024:
+            raise MotionFileError(path, "is larger than 4 MB; a path has at most 10,000 points")
+        rows = []
+        for n, row in enumerate(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))), 1):
+            if not row or row[0].strip().lower() in ("x", "#") or row[0].startswith("#"):
+                continue
+            try:
+                rows.append([float(row[0]), float(row[1])])
+            except (IndexError, ValueError):
+                raise MotionFileError(path, f"line {n} is not 'x,z' in metres") from None
+        raw: Any = {"points": rows}
+    else:
+        from ..jsonfile import read_json_file
+        raw = read_json_file(path, max_bytes=4 * 1024 * 1024)
+    try:
+        return parse_path(raw)
+    except ParamError as exc:
+        raise MotionFileError(path, f"{exc.field}: {exc.message}") from None
+
+
+def _arc(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=-1))])
+
+
+def _at(points: np.ndarray, arc: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (T, 2), unit tangents (T, 2)) at arc lengths ``s`` along the polyline."""
+    s = np.clip(s, 0.0, arc[-1])
+    seg = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(points) - 2)
+    span = np.maximum(arc[seg + 1] - arc[seg], 1e-12)
+    w = ((s - arc[seg]) / span)[:, None]
+    pos = points[seg] * (1 - w) + points[seg + 1] * w
+    tangent = (points[seg + 1] - points[seg]) / span[:, None]
+    return pos, tangent
+
+
+def travel(motion: Motion) -> tuple[np.ndarray, float]:
+    """(the root's smoothed ground travel (T, 2), its length in metres)."""
+    sigma = max(1.0, TRAVEL_SMOOTH_S * motion.fps / 2)
+    smooth = gaussian_smooth(motion.root_pos[:, [0, 2]], sigma)
+    return smooth, float(_arc(smooth)[-1])
+
+
+def follow(motion: Motion, path: GroundPath) -> Motion:
+    """``motion`` carried along ``path`` (module docstring)."""
+    from ..motion.quaternion import qmul
+    smooth, length = travel(motion)
+    if length < MIN_TRAVEL_M:
+        raise ParamError("path", f"this action travels only {length:.2f} m in {motion.duration:.1f} s, so it "
+                                 "cannot follow a path; ask for one that moves the body (a walk, a run)")
+    # the direction the body travelled (from the smoothed root; held where it stands still)
+    d = np.gradient(smooth, axis=0)
+    moving = np.linalg.norm(d, axis=-1) > 1e-6
+    gen_angle = np.unwrap(np.arctan2(d[:, 0], d[:, 1]))
+    if not moving.all():
+        idx = np.where(moving, np.arange(len(d)), 0)
+        np.maximum.accumulate(idx, out=idx)
+        gen_angle = gen_angle[idx]
+    u = np.stack([np.sin(gen_angle), np.cos(gen_angle)], axis=-1)          # travel direction (x, z)
+    n = np.stack([u[:, 1], -u[:, 0]], axis=-1)                              # its right-hand normal
+    root_xz = motion.root_pos[:, [0, 2]]
+    # progress along the travel (the root's own steps, so the gait's surges stay), lateral sway kept aside
+    step = np.concatenate([[0.0], (np.diff(root_xz, axis=0) * u[1:]).sum(-1)])
+    along = np.cumsum(np.maximum(step, 0.0))
+    lateral = ((root_xz - smooth) * n).sum(-1)
+    arc = _arc(path.points)
+    pos, tangent = _at(path.points, arc, along * (arc[-1] / max(along[-1], 1e-9)))
+    # the path's direction, smoothed so a corner turns over a few steps, not in one frame
+    path_angle = np.unwrap(np.arctan2(tangent[:, 0], tangent[:, 1]))
+    path_angle = gaussian_smooth(path_angle, max(1.0, 0.25 * motion.fps))
+    normal = np.stack([np.cos(path_angle), -np.sin(path_angle)], axis=-1)
+    turn = path_angle - gen_angle                                           # (T,) about +Y
+    root = motion.root_pos.copy()
+    root[:, [0, 2]] = pos + lateral[:, None] * normal
+    yaw = np.stack([np.cos(turn / 2), np.zeros_like(turn), np.sin(turn / 2), np.zeros_like(turn)], axis=-1)
+    quats = motion.local_quats.copy()
+    quats[:, 0] = qmul(yaw, quats[:, 0])
+    return motion.replace(quats, root)
+
+
+def pace_seconds(motion: Motion, path: GroundPath) -> float:
+    """How long the action takes to cover the path at its own pace."""
+    _, length = travel(motion)
+    speed = length / max(motion.duration, 1e-6)
+    return path.length / max(speed, 1e-6)
+
+
+def check_pace(motion: Motion, path: GroundPath, action: str | None) -> None:
+    """Refuse a path the action would have to cover far faster or slower than it moves."""
+    own = pace_seconds(motion, path)
+    if path.seconds is None:
+        return
+    ratio = own / path.seconds                                         # > 1: the path asks for more speed
+    what = action or "this action"
+    if ratio > SPEED_LIMIT:
+        raise ParamError("path.seconds", f"{path.length:.1f} m in {path.seconds:g} s is {ratio:.1f}x the pace of "
+                                         f"{what} ({path.length / own:.2f} m/s); give more seconds "
+                                         f"(about {own:.1f}) or ask for a run")
+    if ratio < 1 / SPEED_LIMIT:
+        raise ParamError("path.seconds", f"{path.length:.1f} m in {path.seconds:g} s is {1 / ratio:.1f}x slower than "
+                                         f"{what} moves ({path.length / own:.2f} m/s); give fewer seconds "
+                                         f"(about {own:.1f}) or a slower action")
+
+
+def heading_errors_deg(motion: Motion, path: GroundPath) -> np.ndarray:
+    """Per frame, the angle between the body's facing and the path's direction
+    at the nearest path point (for the benchmark)."""
+    from ..motion.features import facing_rotation
+    from ..motion.quaternion import qinv, qrot
+    joints = motion.positions()
+    q = facing_rotation(joints)
+    forward = qrot(qinv(q), np.broadcast_to([0.0, 0.0, 1.0], joints[:, 0].shape))[:, [0, 2]]
+    arc = _arc(path.points)
+    dense = _at(path.points, arc, np.linspace(0, arc[-1], 2000))
+    near = np.argmin(np.linalg.norm(joints[:, None, 0, [0, 2]] - dense[0][None], axis=-1), axis=1)
+    t = dense[1][near]
+    cos = np.clip((forward * t).sum(-1) / np.maximum(np.linalg.norm(forward, axis=-1), 1e-9), -1, 1)
+    return np.degrees(np.arccos(cos))
+
+
+def distance_to_path(motion: Motion, path: GroundPath) -> np.ndarray:
+    """Per frame, the horizontal distance (m) from the root to the path."""
+    arc = _arc(path.points)
+    dense = _at(path.points, arc, np.linspace(0, arc[-1], max(2000, int(arc[-1] * 200))))[0]
+    root = motion.root_pos[:, [0, 2]]
+    return np.linalg.norm(root[:, None] - dense[None], axis=-1).min(axis=1)
+
+

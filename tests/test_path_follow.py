@@ -1,0 +1,87 @@
+"""Follow a path on the ground (issue 20, engine part): the root stays on the
+path, the body faces along it, bad paths are answered naming the problem."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.motion import skeleton as sk
+from engine.pipeline import jobs
+from engine.pipeline.errors import ParamError
+from engine.pipeline.motion_io import Motion
+from engine.pipeline.path_follow import distance_to_path, follow, heading_errors_deg, parse_path, read_path_file
+
+ARC = np.linspace(0, np.pi, 30)
+PATHS = {"line": [[0, 0], [0, 5]], "corner": [[0, 0], [0, 3], [3, 3]],
+         "s_curve": [[np.sin(a), a / np.pi * 6] for a in np.linspace(0, 2 * np.pi, 40)],
+         "circle": [[1 - np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 60)]}
+
+
+def _straight_walk(seconds=4.0, speed=1.3, fps=20.0) -> Motion:
+    """A body that travels forward (+Z) with a little sway, from the sample walk's pose."""
+    t = np.arange(int(seconds * fps) + 1) / fps
+    quats = np.zeros((len(t), sk.NUM_JOINTS, 4))
+    quats[..., 0] = 1.0
+    root = np.stack([0.03 * np.sin(2 * np.pi * t), np.full_like(t, 0.9), speed * t], axis=1)
+    return Motion.from_rotations(quats, root, fps)
+
+
+@pytest.mark.parametrize("name", list(PATHS))
+def test_the_root_follows_each_path_and_faces_along_it(name):
+    path = parse_path({"points": PATHS[name]})
+    carried = follow(_straight_walk(), path)
+    d = distance_to_path(carried, path)
+    assert np.median(d) < 0.05 and d.max() < 0.15
+    assert np.median(heading_errors_deg(carried, path)) < 15
+    end = np.asarray(PATHS[name][-1], dtype=float)
+    assert np.linalg.norm(carried.root_pos[-1, [0, 2]] - end) < 0.1            # it covers the whole path
+
+
+@pytest.mark.parametrize("raw, field, message", [
+    ({"points": [[0, 0]]}, "path.points", "at least two"),
+    ({"points": [[0, 0], [0, 0.1]]}, "path.points", "0.10 m long"),
+    ({"points": [[0, 0], [0, float("nan")]]}, "path.points", "NaN"),
+    ({"points": [[0, 0, 1], [1, 1, 1]]}, "path.points", "pairs"),
+    ({"points": [[0, 0], [0, 5]], "seconds": 0}, "path.seconds", "up to 60"),
+    ("nonsense", "path.points", "at least two"),
+])
+def test_bad_paths_are_named(raw, field, message):
+    with pytest.raises(ParamError, match=message) as info:
+        parse_path(raw)
+    assert info.value.field == field
+
+
+def test_an_action_that_does_not_travel_cannot_follow(tmp_path):
+    quats = np.zeros((41, sk.NUM_JOINTS, 4))
+    quats[..., 0] = 1.0
+    still = Motion.from_rotations(quats, np.tile([0.0, 0.9, 0.0], (41, 1)), 20.0)
+    with pytest.raises(ParamError, match="travels only"):
+        follow(still, parse_path({"points": PATHS["line"]}))
+
+
+def test_path_files_json_and_csv(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps({"points": PATHS["corner"], "seconds": 5}))
+    (tmp_path / "p.csv").write_text("x,z\n0,0\n0,3\n3,3\n")
+    a, b = read_path_file(tmp_path / "p.json"), read_path_file(tmp_path / "p.csv")
+    assert a.seconds == 5 and np.array_equal(a.points, b.points)
+    (tmp_path / "bad.csv").write_text("0,0\nfoo\n")
+    with pytest.raises(Exception, match="line 2"):
+        read_path_file(tmp_path / "bad.csv")
+
+
+def test_generate_with_a_path_through_the_job_api(tiny_bundle):
+    model = jobs.load_model(str(tiny_bundle), "cpu")
+    with pytest.raises(ParamError) as info:
+        jobs.validate_job("generate", {"text": "a person walks", "path": {"points": [[0, 0]]}})
+    assert info.value.field == "path.points"
+    try:
+        result = jobs.run_job(model, "generate", {"text": "a person walks forward", "seed": 1,
+                                                  "path": {"points": PATHS["corner"], "seconds": 4}})
+    except ParamError as exc:                  # the tiny model may not travel, or not at a walk's pace: said so
+        assert exc.field.startswith("path")
+        return
+    motion = Motion.from_dict(result["motions"][0])
+    path = parse_path({"points": PATHS["corner"]})
+    assert np.median(distance_to_path(motion, path)) < 0.1
