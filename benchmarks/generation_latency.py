@@ -17,8 +17,9 @@ For each device (CPU always; CUDA, and MPS on a Mac, when torch sees them):
   same rounds (alternating), and their ratio (target, issue 11: <= 2.5x).
 
 Runs are seeded (same prompt, a different seed each run) so every run does
-the same amount of work. Torch threads default to what torch picks; pass
-``--threads 2`` to match the 2-core target machine.
+the same amount of work. Torch threads default to the engine's inference
+default (one; ``engine.runtime``), as the CLI and ``serve`` use; ``--threads
+N`` to try another (``benchmarks/thread_choice.py`` compares them).
 """
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", default=str(REPO / "models" / "default"), help="model folder")
     parser.add_argument("--runs", type=int, default=7, help="timed generations per length (default 7)")
     parser.add_argument("--loads", type=int, default=3, help="timed model loads (default 3)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: the engine's inference default, engine.runtime)")
     parser.add_argument("--device", choices=("all", "cpu", "cuda", "mps"), default="all")
     parser.add_argument("--variants", type=int, default=8, help="variants of the batched row (default 8)")
     parser.add_argument("--json", help="also write the numbers to this JSON file")
@@ -119,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import engine.models.motiongpt  # noqa: F401
     import_s = time.perf_counter() - t
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from engine.runtime import inference_threads
+    torch.set_num_threads(inference_threads(args.threads or None))      # what the CLI and serve use
     devices = ["cpu", "cuda", "mps"] if args.device == "all" else [args.device]
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
