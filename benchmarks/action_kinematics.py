@@ -101,7 +101,7 @@ def run_model(folder: str | None, seeds: list[int]) -> dict:
             for seed in seeds:
                 reading = tasks.read_prompt(model, prompt)
                 motion = tasks.generate(model, reading, seconds=SECONDS[action], seed=seed)[0]
-                joints = motion.positions
+                joints = motion.positions()
                 verdict = judge(action, joints)
                 if verdict is not None:
                     hits[action].append(verdict)
