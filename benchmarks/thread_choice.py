@@ -26,6 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import engine  # noqa: E402,F401  (first: the engine's process policy must precede torch)
+import torch  # noqa: E402
+
+TORCH_CHOICE = torch.get_num_threads()
+"""torch's own thread count, read before any setting here changes it."""
 
 PROMPT = "a person walks forward"
 SECONDS = 4.0
@@ -50,7 +54,7 @@ def in_process(model_dir: str | None, runs: int) -> dict[str, list[float]]:
     from engine.pipeline import tasks
     from engine.pipeline.jobs import load_model
     from engine.runtime import DEFAULT_INFERENCE_THREADS
-    torch_choice = torch.get_num_threads()
+    torch_choice = TORCH_CHOICE
     settings = {"1 thread": 1, "2 threads": 2, f"torch's choice ({torch_choice})": torch_choice,
                 f"engine default ({DEFAULT_INFERENCE_THREADS})": DEFAULT_INFERENCE_THREADS}
     model = load_model(model_dir, "cpu")
