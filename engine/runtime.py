@@ -31,10 +31,12 @@ Inference runs on one torch thread unless ``--threads`` says otherwise
 (:data:`DEFAULT_INFERENCE_THREADS`: the CLI's tasks, ``serve`` and so the
 add-on's engine). The model is small: a decoder step multiplies a few rows
 by 256-wide matrices, too little work to share between cores. Measured on
-the 2-core development machine (issue 21, ``benchmarks/thread_choice.py``):
-one thread and two are equal on a quiet machine, and with the other core
-busy (Blender or a render beside the engine, as on a laptop) two threads
-took up to twice as long. Training keeps torch's own choice.
+the 2-core development machine (issue 21, ``benchmarks/thread_choice.py``,
+warm 4 s generate, medians of 10 interleaved runs): two threads took 1.89x
+(in-process) and 2.39x (through ``serve``) as long as one with the machine
+otherwise idle, 1.25x / 1.45x with the other core busy (Blender or a render
+beside the engine, as on a laptop); the default was within 1.06x of the best
+setting in all four. Training keeps torch's own choice.
 """
 from __future__ import annotations
 
