@@ -17,8 +17,15 @@ ensure_venv() {
     local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
     if [ ! -f "$stamp" ]; then
         echo "Installing the engine and its dependencies into $VENV (first run takes a few minutes) ..."
-        "$PY" -m pip install --quiet --upgrade pip
-        "$PY" -m pip install --quiet -e ".[dev]"
+        local log="$VENV/pip-install.log"
+        # pip's own notes go to a log: on success they are noise, on failure they are shown
+        if ! { "$PY" -m pip install --quiet --upgrade pip && "$PY" -m pip install --quiet -e ".[dev]"; } \
+                > "$log" 2>&1; then
+            cat "$log" >&2
+            echo "Installing into $VENV failed (pip's output above, also in $log)." >&2
+            exit 1
+        fi
+        echo "Installed (pip's notes: $log)."
         rm -f "$VENV"/.installed-*
         touch "$stamp"
     fi
