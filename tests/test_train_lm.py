@@ -173,3 +173,31 @@ def test_the_first_run_keeps_the_clips_it_cached_exactly_as_the_cache_gives_them
     for a, b in zip(made, cached):
         assert len(a.variants) == len(b.variants)
         assert all(x.dtype == y.dtype == np.int64 and np.array_equal(x, y) for x, y in zip(a.variants, b.variants))
+
+
+def test_sigterm_and_a_background_ctrl_c_save_a_checkpoint(tmp_path, built_sample, tiny_vq_dir):
+    """A run stopped by SIGTERM (a scheduler), or by SIGINT when it was started
+    in the background with SIGINT ignored, saves where it stopped."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        out = tmp_path / f"run_{sig.name}"
+        code = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); sys.argv = ['motiongpt'] + "
+                f"{['train-lm', '--data', str(built_sample), '--vq', str(tiny_vq_dir), '--out', str(out), '--preset', 'tiny', '--stage1-steps', '5', '--stage2-steps', '100000', '--batch-size', '4', '--val-every', '100000', '--device', 'cpu', '--quiet']!r}; "
+                "from engine.cli import main; sys.exit(main())")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while not (out / "cache").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3.0)                                   # a few steps past the tokenising
+        proc.send_signal(sig)
+        output = proc.communicate(timeout=120)[0]
+        assert proc.returncode == 130, output[-2000:]
+        state = json.loads((out / "lm" / "trainer_state.json").read_text())
+        assert state["step"] > 0 and "interrupted at step" in output

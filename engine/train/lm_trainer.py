@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +92,25 @@ def learning_rate(step: int, s: LMTrainSettings, rewarm_from: int | None = None)
     if rewarm_from is not None and step - rewarm_from < REWARM_STEPS:
         rate *= (step - rewarm_from + 1) / REWARM_STEPS
     return rate
+
+
+def _interrupts_save():
+    """Make Ctrl-C and SIGTERM end the run through the KeyboardInterrupt path
+    that saves a checkpoint, also in a process started in the background
+    (which inherits SIGINT ignored) or stopped by a scheduler (SIGTERM).
+    Returns what puts the previous handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return restore
 
 
 def _step_rng(seed: int, step: int) -> np.random.Generator:
@@ -253,6 +274,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
         losses: list[float] = []
         val_loss = None
         end = settings.total_steps if stop_after is None else min(settings.total_steps, step + stop_after)
+        restore_signals = _interrupts_save()
         try:
             while step < end:
                 stage = 1 if step < settings.stage1_steps else 2
@@ -291,6 +313,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
             save(val_loss)
             raise
         finally:
+            restore_signals()
             bar.close()
         if dist.is_main and not (lm_dir / ckpt.MODEL_FILE).is_file():
             save(val_loss)
