@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..motion import skeleton as sk
-from ..motion.quaternion import qinv, qmul, qrot, slerp
+from ..motion.quaternion import axis_angle_to_quat, qinv, qmul, qrot, slerp
 from .errors import ParamError
 from .motion_io import MAX_SECONDS, Motion
 from .post import PostOptions
@@ -174,14 +174,10 @@ def _facing_yaw(motion: Motion, frame: int) -> float:
     return float(math.atan2(forward[0], forward[2]))
 
 
-def _yaw_quat(angle: float) -> np.ndarray:
-    return np.array([math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0])
-
-
 def place_after(motion: Motion, previous: Motion) -> Motion:
     """``motion`` turned about Y and moved on the ground so it starts facing
     the way ``previous`` ends and where its root ends (height kept)."""
-    turn = _yaw_quat(_facing_yaw(previous, -1) - _facing_yaw(motion, 0))
+    turn = axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), _facing_yaw(previous, -1) - _facing_yaw(motion, 0))
     quats = motion.local_quats.copy()
     quats[:, 0] = qmul(np.broadcast_to(turn, quats[:, 0].shape), quats[:, 0])
     root = motion.root_pos - motion.root_pos[0] * np.array([1.0, 0.0, 1.0])

@@ -41,14 +41,6 @@ from ..motion.quaternion import matrix_to_quat, qbetween, qidentity, qinv, qmul,
 from .motion_io import Motion
 
 
-def _world_rest(parsed: bvh.BvhMotion) -> np.ndarray:
-    rest = np.zeros((parsed.num_joints, 3))
-    for j in range(parsed.num_joints):
-        p = parsed.parents[j]
-        rest[j] = parsed.offsets[j] + (rest[p] if p >= 0 else 0.0)
-    return rest
-
-
 def _local_quats(parsed: bvh.BvhMotion) -> np.ndarray:
     return bvh.bvh_to_local_quats(parsed)[0]            # (F, J, 4) in the file's axes
 
@@ -80,13 +72,10 @@ def solve_take_rotations(parsed: bvh.BvhMotion, mapping: dict[str, str], motion:
     Uq = matrix_to_quat(U)
     Uq_inv = qinv(Uq)
     file_quats = _local_quats(parsed)
-    rest_y = (_world_rest(parsed) @ U.T) * scale
+    rest_y = (bvh.rest_points(parsed)[:parsed.num_joints] @ U.T) * scale   # joints first, then End Sites
     engine_world = motion.world_quats()
     engine_pos = motion.positions()
-    engine_rest = np.zeros((sk.NUM_JOINTS, 3))
-    for j in range(sk.NUM_JOINTS):
-        p = sk.PARENTS[j]
-        engine_rest[j] = motion.offsets[j] + (engine_rest[p] if p >= 0 else 0.0)
+    engine_rest = sk.rest_joint_positions(motion.offsets)             # only differences are used
     aims = _aims(parsed, mapping)
     before, after = calibrate
     n = len(frames)

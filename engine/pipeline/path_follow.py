@@ -134,7 +134,7 @@ def travel(motion: Motion) -> tuple[np.ndarray, float]:
 
 def follow(motion: Motion, path: GroundPath) -> Motion:
     """``motion`` carried along ``path`` (module docstring)."""
-    from ..motion.quaternion import qmul
+    from ..motion.quaternion import axis_angle_to_quat, qmul
     smooth, length = travel(motion)
     if length < MIN_TRAVEL_M:
         raise ParamError("path", f"this action travels only {length:.2f} m in {motion.duration:.1f} s, so it "
@@ -163,7 +163,7 @@ def follow(motion: Motion, path: GroundPath) -> Motion:
     turn = path_angle - gen_angle                                           # (T,) about +Y
     root = motion.root_pos.copy()
     root[:, [0, 2]] = pos + lateral[:, None] * normal
-    yaw = np.stack([np.cos(turn / 2), np.zeros_like(turn), np.sin(turn / 2), np.zeros_like(turn)], axis=-1)
+    yaw = axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), turn)
     quats = motion.local_quats.copy()
     quats[:, 0] = qmul(yaw, quats[:, 0])
     return motion.replace(quats, root)
