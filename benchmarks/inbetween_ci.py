@@ -76,6 +76,9 @@ class _Candidates:
     def __init__(self, model, candidates: int, average: int):
         self.model, self.candidates, self.average = model, candidates, average
 
+    def __getattr__(self, name):                  # everything else (sampling_for, ...) is the model's
+        return getattr(self.model, name)
+
     def inbetween(self, features, start_frame, end_frame, text=None, seed=None):
         return self.model.inbetween(features, start_frame, end_frame, text=text, seed=seed,
                                     candidates=self.candidates, average=self.average)

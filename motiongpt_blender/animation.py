@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 import bpy
 import numpy as np
 
-from . import bone_maps, prompt_help, retarget_math as rm
+from . import bone_maps, curve_path, prompt_help, retarget_math as rm
 from .bone_map_editor import custom_bone_map
 from .fcurves import ChangeLog, action_prop, object_fcurves
 from .key_reduction import KeyReduction
@@ -296,7 +296,8 @@ class GenerateApplier(Applier):
             raise UserError("The engine returned no motion; nothing was changed.")
         seeds = result.get("seeds") or [None] * len(motions)
         start = plan.data["frame_start"]
-        end = start + plan.data["frames"] - 1
+        frames = plan.data["frames"] or int(motions[0].get("num_frames") or len(motions[0]["local_quats"]))
+        end = start + frames - 1
         base = action_name(plan.data["prompt"])
         previous, previous_slot = _assignment(obj)
         self.undo.append(lambda: _assign(obj, previous, previous_slot))
@@ -319,7 +320,7 @@ class GenerateApplier(Applier):
         for n, k in enumerate(reversed(range(len(motions)))):
             job = RetargetJob(obj, motions[k], plan.data["mapping"], action=actions[k], frame_start=start,
                               frame_end=end, root_motion="relative", reduce=plan.data.get("reduce"),
-                              changes=self.changes)
+                              changes=self.changes, root_offset=plan.data.get("root_offset"))
             for progress in self._retarget_steps(job):
                 yield (n + progress) / len(motions)
         new = actions[0]
@@ -345,7 +346,8 @@ class GenerateApplier(Applier):
         else:
             where = ""
         variants = f" ({len(actions)} variants: {', '.join(a.name for a in actions)})" if len(actions) > 1 else ""
-        self.message = (f"Generated {new.name!r} on {obj.name}, frames {start}-{end}{variants}"
+        along = f" along {plan.data['curve']!r}" if plan.data.get("curve") else ""
+        self.message = (f"Generated {new.name!r} on {obj.name}{along}, frames {start}-{end}{variants}"
                         + (f"; {where}" if where else ""))
         yield 1.0
 
@@ -381,7 +383,9 @@ class ContinueApplier(Applier):
                           frame_end=last + count, replace_range=True, root_motion="absolute", hold=(True, False),
                           hold_fade=fade, reduce=plan.data.get("reduce"), changes=self.changes)
         yield from self._retarget_steps(job)
-        self.message = f"Continued {action.name!r}: frames {last + 1}-{last + count} ({job.keys_written} keys)"
+        along = f" along {plan.data['curve']!r}" if plan.data.get("curve") else ""
+        self.message = (f"Continued {action.name!r}{along}: frames {last + 1}-{last + count} "
+                        f"({job.keys_written} keys)")
 
 
 class CaptionApplier(Applier):
@@ -442,8 +446,31 @@ def apply_caption(context, plan: Plan, result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------
 # plans
 
+@dataclass
+class FollowPath:
+    """Generate's and Continue's Follow Path settings (the panel's, or an operator call's)."""
+    curve: Any                               # a curve object, or None (then the request is refused)
+    start: str = curve_path.START_CHARACTER  # CHARACTER | CURVE
+    timing: str = 'SECONDS'                  # SECONDS | SCENE_RANGE | CURVE_LENGTH
+
+
+def _follow(context, obj, mapping, follow: FollowPath, seconds: float | None,
+            for_continue: bool = False) -> curve_path.FollowRequest:
+    try:
+        return curve_path.follow_request(context, obj, mapping, follow.curve, start=follow.start, seconds=seconds,
+                                         for_continue=for_continue)
+    except curve_path.CurveError as exc:
+        raise UserError(str(exc)) from None
+    except rm.RetargetError as exc:
+        raise UserError(f"{obj.name}: {exc}") from None
+
+
 def plan_generate(context, obj, prompt: str, seconds: float, seed: int | None, variants: int,
-                  settings) -> Plan:
+                  settings, follow: FollowPath | None = None) -> Plan:
+    """With ``follow`` the motion walks along a curve; its length comes from
+    ``seconds`` (timing SECONDS), the scene's frame range (SCENE_RANGE: keyed
+    from the range's first frame) or the action's own pace over the curve
+    (CURVE_LENGTH: the engine decides, the reply's frames are keyed)."""
     prompt = " ".join((prompt or "").split())
     if not prompt:
         raise UserError("Type a prompt first: describe the motion, e.g. \"a person waves\".")
@@ -451,17 +478,36 @@ def plan_generate(context, obj, prompt: str, seconds: float, seed: int | None, v
     mapping = bone_map_for(obj)
     scene = context.scene
     fps = scene_fps(scene)
-    frames = int(round(float(seconds) * fps)) + 1            # keys at current .. current + seconds * fps
-    if frames < 2:
-        raise UserError(f"{seconds:g} s is less than one frame at {fps:g} fps; ask for more.")
-    frames = min(frames, int(math.floor(MAX_SECONDS * fps + 1e-6)))
+    first = int(scene.frame_current)
+    timing = follow.timing if follow is not None else 'SECONDS'
+    if timing == 'SCENE_RANGE':
+        first, frames, _ = curve_path.scene_range_seconds(scene)
+        if frames < 2:
+            raise UserError(f"The scene's frame range {scene.frame_start}-{scene.frame_end} has under two frames; "
+                            "widen it or time the path by Seconds.")
+        if frames > int(math.floor(MAX_SECONDS * fps + 1e-6)):
+            raise UserError(f"The scene's frame range is {frames / fps:.1f} s long; a path takes at most "
+                            f"{MAX_SECONDS:g} s. Shorten the range or time the path by Seconds.")
+    else:
+        frames = int(round(float(seconds) * fps)) + 1            # keys at current .. current + seconds * fps
+        if frames < 2:
+            raise UserError(f"{seconds:g} s is less than one frame at {fps:g} fps; ask for more.")
+        frames = min(frames, int(math.floor(MAX_SECONDS * fps + 1e-6)))
     params: dict[str, Any] = {"text": prompt, "seconds": frames / fps, "variants": int(variants), "fps": fps,
                               "options": _options(settings)}
+    data: dict[str, Any] = {"frame_start": first, "frames": frames, "mapping": mapping, "prompt": prompt,
+                            "as_nla": bool(getattr(settings, "add_as_nla", False)), "reduce": _reduction(settings)}
+    if follow is not None:
+        if timing == 'CURVE_LENGTH':            # the action's pace over the curve decides; the reply says how long
+            del params["seconds"]
+            data["frames"] = None
+        request = _follow(context, obj, mapping, follow, None)
+        params["path"] = request.path
+        data["root_offset"] = request.root_offset
+        data["curve"] = follow.curve.name
     if seed is not None:
         params["seed"] = int(seed)
-    return Plan("generate", params, obj.name, "Generate",
-                {"frame_start": int(scene.frame_current), "frames": frames, "mapping": mapping, "prompt": prompt,
-                 "as_nla": bool(getattr(settings, "add_as_nla", False)), "reduce": _reduction(settings)})
+    return Plan("generate", params, obj.name, "Generate", data)
 
 
 def gap_frames(obj, use_selected: bool, frame_from: int, frame_to: int) -> tuple[int, int]:
@@ -515,7 +561,8 @@ def plan_fill_gap(context, obj, use_selected: bool, frame_from: int, frame_to: i
                  "reduce": _reduction(settings)})
 
 
-def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> Plan:
+def plan_continue(context, obj, seconds: float, prompt: str, seed, settings,
+                  follow: FollowPath | None = None) -> Plan:
     obj, action, (k0, last) = _animated(obj, "has no animation to continue; key some poses first (or use "
                                              "Generate).")
     mapping = bone_map_for(obj)
@@ -529,6 +576,8 @@ def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> 
                         f"{obj.name} has {(last - w0) / fps:.2f} s.")
     motion = _motion_window(obj, w0, last, mapping)
     params: dict[str, Any] = {"motion": motion, "seconds": count / fps, "options": _options(settings)}
+    if follow is not None:                # from where the action ends, for Continue's seconds
+        params["path"] = _follow(context, obj, mapping, follow, None, for_continue=True).path
     text = " ".join((prompt or "").split())
     if text:
         params["text"] = text
@@ -536,7 +585,7 @@ def plan_continue(context, obj, seconds: float, prompt: str, seed, settings) -> 
         params["seed"] = int(seed)
     return Plan("continue", params, obj.name, "Continue",
                 {"last": last, "n_in": last - w0 + 1, "count": count, "mapping": mapping, "action": action.name,
-                 "reduce": _reduction(settings)})
+                 "reduce": _reduction(settings), "curve": follow.curve.name if follow is not None else None})
 
 
 ENGINE_PARTS = {"WHOLE": None, "LOWER_BODY": "lower_body", "UPPER_BODY": "upper_body", "LEFT_ARM": "left_arm",

@@ -32,12 +32,13 @@ import time
 from types import SimpleNamespace
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import animation, bone_maps, preferences, prompt_help, retarget_math as rm
 from .animation import UserError
 from .client import EngineError
 from .jobs import CANCELLED, DONE, JobRunner
+from .props import PATH_START_ITEMS, PATH_TIMING_ITEMS
 
 _ACTIVE: dict = {"runner": None, "label": ""}
 _HIDDEN = {'HIDDEN', 'SKIP_SAVE'}
@@ -120,6 +121,24 @@ class _EngineOperator:
             root_motion=root, foot_cleanup=self._value("foot_cleanup", s.foot_cleanup),
             add_as_nla=self._value("add_as_nla", s.add_as_nla), reduce_keys=self._value("reduce_keys", s.reduce_keys),
             reduce_rotation_deg=s.reduce_rotation_deg, reduce_location_cm=s.reduce_location_cm)
+
+    def follow_settings(self, context, toggle: str) -> animation.FollowPath | None:
+        """The Follow Path settings: the operator call's (``follow_path``,
+        ``path_curve`` by object name, ``path_start``, ``path_timing``) over
+        the panel's (``toggle`` turns it on there)."""
+        s = context.scene.motiongpt
+        if not self._value("follow_path", getattr(s, toggle)):
+            return None
+        curve = s.path_curve
+        if self._value("path_curve", ""):
+            curve = bpy.data.objects.get(self.path_curve)
+            if curve is None:
+                raise UserError(f"There is no object named {self.path_curve!r} to follow.")
+        if self.post_options(context).root_motion == 'IN_PLACE':
+            raise UserError("Follow Path moves the character along the curve, but Root is set to In Place; set it "
+                            "to Root Motion.")
+        return animation.FollowPath(curve, self._value("path_start", s.path_start),
+                                    self._value("path_timing", s.path_timing))
 
     def seed_value(self, context):
         if self.properties.is_property_set("seed"):
@@ -316,12 +335,17 @@ class MOTIONGPT_OT_generate(_EngineOperator, bpy.types.Operator):
     foot_cleanup: BoolProperty(name="Foot Cleanup", default=True, options=_HIDDEN)
     add_as_nla: BoolProperty(name="Add as NLA Strip", default=False, options=_HIDDEN)
     reduce_keys: BoolProperty(name="Reduce Keys", default=False, options=_HIDDEN)
+    follow_path: BoolProperty(name="Follow Path", default=False, options=_HIDDEN)
+    path_curve: StringProperty(name="Curve", default="", options=_HIDDEN, description="Curve object to walk along")
+    path_start: EnumProperty(name="Start", items=PATH_START_ITEMS, default='CHARACTER', options=_HIDDEN)
+    path_timing: EnumProperty(name="Duration", items=PATH_TIMING_ITEMS, default='SECONDS', options=_HIDDEN)
 
     def make_plan(self, context):
         s = context.scene.motiongpt
         return animation.plan_generate(context, self.target(context), self._value("prompt", s.prompt),
                                        self._value("seconds", s.seconds), self.seed_value(context),
-                                       self._value("variants", s.variants), self.post_options(context))
+                                       self._value("variants", s.variants), self.post_options(context),
+                                       self.follow_settings(context, "follow_path"))
 
 
 
@@ -366,12 +390,15 @@ class MOTIONGPT_OT_continue(_EngineOperator, bpy.types.Operator):
     in_place: BoolProperty(name="In Place", default=False, options=_HIDDEN)
     foot_cleanup: BoolProperty(name="Foot Cleanup", default=True, options=_HIDDEN)
     reduce_keys: BoolProperty(name="Reduce Keys", default=False, options=_HIDDEN)
+    follow_path: BoolProperty(name="Follow Path", default=False, options=_HIDDEN)
+    path_curve: StringProperty(name="Curve", default="", options=_HIDDEN, description="Curve object to walk along")
 
     def make_plan(self, context):
         s = context.scene.motiongpt
         return animation.plan_continue(context, self.target(context), self._value("seconds", s.continue_seconds),
                                        self._value("prompt", s.continue_prompt), self.seed_value(context),
-                                       self.post_options(context))
+                                       self.post_options(context),
+                                       self.follow_settings(context, "continue_follow_path"))
 
 
 

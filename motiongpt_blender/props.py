@@ -23,6 +23,23 @@ class MotionGPTTimelineItem(bpy.types.PropertyGroup):
     part: EnumProperty(name="Body Part", default='WHOLE', items=BODY_PART_ITEMS)
 
 
+PATH_START_ITEMS = [
+    ('CHARACTER', "Where It Stands", "The walk starts where the character stands; the curve gives its shape and "
+                                     "direction"),
+    ('CURVE', "Curve Start", "The walk starts at the curve's first point (the character moves there)"),
+]
+PATH_TIMING_ITEMS = [
+    ('SECONDS', "Seconds", "The path takes the Seconds above, from the current frame"),
+    ('SCENE_RANGE', "Frame Range", "The path takes the scene's frame range (keys from its first frame)"),
+    ('CURVE_LENGTH', "Curve Length", "The action's own pace over the curve decides how long it takes (a 10 m curve "
+                                     "at a walk: about 8 s), from the current frame"),
+]
+
+
+def _is_curve(_self, obj) -> bool:
+    return obj.type == 'CURVE'
+
+
 class MotionGPTSettings(bpy.types.PropertyGroup):
     prompt: StringProperty(name="Prompt", default="",
                            description="What the character does, e.g. \"a person waves with the right hand\"")
@@ -51,6 +68,17 @@ class MotionGPTSettings(bpy.types.PropertyGroup):
     reduce_location_cm: FloatProperty(name="Location Tolerance", default=1.0, min=0.01, max=10.0, precision=2,
                                       description="Largest hips position error the reduced keys may have, in "
                                                   "centimetres")
+    follow_path: BoolProperty(name="Follow Path", default=False,
+                              description="Walk (or run) along a curve you drew: the root follows it, the body faces "
+                                          "along it, the feet stay planted")
+    path_curve: PointerProperty(name="Curve", type=bpy.types.Object, poll=_is_curve,
+                                description="The path: a Bezier, NURBS or poly curve with one spline (its height is "
+                                            "ignored; its object transform counts)")
+    path_start: EnumProperty(name="Start", default='CHARACTER', items=PATH_START_ITEMS)
+    path_timing: EnumProperty(name="Duration", default='SECONDS', items=PATH_TIMING_ITEMS)
+    continue_follow_path: BoolProperty(name="Follow Path", default=False,
+                                       description="The continuation walks along the curve picked under Generate, "
+                                                   "from where the action ends, for the Seconds above")
     gap_source: EnumProperty(
         name="Gap", default='SELECTED',
         items=[('SELECTED', "Selected Keys", "The two frames whose keys are selected (Dope Sheet, Graph Editor, "

@@ -42,7 +42,9 @@ def expected_reply_bytes(task: str, params: dict[str, Any]) -> int:
         if task == "caption":
             return REPLY_OVERHEAD_BYTES
         if task == "generate":
-            frames = (int(round(float(params["seconds"]) * float(params["fps"]))) + 1) * int(params.get("variants", 1))
+            seconds = params.get("seconds")
+            seconds = MAX_SECONDS if seconds is None else float(seconds)    # a path at the action's own pace
+            frames = (int(round(seconds * float(params["fps"]))) + 1) * int(params.get("variants", 1))
         elif task == "compose":
             frames = int(round(max(float(i["end"]) for i in params["items"]) * float(params["fps"]))) + 1
         else:
@@ -150,12 +152,17 @@ def check_reply(task: str, params: dict[str, Any], result: Any) -> None:
     _check_reading(result.get("understood_as"))
     if task == "generate":
         fps = float(params["fps"])
-        frames = int(round(float(params["seconds"]) * fps))
         variants = int(params.get("variants", 1))
         motions = result.get("motions")
         if not isinstance(motions, list) or len(motions) != variants:
             _fail(f"it holds {len(motions) if isinstance(motions, list) else 'no'} motions, the request was "
                   f"{variants}")
+        if params.get("seconds") is not None:
+            frames = int(round(float(params["seconds"]) * fps))
+        else:                           # a path at the action's own pace: the engine says how long, within limits
+            frames = _frames_of(motions[0]) if isinstance(motions[0], dict) else 0
+            if not 2 <= frames <= int(math.floor(MAX_SECONDS * fps + 1e-6)) + 1:
+                _fail(f"motion 1 has {frames} frames, outside 2 to {MAX_SECONDS:g} s at {fps:g} fps")
         seeds = result.get("seeds")
         if seeds is not None and (not isinstance(seeds, list) or len(seeds) != variants
                                   or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):

@@ -301,7 +301,7 @@ class RetargetJob:
                  interpolation: str = 'LINEAR', refine: bool | None = None, refine_passes: int = 6,
                  refine_tol_deg: float = 0.05, hold: tuple[bool, bool] = (False, False),
                  hold_fade: int | None = None, reduce: kr.KeyReduction | None = None,
-                 changes: ChangeLog | None = None):
+                 changes: ChangeLog | None = None, root_offset: np.ndarray | None = None):
         self.obj = obj
         self.motion = motion
         self.bone_map = bone_map
@@ -319,6 +319,7 @@ class RetargetJob:
         self.hold_fade = hold_fade
         self.reduce = reduce
         self.changes = changes
+        self.root_offset = root_offset
         self.report: RetargetReport | None = None
         self.keys_written = 0
         self.model_cached = False
@@ -472,7 +473,7 @@ class RetargetJob:
     # -- solving -----------------------------------------------------------------------------
     def _solve(self) -> None:
         self.result = rm.retarget(self.em, self.rig, self.mapping, root_motion=self.root_motion,
-                                  keep_rig_facing=self.keep_rig_facing)
+                                  keep_rig_facing=self.keep_rig_facing, root_offset=self.root_offset)
 
     def _desired(self) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """Armature-space rotation (T, 3, 3) of every keyed bone and the

@@ -739,7 +739,8 @@ def rig_hip_centre(rig: RigRest, mapping: Mapping[str, str]) -> np.ndarray:
 
 
 def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
-             root_motion: str = "relative", keep_rig_facing: bool = True) -> RetargetResult:
+             root_motion: str = "relative", keep_rig_facing: bool = True,
+             root_offset: np.ndarray | None = None) -> RetargetResult:
     """Pose-bone channels that make ``rig`` follow ``motion``.
 
     mapping: engine joint name -> bone name (joints without a bone are
@@ -751,6 +752,9 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
     (no location channel); the hips bone keeps its rest offset from the hip
     centre. keep_rig_facing: turn the
     motion about Z so the engine's forward is the rig's forward.
+    root_offset: a world (x, y) shift of the relative root motion, so a walk
+    along a curve can start at the curve's start instead of where the rig
+    stands.
     """
     if root_motion not in ROOT_MOTION_MODES:
         raise RetargetError(f"root_motion must be one of {ROOT_MOTION_MODES}, got {root_motion!r}")
@@ -874,6 +878,8 @@ def retarget(motion: EngineMotion, rig: RigRest, mapping: Mapping[str, str], *,
             hip_world = np.empty((n_t, 3))
             hip_world[:, :2] = hip_rig_rest[:2] + scale * (hip_eng[:, :2] - hip_eng[0, :2])
             hip_world[:, 2] = floor_rig + scale * (hip_eng[:, 2] - floor_eng)
+            if root_offset is not None:
+                hip_world[:, :2] += np.asarray(root_offset, dtype=np.float64)[:2]
         # the root bone's head keeps its rest offset from the hip centre, turned with the bone
         turn = world_rot[root_b] @ rest_rot_w[root_b].T
         root_world = hip_world + turn @ (heads_w[root_b] - hip_rig_rest)

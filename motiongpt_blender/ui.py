@@ -77,6 +77,12 @@ class MOTIONGPT_PT_generate(_Base, bpy.types.Panel):
         row.prop(s, "seconds")
         row.prop(s, "variants")
         layout.prop(s, "add_as_nla")
+        layout.prop(s, "follow_path")
+        if s.follow_path:
+            col = layout.column(align=True)
+            col.prop(s, "path_curve", text="", icon='CURVE_BEZCURVE')
+            col.row(align=True).prop(s, "path_start", expand=True)
+            col.prop(s, "path_timing", text="")
         layout.operator(operators.MOTIONGPT_OT_generate.bl_idname, icon='PLAY')
         prompt_help.draw(layout, context, lambda text: _wrap(text, _width_chars(context)))
 
@@ -108,6 +114,10 @@ class MOTIONGPT_PT_continue(_Base, bpy.types.Panel):
         layout.enabled = operators.active_runner() is None
         layout.prop(s, "continue_seconds")
         layout.prop(s, "continue_prompt")
+        row = layout.row(align=True)
+        row.prop(s, "continue_follow_path")
+        if s.continue_follow_path:
+            row.prop(s, "path_curve", text="", icon='CURVE_BEZCURVE')
         layout.operator(operators.MOTIONGPT_OT_continue.bl_idname, icon='FF')
 
 

@@ -219,6 +219,71 @@ def contact_sheet(bpy, rig, hips: str, frames, out_png: Path, tile=(320, 420), c
     return out_png
 
 
+def path_curve(bpy, points, name: str = "MotionGPT_path"):
+    """A poly curve through ground points (x, z) of a path file, as Blender's
+    (x, -z): the metarig faces -Y, so the file's +Z is the way it faces."""
+    cu = bpy.data.curves.new(name, 'CURVE')
+    sp = cu.splines.new('POLY')
+    sp.points.add(len(points) - 1)
+    for pt, (x, z) in zip(sp.points, points):
+        pt.co = (float(x), -float(z), 0.0, 1.0)
+    obj = bpy.data.objects.new(name, cu)
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def path_top_view(bpy, rig, curve, feet: dict[str, str], frames, out_png: Path, size: int = 900) -> Path:
+    """A top view of the curve (white), the footprints (each foot's planted
+    frames: left blue, right orange) and the body at the last frame."""
+    import numpy as np
+    scene = bpy.context.scene
+    prints = {}
+    for side, bone in feet.items():
+        pts = []
+        for f in frames:
+            scene.frame_set(int(f))
+            pts.append(list(rig.matrix_world @ rig.pose.bones[bone].head))
+        pts = np.array(pts)
+        speed = np.linalg.norm(np.diff(pts[:, :2], axis=0), axis=-1) * scene.render.fps
+        low = pts[1:, 2] < pts[:, 2].min() + 0.05
+        prints[side] = pts[1:][(speed < 0.5) & low]
+    for side, colour in (("left", (0.2, 0.45, 1.0, 1.0)), ("right", (1.0, 0.55, 0.1, 1.0))):
+        verts, faces = [], []
+        for x, y, _ in prints[side]:
+            b = len(verts)
+            verts += [(x - 0.03, y - 0.03, 0.01), (x + 0.03, y - 0.03, 0.01), (x + 0.03, y + 0.03, 0.01),
+                      (x - 0.03, y + 0.03, 0.01)]
+            faces.append((b, b + 1, b + 2, b + 3))
+        mesh = bpy.data.meshes.new(f"footprints_{side}")
+        mesh.from_pydata(verts, [], faces)
+        obj = bpy.data.objects.new(f"footprints_{side}", mesh)
+        scene.collection.objects.link(obj)
+        obj.color = colour
+    shown = curve.copy()
+    shown.data = curve.data.copy()
+    shown.data.bevel_depth = 0.012
+    shown.name = "path_shown"
+    scene.collection.objects.link(shown)
+    shown.color = (1.0, 1.0, 1.0, 1.0)
+    scene.frame_set(int(frames[-1]))
+    pts = np.array([tuple(p.co)[:2] for p in curve.data.splines[0].points])
+    lo, hi = pts.min(axis=0) - 0.6, pts.max(axis=0) + 0.6
+    cam_data = bpy.data.cameras.new("MotionGPT_top")
+    cam_data.type = 'ORTHO'
+    cam_data.ortho_scale = float((hi - lo).max())
+    cam = bpy.data.objects.new("MotionGPT_top", cam_data)
+    scene.collection.objects.link(cam)
+    cam.location = (float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2), 20.0)
+    cam.rotation_euler = (0.0, 0.0, 0.0)
+    previous = scene.camera
+    scene.camera = cam
+    scene.render.resolution_x = scene.render.resolution_y = size
+    scene.render.filepath = str(out_png)
+    bpy.ops.render.render(write_still=True)
+    scene.camera = previous
+    return out_png
+
+
 def run(args) -> dict:
     out = args.out.resolve()
     user = out / "blender_user"
@@ -296,6 +361,13 @@ def _in_blender(args, out: Path, zip_path: Path, t0: float) -> dict:
                 item.part = parts.strip().upper()
         gen_msg = call(bpy, bpy.ops.motiongpt.generate_timeline, **({"seed": args.seed} if args.seed is not None
                                                                      else {}))
+    elif args.path:                            # walk along a curve: Follow Path, at the action's own pace
+        sys.path.insert(0, str(REPO))
+        from engine.pipeline.path_follow import read_path_file
+        curve = path_curve(bpy, read_path_file(args.path).points)
+        gen_kw.pop("seconds")
+        gen_msg = call(bpy, bpy.ops.motiongpt.generate, follow_path=True, path_curve=curve.name, path_start='CURVE',
+                       path_timing='CURVE_LENGTH', **gen_kw)
     else:
         gen_msg = call(bpy, bpy.ops.motiongpt.generate, **gen_kw)
     first, last = anim.key_range(rig)
@@ -315,6 +387,11 @@ def _in_blender(args, out: Path, zip_path: Path, t0: float) -> dict:
     scene.frame_start, scene.frame_end = first, last
     frames = [round(first + i * (last - first) / 7) for i in range(8)]
     png = contact_sheet(bpy, rig, mapping["pelvis"], frames, out / "demo.png")
+    if args.path:
+        top = path_top_view(bpy, rig, bpy.data.objects["MotionGPT_path"],
+                            {"left": mapping["left_foot"], "right": mapping["right_foot"]},
+                            range(first, last + 1), out / "path_top.png")
+        say(f"      top view of the path and the footprints: {top}")
     scene.frame_set(first)
     blend = out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
@@ -344,6 +421,9 @@ def main(argv=None) -> int:
     p.add_argument("--gap-prompt", default="", help="what happens in the filled gap (default: the model decides)")
     p.add_argument("--timeline", action="append", default=[], metavar="TEXT@START-END[:PART]",
                    help="make a shot with Generate Timeline instead (repeatable; seconds; PART e.g. right_arm)")
+    p.add_argument("--path", metavar="FILE", help="walk along this ground path (JSON or CSV as `motiongpt generate "
+                                                  "--path` takes; x, z in metres become Blender's x, -y) with "
+                                                  "Follow Path; also renders out/path_top.png")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--data", help=argparse.SUPPRESS)          # accepted for setup.sh compatibility
     args = p.parse_args(argv)

@@ -33,6 +33,8 @@ def _motion(frames: int, fps: float = FPS, joints: int = 22) -> dict:
 GIVEN = _motion(40)                                            # 2 s of input
 CONTINUE = {"motion": {"fps": FPS, "joint_positions": np.zeros((40, 22, 3)).tolist()}, "seconds": 2.0}
 GENERATE = {"text": "a person waves", "seconds": 2.0, "variants": 2, "fps": FPS}
+PACED = {"text": "a person walks", "variants": 2, "fps": FPS, "path": {"points": [[0, 0], [0, 5]]}}
+"""Follow Path timed by the curve's length: no seconds, the engine decides (within 60 s)."""
 
 
 def _generated(frames=40, variants=2, **change) -> dict:
@@ -46,10 +48,12 @@ def test_the_reply_cap_follows_the_request():
     assert small < 1_000_000 and small >= 80 * REPLY_BYTES_PER_FRAME
     assert expected_reply_bytes("generate", {**GENERATE, "seconds": 60, "variants": 8}) > 50 * small
     assert expected_reply_bytes("caption", {"motion": {}}) < 300_000
+    assert expected_reply_bytes("generate", PACED) >= 2 * 60 * FPS * REPLY_BYTES_PER_FRAME   # up to 60 s each
 
 
 def test_a_good_reply_passes():
     check_reply("generate", GENERATE, _generated())
+    check_reply("generate", PACED, _generated(frames=97))
     check_reply("continue", CONTINUE, {"motion": _motion(80), "seed": 3})
     check_reply("inbetween", {"motion": CONTINUE["motion"], "from_frame": 5, "to_frame": 30}, {"motion": _motion(40)})
     check_reply("caption", {"motion": CONTINUE["motion"]}, {"caption": "a person waves."})
@@ -73,6 +77,7 @@ def _bad(**changes):
     ("generate", GENERATE, _generated(variants=3), "motions"),
     ("generate", GENERATE, _generated(frames=41), "frames"),
     ("generate", GENERATE, _generated(seeds=["a", "b"]), "seeds"),
+    ("generate", PACED, _generated(frames=1300), "outside 2 to 60 s"),
     ("generate", GENERATE, [1, 2], "not an object"),
     ("caption", {"motion": {}}, {"caption": "y" * 5000}, "longer than"),
     ("caption", {"motion": {}}, {"caption": 7}, "no caption"),

@@ -55,6 +55,15 @@ def test_compose_joins_items_without_pops_and_merges_parts(model):
     assert np.array_equal(np.asarray(again["motion"]["local_quats"]), np.asarray(motion["local_quats"]))
 
 
+def test_a_gap_between_items_is_a_transition(model):
+    """Items that do not touch (a bow from 4 s after a walk that ends at 3 s):
+    the gap is bridged, the shot is as long as the timeline."""
+    items = [{"text": "a person walks forward", "start": 0, "end": 3}, {"text": "a person bows", "start": 4, "end": 6}]
+    result = jobs.run_job(model, "compose", {"items": items, "seed": 1})
+    assert result["motion"]["num_frames"] == 6 * 20 + 1
+    assert np.isfinite(np.asarray(result["motion"]["joint_positions"])).all()
+
+
 def test_a_part_item_takes_only_its_joints(model):
     from engine.pipeline.compose import Timeline, compose, merge_part
     timeline = parse_timeline(WALK_WAVE)

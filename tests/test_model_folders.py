@@ -33,7 +33,8 @@ def test_default_lm_loads_and_generates_with_transformers_alone():
     config = AutoConfig.from_pretrained(DEFAULT_LM)
     assert config.model_type == "t5" and config.architectures == ["T5ForConditionalGeneration"]
     generation = GenerationConfig.from_pretrained(DEFAULT_LM)
-    assert generation.do_sample and (generation.top_k, generation.top_p, generation.temperature) == (50, 0.9, 1.0)
+    assert generation.do_sample and (generation.top_k, generation.top_p, generation.temperature) == (50, 1.0, 1.0)
+    assert generation.to_dict().get("motion_guidance_scale") == 3.0       # v1.0's guidance (the engine's key)
     assert (generation.decoder_start_token_id, generation.pad_token_id, generation.eos_token_id) == (0, 0, 1)
     tokenizer = AutoTokenizer.from_pretrained(DEFAULT_LM)
     model = AutoModelForSeq2SeqLM.from_pretrained(DEFAULT_LM)
@@ -147,7 +148,8 @@ def write_format1(dest: Path, source: Path = DEFAULT_MODEL_DIR) -> Path:
     (dest / "vq" / "config.json").write_text(json.dumps(
         {"model_type": "motion_vqvae", "vqvae": {k: v for k, v in vq.items() if k not in ("model_type", "architectures")}}))
     manifest = read_bundle_manifest(source)
-    manifest.update(format_version=1, sampling={"top_k": 50, "top_p": 0.9, "temperature": 1.0},
+    shipped = json.loads((source / "lm" / "generation_config.json").read_text())
+    manifest.update(format_version=1, sampling={k: shipped[k] for k in ("top_k", "top_p", "temperature")},
                     sha256=bundle_hashes(dest))
     (dest / "model.json").write_text(json.dumps(manifest, indent=2))
     return dest
@@ -161,9 +163,12 @@ def format1(tmp_path_factory):
 def test_format1_folder_loads_and_generates_the_same_motion(format1):
     from engine.models.motiongpt import MotionGPT
     old, new = MotionGPT.load(format1, device="cpu"), MotionGPT.load(DEFAULT_MODEL_DIR, device="cpu")
-    assert old.sampling == new.sampling and old.sampling.top_p == 0.9
+    # a format-1 folder has no guidance (it predates it); everything else of the sampling carries over
+    a, b = new.sampling, old.sampling
+    assert (a.top_k, a.top_p or 1.0, a.temperature) == (b.top_k, b.top_p or 1.0, b.temperature)
+    assert b.guidance_scale == 1.0
     np.testing.assert_array_equal(old.text_to_motion("a person waves", seconds=2.0, seed=5)[0],
-                                  new.text_to_motion("a person waves", seconds=2.0, seed=5)[0])
+                                  new.text_to_motion("a person waves", seconds=2.0, seed=5, sampling=old.sampling)[0])
 
 
 def test_export_model_converts_format1_keeping_the_weight_bytes(format1, tmp_path):
@@ -174,9 +179,12 @@ def test_export_model_converts_format1_keeping_the_weight_bytes(format1, tmp_pat
         assert file_sha256(out / rel) == file_sha256(DEFAULT_MODEL_DIR / rel), rel
     for rel in ("lm/config.json", "lm/generation_config.json", "lm/motiongpt.json", "vq/config.json",
                 "lm/tokenizer_config.json"):
-        assert (out / rel).read_text() == (DEFAULT_MODEL_DIR / rel).read_text(), rel
+        converted, shipped = (json.loads((f / rel).read_text()) for f in (out, DEFAULT_MODEL_DIR))
+        shipped.pop("motion_guidance_scale", None)                 # format 1 had no guidance
+        assert converted == {k: shipped[k] for k in converted}, rel  # (train-lm also writes T5's defaults)
     assert AutoTokenizer.from_pretrained(out / "lm")(PROMPT)["input_ids"][-1] == 1
-    assert AutoModelForSeq2SeqLM.from_pretrained(out / "lm").config.vocab_size == 1267
+    vocab = json.loads((DEFAULT_LM / "config.json").read_text())["vocab_size"]
+    assert AutoModelForSeq2SeqLM.from_pretrained(out / "lm").config.vocab_size == vocab
     # in place too, leaving files of the model folder it does not know alone
     (format1 / "prompts").mkdir()
     (format1 / "prompts" / "notes.txt").write_text("kept")

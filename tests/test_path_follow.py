@@ -11,7 +11,8 @@ from engine.motion import skeleton as sk
 from engine.pipeline import jobs
 from engine.pipeline.errors import ParamError
 from engine.pipeline.motion_io import Motion
-from engine.pipeline.path_follow import distance_to_path, follow, heading_errors_deg, parse_path, read_path_file
+from engine.pipeline.path_follow import (distance_to_path, follow, for_body, heading_errors_deg, model_leg_length,
+                                         parse_path, read_path_file, starting_at)
 
 ARC = np.linspace(0, np.pi, 30)
 PATHS = {"line": [[0, 0], [0, 5]], "corner": [[0, 0], [0, 3], [3, 3]],
@@ -46,6 +47,8 @@ def test_the_root_follows_each_path_and_faces_along_it(name):
     ({"points": [[0, 0, 1], [1, 1, 1]]}, "path.points", "pairs"),
     ({"points": [[0, 0], [0, 5]], "seconds": 0}, "path.seconds", "up to 60"),
     ("nonsense", "path.points", "at least two"),
+    ({"points": [[0, 0], [0, 5]], "leg_length": -1}, "path.leg_length", "hip-to-ankle"),
+    ({"points": [[0, 0], [0, 5]], "speed": 2}, "path.speed", "not a path setting"),
 ])
 def test_bad_paths_are_named(raw, field, message):
     with pytest.raises(ParamError, match=message) as info:
@@ -85,3 +88,43 @@ def test_generate_with_a_path_through_the_job_api(tiny_bundle):
     motion = Motion.from_dict(result["motions"][0])
     path = parse_path({"points": PATHS["corner"]})
     assert np.median(distance_to_path(motion, path)) < 0.1
+
+
+def test_a_path_for_longer_legs_is_scaled_to_the_models_body():
+    """The add-on sends the curve in its world with the rig's leg length: the
+    engine walks a path shrunk by model/rig legs, which the add-on's root
+    scaling (rig/model legs) brings back onto the curve."""
+    offsets = _straight_walk().offsets
+    leg = model_leg_length(offsets)
+    path = parse_path({"points": [[1, 1], [1, 5], [3, 5]], "leg_length": 2 * leg})
+    body = for_body(path, offsets)
+    np.testing.assert_allclose(body.points, [[1, 1], [1, 3], [2, 3]], atol=1e-9)
+    assert for_body(parse_path({"points": [[0, 0], [0, 5]]}), offsets).points[-1, 1] == 5
+    moved = starting_at(path, np.array([-2.0, 0.5]))
+    np.testing.assert_allclose(moved.points[0], [-2, 0.5])
+    assert moved.length == pytest.approx(path.length)
+
+
+def test_continue_and_chained_prompts_with_a_path(tiny_bundle):
+    model = jobs.load_model(str(tiny_bundle), "cpu")
+    walk = _straight_walk(2.0)
+    with pytest.raises(ParamError) as info:
+        jobs.validate_job("continue", {"motion": walk.to_dict(), "seconds": 3, "path": {"points": PATHS["corner"],
+                                                                                        "seconds": 5}})
+    assert info.value.field == "path.seconds"
+    with pytest.raises(ParamError) as info:
+        jobs.run_job(model, "generate", {"text": "a person walks, then waves", "path": {"points": PATHS["line"]}})
+    assert info.value.field == "path" and "one action" in info.value.message
+    try:
+        result = jobs.run_job(model, "continue", {"motion": walk.to_dict(), "seconds": 3, "seed": 1,
+                                                  "text": "a person walks forward",
+                                                  "path": {"points": PATHS["corner"]}})
+    except ParamError as exc:                  # the tiny model may not travel, or not at a walk's pace: said so
+        assert exc.field.startswith("path")
+        return
+    out = Motion.from_dict(result["motion"])
+    np.testing.assert_allclose(out.root_pos[:walk.num_frames], walk.root_pos, atol=1e-6)   # the input, exactly
+    start = walk.root_pos[-1, [0, 2]]
+    moved = parse_path({"points": (np.asarray(PATHS["corner"]) + start).tolist()})
+    new = out.replace(out.local_quats[walk.num_frames + 10:], out.root_pos[walk.num_frames + 10:])
+    assert np.median(distance_to_path(new, moved)) < 0.15

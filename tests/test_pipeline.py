@@ -156,7 +156,9 @@ def test_foot_cleanup_reduces_skating_and_keeps_the_rest(walk):
     legs = [j for leg in post.LEGS for j in leg[:3]]
     others = [j for j in range(sk.NUM_JOINTS) if j not in legs]
     np.testing.assert_array_equal(fixed.local_quats[:, others], sliding.local_quats[:, others])
-    np.testing.assert_array_equal(fixed.root_pos, sliding.root_pos)
+    np.testing.assert_array_equal(fixed.root_pos[:, [0, 2]], sliding.root_pos[:, [0, 2]])
+    # the height changes only to stand the clip on its floor (settled where it floated, lifted where it sank)
+    assert np.abs(fixed.root_pos[:, 1] - sliding.root_pos[:, 1]).max() <= sliding.positions()[..., 1].min(axis=1).max()
     # the knee stays a hinge about the thigh's X axis (as far as it was one)
     knees = [sk.JOINT_INDEX["left_knee"], sk.JOINT_INDEX["right_knee"]]
     off_hinge = np.abs(fixed.local_quats[:, knees, 2:]).max()
@@ -167,7 +169,8 @@ def test_feet_sunk_into_the_floor_are_lifted_smoothly(walk):
     feet = list(sk.FOOT_JOINTS)
     floor_gap = walk.positions()[:, feet, 1].min()
     t = np.arange(walk.num_frames) / walk.fps
-    sink = (floor_gap + 0.04) * np.exp(-0.5 * ((t - t.mean()) / 0.5) ** 2)   # up to 4 cm through the floor
+    # stood on the floor (y = 0), then up to 4 cm through it around the middle
+    sink = floor_gap + 0.04 * np.exp(-0.5 * ((t - t.mean()) / 0.5) ** 2)
     root = walk.root_pos.copy()
     root[:, 1] -= sink
     sunk = walk.replace(root_pos=root)
@@ -176,7 +179,7 @@ def test_feet_sunk_into_the_floor_are_lifted_smoothly(walk):
     lowest = fixed.positions()[:, feet, 1].min(axis=1)
     assert lowest.min() >= 0.0                                   # nothing below the floor (y = 0)
     lift = fixed.root_pos[:, 1] - sunk.root_pos[:, 1]
-    assert lift.max() < 0.06 and np.abs(lift[:5]).max() < 1e-3  # just what is needed, where it is needed
+    assert lift.max() < 0.06 and np.abs(lift[:5]).max() < 2e-3  # just what is needed, where it is needed
     assert np.abs(np.diff(lift)).max() < 0.01                    # eased in and out, no pop
 
 

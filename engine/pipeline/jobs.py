@@ -67,7 +67,7 @@ MAX_SEED: int = 2 ** 31 - 1
 PARAMS: dict[str, tuple[str, ...]] = {
     "generate": ("text", "seconds", "seed", "variants", "fps", "options", "path"),
     "inbetween": ("motion", "from_frame", "to_frame", "text", "seed", "options"),
-    "continue": ("motion", "seconds", "text", "seed", "options"),
+    "continue": ("motion", "seconds", "text", "seed", "options", "path"),
     "caption": ("motion",),
     "compose": ("items", "transition", "seed", "fps", "options"),
 }
@@ -151,6 +151,13 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
         if out["seconds"] > room + 1e-9:        # the result is the motion and what follows it
             raise ParamError("seconds", f"the motion is {motion.duration:.1f} s long and the longest result is "
                                         f"{MAX_SECONDS:g} s; ask for at most {max(room, 0):.2f} s more")
+        raw_path = params.get("path")
+        if raw_path is not None:
+            from .path_follow import GroundPath, parse_path
+            out["path"] = raw_path if isinstance(raw_path, GroundPath) else parse_path(raw_path)
+            if out["path"].seconds is not None and abs(out["path"].seconds - out["seconds"]) > 1e-6:
+                raise ParamError("path.seconds", f"Continue adds {out['seconds']:g} s, so the path takes that long; "
+                                                 "leave path.seconds out or make it equal")
     out["text"] = _text(params.get("text"), "text", required=False)
     out["seed"] = _seed(params.get("seed"))
     out["options"] = _options(params.get("options"))
@@ -175,6 +182,9 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
     if task == "generate":
         from .compose import chained_pieces, generate_chain
         if chained_pieces(p["text"]):              # "walks in, then waves": a timeline, composed
+            if p.get("path") is not None:
+                raise ParamError("path", "a path is followed by one action; the prompt chains several (\"..., "
+                                         "then ...\"): generate the walk along the path, then Continue")
             motions, understood = generate_chain(model, p["text"], p["seconds"], seed, p["variants"], p["fps"],
                                                  p["options"], progress=progress, cancelled=cancelled)
             return {"motions": [m.to_dict() for m in motions],
@@ -192,7 +202,8 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
                                  options=p["options"], progress=progress, cancelled=cancelled)
     else:
         motion = tasks.continue_motion(model, p["motion"], p["seconds"], text=reading, seed=seed,
-                                       options=p["options"], progress=progress, cancelled=cancelled)
+                                       options=p["options"], progress=progress, cancelled=cancelled,
+                                       path=p.get("path"))
     return {"motion": motion.to_dict(), "seed": seed, "understood_as": understood}
 
 

@@ -13,9 +13,14 @@ faced relative to its travel (forward for a walk, backward for walking
 backward, sideways for a side step), and the sway is kept across the path. Turns come where the path turns. The foot cleanup, run
 afterwards by the task, plants the feet on the new path.
 
-A path is ``{"points": [[x, z], ...], "seconds": optional}`` in metres on
-the engine's ground plane (Y up; the motion starts at the first point), or
-a CSV of ``x,z`` rows.
+A path is ``{"points": [[x, z], ...], "seconds": optional, "leg_length":
+optional}`` in metres on the engine's ground plane (Y up; the motion starts
+at the first point), or a CSV of ``x,z`` rows. ``leg_length`` says how long
+the walker's legs are (hip to knee to ankle) in the path's units: the path is
+then scaled to the model's body, so a rig whose legs are longer than the
+model's still lands on the curve after its root motion is scaled by the
+leg ratio (the add-on sends it; a path in plain metres for the model's own
+body leaves it out).
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ ask before it is refused (the gait would look wrong)."""
 class GroundPath:
     points: np.ndarray              # (N, 2) x, z in metres
     seconds: float | None = None
+    leg_length: float | None = None  # the walker's leg length in the points' units (None: the model's body)
 
     @property
     def length(self) -> float:
@@ -57,6 +63,12 @@ def parse_path(raw: Any, field: str = "path") -> GroundPath:
     """A checked path from ``{"points": [[x, z], ...], "seconds": s}`` (or the list alone)."""
     points = raw.get("points") if isinstance(raw, dict) else raw
     seconds = raw.get("seconds") if isinstance(raw, dict) else None
+    leg = raw.get("leg_length") if isinstance(raw, dict) else None
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"points", "seconds", "leg_length"})
+        if unknown:
+            raise ParamError(f"{field}.{unknown[0]}", "is not a path setting; a path has points, seconds and "
+                                                     "leg_length")
     if not isinstance(points, list) or len(points) < 2:
         raise ParamError(f"{field}.points", "give at least two ground points [[x, z], ...] in metres")
     if len(points) > MAX_POINTS:
@@ -80,7 +92,36 @@ def parse_path(raw: Any, field: str = "path") -> GroundPath:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < float(seconds) <= 60:
             raise ParamError(f"{field}.seconds", f"must be a number of seconds up to 60, got {str(seconds)[:20]!r}")
         path.seconds = float(seconds)
+    if leg is not None:
+        if isinstance(leg, bool) or not isinstance(leg, (int, float)) or not 0.05 <= float(leg) <= 10:
+            raise ParamError(f"{field}.leg_length", f"must be the walker's hip-to-ankle length in metres "
+                                                    f"(0.05 to 10), got {str(leg)[:20]!r}")
+        path.leg_length = float(leg)
     return path
+
+
+def model_leg_length(offsets: np.ndarray) -> float:
+    """Hip-to-knee plus knee-to-ankle (mean of the two legs) of a body's rest
+    offsets: the measure the add-on scales root motion by."""
+    from ..motion.skeleton import JOINT_NAMES
+    idx = {n: i for i, n in enumerate(JOINT_NAMES)}
+    return float(np.mean([np.linalg.norm(offsets[idx[s + "knee"]]) + np.linalg.norm(offsets[idx[s + "ankle"]])
+                          for s in ("left_", "right_")]))
+
+
+def for_body(path: GroundPath, offsets: np.ndarray) -> GroundPath:
+    """``path`` scaled about its first point to the body with rest ``offsets``
+    (see ``leg_length`` in the module docstring); unchanged without one."""
+    if path.leg_length is None:
+        return path
+    k = model_leg_length(offsets) / path.leg_length
+    return GroundPath(path.points[0] + (path.points - path.points[0]) * k, path.seconds)
+
+
+def starting_at(path: GroundPath, xz: np.ndarray) -> GroundPath:
+    """``path`` moved so that it starts at ground point ``xz`` (Continue: the
+    character is already standing somewhere)."""
+    return GroundPath(path.points - path.points[0] + np.asarray(xz, dtype=np.float64), path.seconds, path.leg_length)
 
 
 def read_path_file(path: str | Path) -> GroundPath:

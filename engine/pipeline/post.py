@@ -24,6 +24,12 @@ Foot cleanup (:func:`foot_cleanup`)
        floor is y = 0 for a whole clip (generated motion stands on it) and
        the lowest foot joint of the frames that may not change otherwise
        (a user's own floor).
+    0. Settle (a whole generated clip only, :func:`settle_on_floor`): where
+       the body's lowest point stays above the floor for a whole second
+       (decoded bows and get-ups that end floating 10-20 cm up), the root is
+       lowered until it touches, smoothly; a jump's short flight keeps its
+       height because its window holds the take-off and landing. Again
+       after step 4, whose lift out of the floor can leave the body high.
     Only the hip, knee and ankle rotations and the root height change;
     spine and arms are untouched.
 
@@ -49,6 +55,9 @@ BLEND_S: float = 0.15
 GROUND_SMOOTH_S: float = 0.15
 GROUND_MARGIN_M: float = 0.0005
 """Feet are lifted to this far above the floor, so rounding cannot leave them a hair below it."""
+SETTLE_WINDOW_S: float = 1.0
+"""A body whose lowest point is off the floor for this long is lowered onto it
+(longer than any flight in the data: a jump's or a run's)."""
 
 _I = sk.JOINT_INDEX
 LEGS: tuple[tuple[int, int, int, int], ...] = (
@@ -204,6 +213,28 @@ def _window_mean(x: np.ndarray, radius: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).mean(axis=-1)
 
 
+def _window_min(x: np.ndarray, radius: int) -> np.ndarray:
+    padded = np.pad(x, radius, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).min(axis=-1)
+
+
+def settle_on_floor(motion: Motion, floor: float = 0.0) -> Motion:
+    """Lower the root where the lowest joint stays above ``floor`` for a
+    whole :data:`SETTLE_WINDOW_S` (step 0 of the module docstring). The drop
+    is a window mean of window minima of the clearance, so it never pushes
+    any joint below the floor (each mean is at most the clearance at its
+    frame) and it eases in and out over the window."""
+    clearance = motion.positions()[..., 1].min(axis=1) - floor
+    radius = max(1, int(round(SETTLE_WINDOW_S * motion.fps / 2)))
+    # (the margin keeps rounding from leaving a foot a hair below the floor, as ground_feet does)
+    drop = _window_mean(np.maximum(_window_min(clearance, radius) - GROUND_MARGIN_M, 0.0), radius)
+    if drop.max() < 1e-4:
+        return motion
+    root = motion.root_pos.copy()
+    root[:, 1] -= drop
+    return motion.replace(root_pos=root)
+
+
 def ground_feet(motion: Motion, floor: float = 0.0, editable: np.ndarray | None = None) -> Motion:
     """Raise the root where the lowest foot joint is below ``floor`` (step 4
     of the module docstring); ``editable`` (T,) weights how much of the lift
@@ -243,6 +274,9 @@ def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motio
     if n < 3:
         return motion
     lo, hi = frames if frames is not None else (0, n)
+    whole = lo <= 0 and hi >= n              # a whole generated clip: its floor is y = 0
+    if whole:
+        motion = settle_on_floor(motion)
     positions = motion.positions()
     world = motion.world_quats()
     contacts = foot_contacts(positions, motion.fps)
@@ -263,7 +297,9 @@ def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motio
     fixed = np.ones(n, dtype=bool)
     fixed[lo:hi] = False
     floor = float(positions[fixed][:, list(sk.FOOT_JOINTS), 1].min()) if fixed.any() else 0.0
-    return ground_feet(locked, floor, editable)
+    grounded = ground_feet(locked, floor, editable)
+    # the locks can push a foot into the floor, and lifting it out lifts the whole body: settle again
+    return settle_on_floor(grounded) if whole else grounded
 
 
 def _lock_toes(motion: Motion, contacts: np.ndarray, blend: int, editable: np.ndarray) -> Motion:

@@ -123,12 +123,12 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
     if reading is None:
         raise ParamError("text", "is empty; describe the motion, e.g. \"a person walks forward\"")
     if path is not None:
-        from .path_follow import pace_seconds
+        from .path_follow import for_body, pace_seconds
         if path.seconds is not None:
             seconds = path.seconds
         else:                                # the action's own pace decides how long the path takes
             probe = generate(model, reading, None, seed, 1, MODEL_FPS, PostOptions(False, False))[0]
-            seconds = min(60.0, pace_seconds(probe, path))
+            seconds = min(60.0, pace_seconds(probe, for_body(path, probe.offsets)))
     fps = float(fps)
     variants = int(variants)
     if seconds is None and reading.seconds:
@@ -148,9 +148,10 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
                  f"solving joint rotations of variant {i + 1} of {variants}")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
         if path is not None:
-            from .path_follow import check_pace, follow
-            check_pace(motion, path, reading.action)
-            motion = follow(motion, path)
+            from .path_follow import check_pace, follow, for_body
+            body_path = for_body(path, motion.offsets)
+            check_pace(motion, body_path, reading.action)
+            motion = follow(motion, body_path)
         motions.append(post_process(motion, options, (0, motion.num_frames)))
     run.step(1.0, "done")
     return motions
@@ -227,7 +228,7 @@ def inbetween(model, motion: Motion, from_frame: int, to_frame: int, text: str |
 def continue_motion(model, motion: Motion, seconds: float, text: str | PromptReading | None = None,
                     seed: int | None = None,
                     options: PostOptions = PostOptions(), progress: ProgressFn | None = None,
-                    cancelled: CancelFn | None = None) -> Motion:
+                    cancelled: CancelFn | None = None, path=None) -> Motion:
     """The input followed by ``round(seconds * fps)`` new frames at the
     input's fps (the input frames bit-exactly).
 
@@ -242,7 +243,12 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | PromptRea
     velocity (root offset and per-joint rotation delta, plus a velocity term
     that makes the first new step equal the input's last step) fades out
     (:func:`engine.pipeline.blend.correct_window` without an end key), so the
-    seam is continuous in pose and velocity."""
+    seam is continuous in pose and velocity.
+
+    With ``path`` (:class:`engine.pipeline.path_follow.GroundPath`, in the
+    input's world) the new frames are carried along it, moved to start where
+    the input ends (the character already stands somewhere); a path that
+    turns away from where the body faces is turned onto over the seam blend."""
     run = _Run(progress, cancelled)
     reading = read_prompt(model, text)
     fps = motion.fps
@@ -279,6 +285,13 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | PromptRea
     # the root height came back through the leg-length ratio, which ignores how high this body's
     # ankles sit: stand the new frames' feet on the floor the input's feet stood on
     r[:, 1] += floor_height(context) - floor_height(Motion(q, r, motion.offsets, fps).positions())
+    if path is not None:
+        from .path_follow import GroundPath, check_pace, follow, starting_at
+        new_part = Motion(q, r, motion.offsets, fps)
+        along = starting_at(GroundPath(path.points, count / fps, None), motion.root_pos[-1, [0, 2]])
+        check_pace(new_part, along, reading.action if reading else None)
+        new_part = follow(new_part, along)
+        q, r = new_part.local_quats, new_part.root_pos
     blend = max(2, int(round(SEAM_BLEND_S * fps)))
     q, r = correct_window(q, r, key_from(motion.local_quats, motion.root_pos, motion.num_frames - 1, -1), None,
                           blend)
