@@ -42,7 +42,7 @@ def hips_and_forward(rig, frames):
         right = m @ rig.pose.bones["thigh.R"].head
         out.append(list((left + right) / 2))
         side = np.array(left - right)[:2]
-        fwd.append([side[1], -side[0]])          # side x Z: the rig's forward (metarig: -Y at rest)
+        fwd.append([float(side[1]), float(-side[0])])          # side x Z: the rig's forward (metarig: -Y at rest)
     return out, fwd
 
 bpy.ops.extensions.package_install_files(filepath=DATA["zip"], repo="user_default", enable_on_install=True)
@@ -153,8 +153,8 @@ end_hips, _ = hips_and_forward(rig, [last])
 hips, fwd = hips_and_forward(rig, range(int(last), int(last) + 61))
 RESULT["continue"] = {"result": sorted(r), "last": bpy.context.window_manager.motiongpt_status.last,
                       "hips": hips, "forward": fwd, "start": end_hips[0],
-                      "direction": list(np.array(curve_path.curve_world_points(straight, bpy.context)[-1]
-                                                 - curve_path.curve_world_points(straight, bpy.context)[0])),
+                      "direction": [float(v) for v in curve_path.curve_world_points(straight, bpy.context)[-1]
+                                    - curve_path.curve_world_points(straight, bpy.context)[0]],
                       "earlier_kept": all([k for k in after[c] if k[0] <= last]
                                           == [k for k in walk_keys[c] if k[0] <= last] for c in walk_keys)}
 """
