@@ -72,6 +72,35 @@ def built_extension(tmp: Path) -> tuple[Path, dict]:
     return zip_path, env
 
 
+ADDON_SCRIPT_PRELUDE = r"""
+PKG = "bl_ext.user_default.motiongpt"
+
+def action_curves(act):
+    # an action's F-curves on every Blender: legacy .fcurves, else every channelbag of its layers (5.0)
+    if hasattr(act, "fcurves"):
+        return list(act.fcurves)
+    return [fc for layer in act.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
+
+bpy.ops.extensions.package_install_files(filepath=DATA["zip"], repo="user_default", enable_on_install=True)
+prefs = bpy.context.preferences.addons[PKG].preferences
+prefs.engine_root, prefs.engine_python = DATA["repo"], DATA["engine_python"]
+prefs.model_choice, prefs.model_path, prefs.device = 'CUSTOM', DATA["model"], 'CPU'
+"""
+"""What an add-on test script starts with (:func:`run_addon_script` puts it first):
+the built extension installed and enabled, its engine and model set in the
+Preferences, and ``action_curves``."""
+
+
+def run_addon_script(code: str, tmp: Path, model: Path, timeout: float = 600.0) -> dict:
+    """``code`` after :data:`ADDON_SCRIPT_PRELUDE` in a fresh Blender with the
+    extension built into ``tmp`` and the engine of $MOTIONGPT_TEST_ENGINE_PYTHON
+    (default: this interpreter) on ``model``; ``DATA["tmp"]`` is ``tmp``."""
+    zip_path, env = built_extension(tmp)
+    data = {"engine_python": os.environ.get("MOTIONGPT_TEST_ENGINE_PYTHON", sys.executable), "zip": str(zip_path),
+            "repo": str(REPO), "model": str(model), "tmp": str(tmp)}
+    return run_blender(ADDON_SCRIPT_PRELUDE + textwrap.dedent(code), data, timeout=timeout, env=env)
+
+
 def run_blender(code: str, data: dict | None = None, timeout: float = 120.0, env: dict | None = None) -> dict:
     """Run ``code`` with bpy in a subprocess and return its ``RESULT`` dict
     (``env``: extra environment variables, e.g. ``BLENDER_USER_EXTENSIONS``)."""

@@ -7,9 +7,6 @@ action ends, leaving every earlier key as it was; one undo removes a
 Generate; bad settings are refused by name with nothing changed."""
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
@@ -22,13 +19,6 @@ DEFAULT_MODEL = bs.REPO / "models" / "default"
 SCRIPT = r"""
 import math
 import numpy as np
-PKG = "bl_ext.user_default.motiongpt"
-
-def action_curves(act):
-    if hasattr(act, "fcurves"):
-        return list(act.fcurves)
-    return [fc for layer in act.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
-
 def keys(act):
     return {fc.data_path + str(fc.array_index): [tuple(k.co) for k in fc.keyframe_points] for fc in action_curves(act)}
 
@@ -45,10 +35,6 @@ def hips_and_forward(rig, frames):
         fwd.append([float(side[1]), float(-side[0])])          # side x Z: the rig's forward (metarig: -Y at rest)
     return out, fwd
 
-bpy.ops.extensions.package_install_files(filepath=DATA["zip"], repo="user_default", enable_on_install=True)
-prefs = bpy.context.preferences.addons[PKG].preferences
-prefs.engine_root, prefs.engine_python = DATA["repo"], DATA["engine_python"]
-prefs.model_choice, prefs.model_path, prefs.device = 'CUSTOM', DATA["model"], 'CPU'
 curve_path = sys.modules[PKG + ".curve_path"]
 scene = bpy.context.scene
 scene.render.fps, scene.render.fps_base = 20, 1.0
@@ -173,11 +159,7 @@ def _distance_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
 def run(tmp_path_factory):
     if not (DEFAULT_MODEL / "model.json").exists():
         pytest.skip("no shipped model in models/default")
-    tmp = tmp_path_factory.mktemp("follow_path")
-    zip_path, env = bs.built_extension(tmp)
-    data = {"engine_python": os.environ.get("MOTIONGPT_TEST_ENGINE_PYTHON", sys.executable), "zip": str(zip_path),
-            "repo": str(bs.REPO), "model": str(DEFAULT_MODEL)}
-    return bs.run_blender(SCRIPT, data, timeout=600, env=env)
+    return bs.run_addon_script(SCRIPT, tmp_path_factory.mktemp("follow_path"), DEFAULT_MODEL)
 
 
 def test_curves_are_read_in_world_space_in_order(run):

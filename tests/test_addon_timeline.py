@@ -5,9 +5,6 @@ in the timeline's range), one undo step restores everything, and the
 timeline survives save and reload (on the scene and on the action)."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 import blender_support as bs
@@ -18,18 +15,6 @@ DEFAULT_MODEL = bs.REPO / "models" / "default"
 
 SCRIPT = r"""
 import json, os
-PKG = "bl_ext.user_default.motiongpt"
-
-def action_curves(act):
-    # an action's F-curves on every Blender: legacy .fcurves, else every channelbag of its layers (5.0)
-    if hasattr(act, "fcurves"):
-        return list(act.fcurves)
-    return [fc for layer in act.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
-
-bpy.ops.extensions.package_install_files(filepath=DATA["zip"], repo="user_default", enable_on_install=True)
-prefs = bpy.context.preferences.addons[PKG].preferences
-prefs.engine_root, prefs.engine_python = DATA["repo"], DATA["engine_python"]
-prefs.model_choice, prefs.model_path, prefs.device = 'CUSTOM', DATA["model"], 'CPU'
 scene = bpy.context.scene
 scene.render.fps, scene.render.fps_base = 24, 1.0
 scene.frame_start, scene.frame_end = 1, 96
@@ -92,11 +77,7 @@ RESULT["restored"] = [(it.prompt, it.frame_start, it.frame_end, it.part) for it 
 def run(tmp_path_factory):
     if not (DEFAULT_MODEL / "model.json").exists():
         pytest.skip("no shipped model in models/default")
-    tmp = tmp_path_factory.mktemp("timeline")
-    zip_path, env = bs.built_extension(tmp)
-    data = {"engine_python": os.environ.get("MOTIONGPT_TEST_ENGINE_PYTHON", sys.executable), "zip": str(zip_path),
-            "repo": str(bs.REPO), "model": str(DEFAULT_MODEL), "tmp": str(tmp)}
-    return bs.run_blender(SCRIPT, data, timeout=600, env=env)
+    return bs.run_addon_script(SCRIPT, tmp_path_factory.mktemp("timeline"), DEFAULT_MODEL)
 
 
 def test_markers_become_items(run):
