@@ -43,6 +43,9 @@ TRAVEL_SMOOTH_S = 0.5
 """The root smoothed over this long is the body's travel; the rest is sway."""
 MIN_TRAVEL_M = 0.2
 """An action that travels less than this over its length does not follow a path."""
+TURN_SMOOTH_S = 0.15
+"""The path's direction is smoothed over this long (Gaussian sigma), so a corner
+is turned over a few steps, not in one frame."""
 SPEED_LIMIT = 1.6
 """How much faster (or slower, 1/limit) than the action's own pace a path may
 ask before it is refused (the gait would look wrong)."""
@@ -199,7 +202,7 @@ def follow(motion: Motion, path: GroundPath) -> Motion:
     pos, tangent = _at(path.points, arc, along * (arc[-1] / max(along[-1], 1e-9)))
     # the path's direction, smoothed so a corner turns over a few steps, not in one frame
     path_angle = np.unwrap(np.arctan2(tangent[:, 0], tangent[:, 1]))
-    path_angle = gaussian_smooth(path_angle, max(1.0, 0.25 * motion.fps))
+    path_angle = gaussian_smooth(path_angle, max(1.0, TURN_SMOOTH_S * motion.fps))
     normal = np.stack([np.cos(path_angle), -np.sin(path_angle)], axis=-1)
     turn = path_angle - gen_angle                                           # (T,) about +Y
     root = motion.root_pos.copy()
