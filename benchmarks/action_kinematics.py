@@ -5,7 +5,8 @@ and does generated motion stay on the floor in every second?
     python benchmarks/action_kinematics.py --real DATA_DIR          # the judges on real clips
 
 Judges (positions on the 22 joints, Y up, metres, floor at the lowest foot
-point of the first frame as the pipeline delivers it):
+point of the first frame as the pipeline delivers it, or with ``--floor zero``
+at y = 0, where the engine stands generated motion):
 
 * jump: both feet leave the floor (lowest foot point > 8 cm) while the hips
   rise more than 8 cm above their median.
@@ -50,8 +51,13 @@ SECONDS = {"jump": 3.0, "kick": 3.0, "cartwheel": 3.0, "crawl": 4.0, "get up": 4
            "bow": 4.0}
 
 
+FLOOR = {"mode": "first-frame"}
+"""Where the floor is: "first-frame" (the lowest foot point of the first frame)
+or "zero" (y = 0, where the engine stands every generated clip)."""
+
+
 def floor_height(joints: np.ndarray) -> float:
-    return float(joints[0, FEET, 1].min())
+    return 0.0 if FLOOR["mode"] == "zero" else float(joints[0, FEET, 1].min())
 
 
 def judge(action: str, joints: np.ndarray) -> bool | None:
@@ -135,7 +141,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--real", help="judge the real clips of a built dataset instead")
     parser.add_argument("--json", help="write the summary here")
+    parser.add_argument("--floor", choices=["first-frame", "zero"], default="first-frame",
+                        help="the floor: the first frame's lowest foot point (default) or y = 0, the engine's "
+                             "floor for generated motion")
     args = parser.parse_args()
+    FLOOR["mode"] = args.floor
     if args.real:
         run_real(args.real)
         return
