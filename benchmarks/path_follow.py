@@ -47,12 +47,8 @@ def follow_path_constraint(motion, path):
     Follow Path constraint slides an in-place cycle: uniform speed over the
     frames, the body turned to the path's tangent at each frame."""
     from engine.motion.quaternion import axis_angle_to_quat, qmul
-    from engine.pipeline.path_follow import _arc, _at, travel
-    smooth, _ = travel(motion)
-    d = np.gradient(smooth, axis=0)
-    gen_angle = np.unwrap(np.arctan2(d[:, 0], d[:, 1]))
-    normal_gen = np.stack([np.cos(gen_angle), -np.sin(gen_angle)], axis=-1)
-    lateral = ((motion.root_pos[:, [0, 2]] - smooth) * normal_gen).sum(-1)
+    from engine.pipeline.path_follow import _arc, _at, travel_frame
+    gen_angle, _, lateral = travel_frame(motion)
     arc = _arc(path.points)
     pos, tangent = _at(path.points, arc, np.linspace(0.0, arc[-1], motion.num_frames))
     angle = np.unwrap(np.arctan2(tangent[:, 0], tangent[:, 1]))

@@ -176,28 +176,33 @@ def travel(motion: Motion) -> tuple[np.ndarray, float]:
     return smooth, float(_arc(smooth)[-1])
 
 
-def follow(motion: Motion, path: GroundPath) -> Motion:
-    """``motion`` carried along ``path`` (module docstring)."""
-    from ..motion.quaternion import axis_angle_to_quat, qmul
-    smooth, length = travel(motion)
-    if length < MIN_TRAVEL_M:
-        raise ParamError("path", f"this action travels only {length:.2f} m in {motion.duration:.1f} s, so it "
-                                 "cannot follow a path; ask for one that moves the body (a walk, a run)")
-    # the direction the body travelled (from the smoothed root; held where it stands still)
+def travel_frame(motion: Motion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the direction the body travelled, radians about +Y from +Z (T,); its
+    progress along that direction, m (T,), from the root's own steps so the
+    gait's surges stay; its sideways sway off the smoothed travel, m (T,))."""
+    smooth, _ = travel(motion)
     d = np.gradient(smooth, axis=0)
     moving = np.linalg.norm(d, axis=-1) > 1e-6
     gen_angle = np.unwrap(np.arctan2(d[:, 0], d[:, 1]))
-    if not moving.all():
+    if not moving.all():                                  # held where the body stands still
         idx = np.where(moving, np.arange(len(d)), 0)
         np.maximum.accumulate(idx, out=idx)
         gen_angle = gen_angle[idx]
     u = np.stack([np.sin(gen_angle), np.cos(gen_angle)], axis=-1)          # travel direction (x, z)
     n = np.stack([u[:, 1], -u[:, 0]], axis=-1)                              # its right-hand normal
     root_xz = motion.root_pos[:, [0, 2]]
-    # progress along the travel (the root's own steps, so the gait's surges stay), lateral sway kept aside
     step = np.concatenate([[0.0], (np.diff(root_xz, axis=0) * u[1:]).sum(-1)])
-    along = np.cumsum(np.maximum(step, 0.0))
-    lateral = ((root_xz - smooth) * n).sum(-1)
+    return gen_angle, np.cumsum(np.maximum(step, 0.0)), ((root_xz - smooth) * n).sum(-1)
+
+
+def follow(motion: Motion, path: GroundPath) -> Motion:
+    """``motion`` carried along ``path`` (module docstring)."""
+    from ..motion.quaternion import axis_angle_to_quat, qmul
+    _, length = travel(motion)
+    if length < MIN_TRAVEL_M:
+        raise ParamError("path", f"this action travels only {length:.2f} m in {motion.duration:.1f} s, so it "
+                                 "cannot follow a path; ask for one that moves the body (a walk, a run)")
+    gen_angle, along, lateral = travel_frame(motion)
     arc = _arc(path.points)
     pos, tangent = _at(path.points, arc, along * (arc[-1] / max(along[-1], 1e-9)))
     # the path's direction, smoothed so a corner turns over a few steps, not in one frame

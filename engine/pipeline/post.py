@@ -203,19 +203,10 @@ def two_bone_ik(local_quats: np.ndarray, world: np.ndarray, positions: np.ndarra
     local_quats[frames, ankle] = qnormalize(qmul(qinv(wk_new), wa))
 
 
-def _window_max(x: np.ndarray, radius: int) -> np.ndarray:
+def _windowed(x: np.ndarray, radius: int, reduce) -> np.ndarray:
+    """``reduce`` (np.max, np.min, np.mean) over a centred window of 2 * radius + 1 frames (edges repeated)."""
     padded = np.pad(x, radius, mode="edge")
-    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).max(axis=-1)
-
-
-def _window_mean(x: np.ndarray, radius: int) -> np.ndarray:
-    padded = np.pad(x, radius, mode="edge")
-    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).mean(axis=-1)
-
-
-def _window_min(x: np.ndarray, radius: int) -> np.ndarray:
-    padded = np.pad(x, radius, mode="edge")
-    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).min(axis=-1)
+    return reduce(np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1), axis=-1)
 
 
 def settle_on_floor(motion: Motion, floor: float = 0.0) -> Motion:
@@ -227,7 +218,7 @@ def settle_on_floor(motion: Motion, floor: float = 0.0) -> Motion:
     clearance = motion.positions()[..., 1].min(axis=1) - floor
     radius = max(1, int(round(SETTLE_WINDOW_S * motion.fps / 2)))
     # (the margin keeps rounding from leaving a foot a hair below the floor, as ground_feet does)
-    drop = _window_mean(np.maximum(_window_min(clearance, radius) - GROUND_MARGIN_M, 0.0), radius)
+    drop = _windowed(np.maximum(_windowed(clearance, radius, np.min) - GROUND_MARGIN_M, 0.0), radius, np.mean)
     if drop.max() < 1e-4:
         return motion
     root = motion.root_pos.copy()
@@ -246,7 +237,7 @@ def ground_feet(motion: Motion, floor: float = 0.0, editable: np.ndarray | None 
         return motion
     radius = max(1, int(round(GROUND_SMOOTH_S * motion.fps / 2)))
     # a mean over the same window as the max never falls below any need inside it
-    lift = _window_mean(_window_max(depth, radius), radius)
+    lift = _windowed(_windowed(depth, radius, np.max), radius, np.mean)
     if editable is not None:
         lift = lift * editable
     root = motion.root_pos.copy()
