@@ -317,3 +317,22 @@ def test_init_from_starts_at_the_trained_tokenizer(built_sample, tmp_path):
     settled = float(np.mean(trained["losses"][-10:]))
     assert tuned["losses"][0] < 0.9 * fresh["losses"][0]
     assert abs(tuned["losses"][0] - settled) < 0.15 * settled, (tuned["losses"][0], settled)
+
+
+def test_balanced_batches_draw_a_rare_action_far_more_often():
+    """A pose only a one-clip action holds (lying, crawling) must reach the
+    tokenizer often enough to get codes of its own: with balance power 0 the
+    one 'crawl' clip among 99 walks fills about half the windows, with the
+    default (no clip_p) the draw is the uniform one it always was."""
+    from engine.train.lm_data import balanced_clip_p
+    from engine.train.vq_trainer import make_batch
+    clips = [np.full((40, 3), i, dtype=np.float32) for i in range(100)]
+    actions = {f"c{i}": "walk" for i in range(99)} | {"c99": "crawl"}
+    p = balanced_clip_p([f"c{i}" for i in range(100)], actions, 0.0)
+    drawn = np.concatenate([make_batch(clips, 64, 16, seed=0, step=s, clip_p=p)[0][:, 0, 0].numpy()
+                            for s in range(20)])
+    assert 0.4 < float((drawn == 99).mean()) < 0.6
+    uniform = np.concatenate([make_batch(clips, 64, 16, seed=0, step=s)[0][:, 0, 0].numpy() for s in range(20)])
+    assert float((uniform == 99).mean()) < 0.05
+    rng = np.random.default_rng([0, 3])
+    assert (make_batch(clips, 64, 16, seed=0, step=3)[0][:, 0, 0].numpy() == rng.integers(0, 100, size=64)).all()

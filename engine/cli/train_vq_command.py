@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", metavar="DIR",
                    help="start from this trained tokenizer folder (e.g. models/default/vq): its config, weights and "
                         "codebook, fine-tuned on --data (far cheaper than from random weights)")
+    p.add_argument("--balance-power", type=float, default=1.0,
+                   help="draw each action's clips in proportion to (its clips) ** this: 1 = every clip equally "
+                        "(default), 0.3 = oversample rare actions so their poses (lying, crawling, a cartwheel) get "
+                        "codes of their own (needs labels.jsonl from build-data)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0: in the main process)")
@@ -59,7 +63,7 @@ def run_train_vq(args: argparse.Namespace) -> int:
                       val_every=args.val_every, val_split=args.val_split, resume=args.resume,
                       device=args.device, seed=args.seed, workers=args.workers, progress=not args.quiet,
                       val_max_clips=args.val_max_clips, min_frames=args.min_frames, grad_accum=args.grad_accum,
-                      precision=args.precision, init_from=args.init_from)
+                      precision=args.precision, init_from=args.init_from, balance_power=args.balance_power)
     if result["rank"] != 0:
         return 130 if result["interrupted"] else 0      # rank 0 speaks for a run of several processes
     best = result["best_val_mpjpe_mm"]

@@ -47,7 +47,9 @@ from ..errors import MotionFileError, MotionGPTError
 from ..models.motion_tokenizer import MotionTokenizer, load_stats, read_vq_config, save_stats, tokenizer_config
 from ..models.vqvae import MotionVQVAE, VQConfig
 from ..motion.features import features_to_joints
+from ..data.labels import read_actions
 from .distributed import setup
+from .lm_data import balanced_clip_p
 from .precision import Precision
 
 EMA_FILE = "quantizer_ema.safetensors"
@@ -65,14 +67,18 @@ def _step_seed(seed: int, step: int) -> int:
 
 
 def make_batch(clips: list[np.ndarray], batch_size: int, window: int, seed: int, step: int,
-               multiple: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+               multiple: int = 4, clip_p: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The crops of step ``step``, a function of (seed, step) only: (batch,
     (batch_size, window, nfeats) float32; lengths (batch_size,)). Clips are
-    drawn uniformly and cropped at a uniform start; a clip shorter than the
-    window is taken whole (rounded down to ``multiple`` frames) and
-    zero-padded, its length telling the model and the loss where it ends."""
+    drawn uniformly (or by ``clip_p``, :func:`engine.train.lm_data.balanced_clip_p`,
+    so that a pose only a one-clip action holds -- lying, crawling -- is seen
+    often enough to get codes of its own) and cropped at a uniform start; a
+    clip shorter than the window is taken whole (rounded down to ``multiple``
+    frames) and zero-padded, its length telling the model and the loss where
+    it ends."""
     rng = np.random.default_rng([int(seed), int(step)])
-    which = rng.integers(0, len(clips), size=batch_size)
+    which = (rng.integers(0, len(clips), size=batch_size) if clip_p is None
+             else rng.choice(len(clips), size=batch_size, p=clip_p))
     out = np.zeros((batch_size, window, clips[0].shape[1]), dtype=np.float32)
     lengths = np.empty(batch_size, dtype=np.int64)
     for b, c in enumerate(which):
@@ -89,23 +95,25 @@ class _StepBatches(torch.utils.data.Dataset):
     prepare batches without changing what each step sees."""
 
     def __init__(self, clips: list[np.ndarray], batch_size: int, window: int, seed: int, first: int, last: int,
-                 multiple: int):
+                 multiple: int, clip_p: np.ndarray | None = None):
         self.clips, self.batch_size, self.window, self.seed = clips, batch_size, window, seed
-        self.first, self.last, self.multiple = first, last, multiple
+        self.first, self.last, self.multiple, self.clip_p = first, last, multiple, clip_p
 
     def __len__(self) -> int:
         return max(0, self.last - self.first)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return make_batch(self.clips, self.batch_size, self.window, self.seed, self.first + i, self.multiple)
+        return make_batch(self.clips, self.batch_size, self.window, self.seed, self.first + i, self.multiple,
+                          self.clip_p)
 
 
-def _batches(clips, batch_size, window, seed, first, last, workers, pin, multiple):
+def _batches(clips, batch_size, window, seed, first, last, workers, pin, multiple, clip_p=None):
     if workers <= 0:
         for step in range(first, last):
-            yield make_batch(clips, batch_size, window, seed, step, multiple)
+            yield make_batch(clips, batch_size, window, seed, step, multiple, clip_p)
         return
-    loader = torch.utils.data.DataLoader(_StepBatches(clips, batch_size, window, seed, first, last, multiple),
+    loader = torch.utils.data.DataLoader(_StepBatches(clips, batch_size, window, seed, first, last, multiple,
+                                                      clip_p),
                                          batch_size=None, shuffle=False, num_workers=workers, pin_memory=pin,
                                          prefetch_factor=4, persistent_workers=False)
     yield from loader
@@ -191,8 +199,13 @@ def loss_counts(lengths: torch.Tensor, frames: int, nfeats: int, code_dim: int, 
     return rec, max(vel, 1.0), commit
 
 
-def _load_clips(root: Path, split: str, mean: np.ndarray, std: np.ndarray) -> list[np.ndarray]:
-    return [((c.features - mean) / std).astype(np.float32) for c in humanml3d.load_split(root, split)]
+def _load_clips(root: Path, split: str, mean: np.ndarray, std: np.ndarray,
+                ids: list[str] | None = None) -> list[np.ndarray]:
+    """The split's clips, normalised; their ids are appended to ``ids`` when given."""
+    clips = humanml3d.load_split(root, split)
+    if ids is not None:
+        ids.extend(c.clip_id for c in clips)
+    return [((c.features - mean) / std).astype(np.float32) for c in clips]
 
 
 def _evenly(items: list, limit: int) -> list:
@@ -209,8 +222,11 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
              val_at_start: bool = False, val_max_clips: int = 512, min_frames: int | None = None,
              log: Callable[[str], None] | None = None,
              should_stop: Callable[[], bool] | None = None, grad_accum: int = 1,
-             precision: str = "fp32", init_from: str | Path | None = None) -> dict[str, Any]:
+             precision: str = "fp32", init_from: str | Path | None = None,
+             balance_power: float = 1.0) -> dict[str, Any]:
     """Train (or resume training) a motion tokenizer; returns a summary dict:
+    (``balance_power``: draw each action's clips in proportion to its clip
+    count to this power, as train-lm does; 1 = every clip equally)
     (``init_from``: start from a trained tokenizer folder's weights and
     codebook instead of random ones, with its config; the statistics are
     this dataset's)
@@ -293,9 +309,14 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                                  f"got {window}")
 
         # data
-        train_clips_all = _load_clips(data_dir, "train", mean, std)
+        train_ids_all: list[str] = []
+        train_clips_all = _load_clips(data_dir, "train", mean, std, train_ids_all)
         min_frames = max(config.downsample, window // 4 if min_frames is None else int(min_frames))
-        train_clips = [c for c in train_clips_all if len(c) >= min_frames]
+        kept = [i for i, c in enumerate(train_clips_all) if len(c) >= min_frames]
+        train_clips = [train_clips_all[i] for i in kept]
+        clip_p = None
+        if balance_power != 1.0 and train_clips:
+            clip_p = balanced_clip_p([train_ids_all[i] for i in kept], read_actions(data_dir), balance_power)
         if not train_clips:
             longest = max((len(c) for c in train_clips_all), default=0)
             raise MotionGPTError(f"{data_dir}: no training clip has {min_frames} frames (longest {longest})")
@@ -352,6 +373,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                     "init_from"), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
                 "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
                 "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
+                "balance_power": balance_power,
                 "processes": dist.world}
 
         results: dict[str, Any] = {
@@ -426,7 +448,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             if start_step >= steps:
                 say(f"{out_dir} is already at step {start_step} (>= {steps}); nothing to train")
             batches = _batches(train_clips, batch_size, window, seed, start_step, steps, workers, pin,
-                               config.downsample)
+                               config.downsample, clip_p)
             for batch, lengths in batches:
                 t0 = time.perf_counter()
                 # the same seed in every process: the codebook's resets must draw alike
