@@ -141,6 +141,9 @@ def test_fine_tuning_starts_from_the_given_model(trained, tmp_path, built_sample
     assert tok_tuned.tokens("a tired person walks") == tok_start.tokens("a tired person walks")
     for key, value in start.state_dict().items():           # lr 0: the weights it started from, unchanged
         torch.testing.assert_close(tuned.state_dict()[key], value)
+    # a fine-tune keeps captioning in real words: it carries the caption words (v1.1's run had none)
+    from engine.lm.caption_words import load_words
+    assert set(load_words(out / "lm")) <= set(load_words(tmp_path / "ft" / "lm") or [])
 
 
 def test_inbetween_averages_the_candidates_that_meet_the_keys_best(trained):

@@ -32,7 +32,7 @@ from ..data import humanml3d
 from ..errors import MotionGPTError
 from ..lm import model as lm_model
 from ..lm.batch import IGNORE_INDEX, collate
-from ..lm.caption_words import save_words, words_of
+from ..lm.caption_words import load_words, save_words, words_of
 from ..lm.tokenizer import MotionTextTokenizer, build_tokenizer
 from ..lm.vocab import DEFAULT_MAX_TOKENS
 from ..models.bundle import write_bundle_manifest
@@ -158,9 +158,23 @@ def _validate(model, tokenizer, batches, device, max_input_tokens: int) -> float
     return float(np.mean(losses))
 
 
+def _lm_folder(folder: Path) -> Path:
+    return folder / "lm" if (folder / "lm").is_dir() else folder
+
+
+def _training_texts(train_clips, caption_fn: CaptionFn | None, seed: int) -> list[str]:
+    """The captions the text tokenizer and the caption words are made from
+    (with two paraphrases of each when training paraphrases)."""
+    texts = [c for clip in train_clips for c in clip.captions]
+    if caption_fn is not None:
+        rng = np.random.default_rng(seed)
+        texts += [caption_fn(c, rng) for c in texts for _ in range(2)]
+    return texts
+
+
 def _init_from(folder: Path, vq: MotionTokenizer, dev):
     """(model, config, tokenizer) of a trained model folder to fine-tune."""
-    lm_folder = folder / "lm" if (folder / "lm").is_dir() else folder
+    lm_folder = _lm_folder(folder)
     model, config, tokenizer = lm_model.load_lm(lm_folder, dev)
     if tokenizer is None:
         raise MotionGPTError(f"{lm_folder} has no text tokenizer (tokenizer.json); --init-from needs a complete model folder")
@@ -220,12 +234,14 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
             state = ckpt.read_trainer_state(lm_dir)
         elif init_from is not None:
             model, config, tokenizer = _init_from(Path(init_from), vq, dev)
+            if dist.is_main:       # its caption words and this data's: a fine-tune captions in real words too
+                source = load_words(_lm_folder(Path(init_from))) or []
+                lm_dir.mkdir(parents=True, exist_ok=True)
+                save_words(lm_dir, set(source) | set(words_of(_training_texts(train_clips, caption_fn, settings.seed),
+                                                              tokenizer)))
         else:
             # every process builds the same tokenizer: the BPE is deterministic
-            texts = [c for clip in train_clips for c in clip.captions]
-            if caption_fn is not None:
-                rng = np.random.default_rng(settings.seed)
-                texts += [caption_fn(c, rng) for c in texts for _ in range(2)]
+            texts = _training_texts(train_clips, caption_fn, settings.seed)
             tokenizer = build_tokenizer(texts, vq.code_num, vocab_size=settings.text_vocab_size)
             if dist.is_main:       # the words captions may be spelled with (engine/lm/caption_words.py)
                 lm_dir.mkdir(parents=True, exist_ok=True)
