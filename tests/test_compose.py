@@ -64,6 +64,24 @@ def test_a_gap_between_items_is_a_transition(model):
     assert np.isfinite(np.asarray(result["motion"]["joint_positions"])).all()
 
 
+def test_standing_still_holds_the_pose_the_shot_reached(model):
+    """The model has no idle motion: "stands still" between a walk and a wave
+    holds the walk's last pose (not the nearest action it knows), and the
+    item's reading says so."""
+    items = [{"text": "a person walks forward", "start": 0, "end": 2},
+             {"text": "a person stands still", "start": 2, "end": 4},
+             {"text": "a person waves the right hand", "start": 4, "end": 6}]
+    result = jobs.run_job(model, "compose", {"items": items, "seed": 2, "options": {"foot_cleanup": False}})
+    still = result["items"][1]["understood_as"]
+    assert still["known"] is False and still["holds_pose"]
+    assert "holds the pose" in still["message"]
+    pos = np.asarray(result["motion"]["joint_positions"])
+    speed = np.linalg.norm(np.diff(pos, axis=0), axis=-1) * 20
+    held = speed[2 * 20 + 10:4 * 20 - 10]                 # the item's span without its two transitions
+    assert held.max() < 1e-4, held.max()
+    assert speed[10:30].max() > 0.05                       # the walk around it moves
+
+
 def test_a_part_item_takes_only_its_joints(model):
     from engine.pipeline.compose import Timeline, compose, merge_part
     timeline = parse_timeline(WALK_WAVE)

@@ -20,6 +20,8 @@ made with this model's own tasks, the way STMC and FlowMDM split the work:
   :data:`PART_EASE_S`, through the spine and collars with partial weights
   (:data:`PART_WEIGHTS`), so a wave rides on a walk: root and legs from the
   walk, the arm from the wave.
+* An item that asks for a still pose ("stands still", "waits") holds the
+  pose the body reached (this model has no idle motion), and says so.
 * The foot cleanup runs on the result; each item says how its prompt was
   read; item i draws with seed ``seed + i``, join j with ``seed + 1000 + j``,
   so one seed makes the same shot again.
@@ -259,8 +261,14 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
         step(f"item {item.index + 1}: {item.text}")
         first = int(round(item.start * fps_m))
         last = int(round(item.end * fps_m))
-        made = tasks.generate(model, readings[item.index], seconds=(last - first + 1) / fps_m,
-                              seed=seed + item.index, options=raw)[0]
+        reading = readings[item.index]
+        if pieces and is_held_pose(reading):                      # "stands still": the pose the shot reached
+            made = hold(pieces[-1], -1, last - first + 1)
+        else:
+            made = tasks.generate(model, reading, seconds=(last - first + 1) / fps_m,
+                                  seed=seed + item.index, options=raw)[0]
+            if is_held_pose(reading):                              # the first item: its made motion's first pose
+                made = hold(made, 0, made.num_frames)
         if pieces:
             made = place_after(made, pieces[-1])
             if first > cursor:                                     # a gap: the transition
@@ -303,9 +311,27 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
         progress(1.0, "done")
     understood = [{"item": i.index, "text": i.text, "start": i.start, "end": i.end,
                    "parts": list(i.parts) if i.parts else None,
-                   "understood_as": readings[i.index].to_dict() if readings[i.index] is not None else None}
+                   "understood_as": _understood(readings[i.index], i)}
                   for i in timeline.items]
     return shot, understood
+
+
+def is_held_pose(reading) -> bool:
+    """Whether a prompt asks for a still pose this model has no motion for
+    ("stands still", "waits", "poses"): in a shot that is the pose the body
+    reached, held, rather than the nearest action the model knows (which for
+    standing still was a get-up from the floor)."""
+    return reading is not None and reading.known is False and reading.holds_pose
+
+
+def _understood(reading, item: Item) -> dict | None:
+    if reading is None:
+        return None
+    out = reading.to_dict()
+    if is_held_pose(reading) and item.is_base:
+        out["message"] = (f"outside what this model knows ({reading.outside}): it has no idle motion, so the "
+                          "shot holds the pose the body reached")
+    return out
 
 
 # ------------------------------------------------------------------------------
@@ -323,7 +349,8 @@ def generate_chain(model, text: str, seconds: float | None, seed: int, variants:
     """``generate`` for a prompt that chains actions: read as a timeline
     (:mod:`engine.prompts.chaining`) and composed; variant i with seed
     ``seed + 100 * i``. Returns the motions and the reading, whose
-    ``message`` lists every item with its span and how it was read."""
+    ``message`` lists every item with its span and how it was read (and
+    ``items`` holds them as ``compose`` returns them)."""
     from ..prompts.chaining import timeline_items
     from . import tasks
     pieces = chained_pieces(text)
@@ -348,4 +375,4 @@ def generate_chain(model, text: str, seconds: float | None, seed: int, variants:
     message = f"read as a timeline of {len(understood)} items: " + "; ".join(lines)
     return motions, {"message": message, "known": all((e["understood_as"] or {}).get("known", True)
                                                        for e in understood),
-                     "timeline": lines}
+                     "timeline": lines, "items": understood}
