@@ -4,7 +4,8 @@ object is moved, turned and scaled, onto a metarig that is itself scaled
 and turned at object level, lands on the curve (its hip centre, in world
 space) and faces along it; Continue walks on along the curve from where the
 action ends, leaving every earlier key as it was; one undo removes a
-Generate; bad settings are refused by name with nothing changed."""
+Generate; bad settings are refused by name with nothing changed; an Euler
+rig (a BVH import's bone modes) follows the curve with its modes kept."""
 from __future__ import annotations
 
 import numpy as np
@@ -143,6 +144,22 @@ RESULT["continue"] = {"result": sorted(r), "last": bpy.context.window_manager.mo
                                     - curve_path.curve_world_points(straight, bpy.context)[0]],
                       "earlier_kept": all([k for k in after[c] if k[0] <= last]
                                           == [k for k in walk_keys[c] if k[0] <= last] for c in walk_keys)}
+
+# an Euler rig (every bone ZXY, as a BVH import has them) follows the same curve, its modes kept
+euler, _ = bs.human_metarig("EulerWalker")
+for pb in euler.pose.bones:
+    pb.rotation_mode = 'ZXY'
+bs.activate(euler)
+s.continue_follow_path = False
+s.follow_path, s.path_start, s.path_timing = True, 'CURVE', 'SECONDS'
+s.path_curve = bpy.data.objects["Path"]          # the handle from before the undo is stale
+scene.frame_set(1)
+r = bpy.ops.motiongpt.generate('EXEC_DEFAULT', prompt="a person walks forward", seed=1, armature="EulerWalker")
+act = euler.animation_data.action
+hips, fwd = hips_and_forward(euler, range(1, 102))
+RESULT["euler"] = {"result": sorted(r), "last": bpy.context.window_manager.motiongpt_status.last, "hips": hips,
+                   "modes": sorted({pb.rotation_mode for pb in euler.pose.bones}),
+                   "channels": sorted({fc.data_path.rsplit(".", 1)[-1] for fc in action_curves(act)})}
 """
 
 
@@ -222,3 +239,15 @@ def test_continue_walks_on_along_the_curve_from_where_the_action_ends(run):
     assert np.median(d) < 0.25, np.median(d)
     travelled = hips[-1] - hips[0]
     assert travelled @ direction / np.linalg.norm(direction) > 1.0       # it went along the curve's direction
+
+
+def test_an_euler_rig_follows_the_curve_with_its_rotation_modes_kept(run):
+    """A BVH import's bones are Euler (ZXY): Follow Path keys them as Euler
+    angles, leaves every bone's mode as it was and still lands on the curve."""
+    e = run["euler"]
+    assert e["result"] == ["FINISHED"], e["last"]
+    assert e["modes"] == ["ZXY"]
+    assert "rotation_euler" in e["channels"] and "rotation_quaternion" not in e["channels"]
+    line = np.array(run["path_world"])[:, :2]
+    d = _distance_to_polyline(np.array(e["hips"])[:, :2], line)
+    assert np.median(d) < 0.10 and d.max() < 0.30, (np.median(d), d.max())
