@@ -79,8 +79,8 @@ class _Candidates:
     def __getattr__(self, name):                  # everything else (sampling_for, ...) is the model's
         return getattr(self.model, name)
 
-    def inbetween(self, features, start_frame, end_frame, text=None, seed=None):
-        return self.model.inbetween(features, start_frame, end_frame, text=text, seed=seed,
+    def inbetween(self, features, start_frame, end_frame, text=None, seed=None, sampling=None):
+        return self.model.inbetween(features, start_frame, end_frame, text=text, seed=seed, sampling=sampling,
                                     candidates=self.candidates, average=self.average)
 
 
