@@ -58,6 +58,11 @@ with a reading (no part of a prompt lost without a word)."""
 MERGE = [("a person walks forward", 0, 6, ["lower_body"]), ("a person waves the right hand", 1, 5, ["upper_body"])]
 
 
+def _inside(start: float, end: float, k: int, count: int) -> tuple[int, int]:
+    """Frames (20 fps) of item k of ``count`` outside the transitions on either side of it."""
+    return int(round(start * 20)) + (8 if k > 0 else 0), int(round(end * 20)) - (8 if k < count - 1 else 0)
+
+
 def _speeds(joints: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.diff(joints, axis=0), axis=-1) * fps          # (T-1, 22)
 
@@ -76,7 +81,7 @@ def main() -> int:
     from engine.motion import features as F
     from engine.motion import skeleton as sk
     from engine.pipeline import tasks
-    from engine.pipeline.compose import compose, parse_timeline
+    from engine.pipeline.compose import chained_pieces, compose, generate_chain, parse_timeline
     from engine.pipeline.jobs import load_model
     J = sk.JOINT_INDEX
     model = load_model(args.model, "cpu")
@@ -103,8 +108,7 @@ def main() -> int:
             speed = _speeds(joints, shot.fps)
             skates.append(foot_skating(joints)["skate_speed"])
             for k, (entry, (text, s, e)) in enumerate(zip(understood, timeline)):
-                a = int(round(s * 20)) + (8 if k > 0 else 0)          # outside the transitions
-                b = int(round(e * 20)) - (8 if k < len(timeline) - 1 else 0)
+                a, b = _inside(s, e, k, len(timeline))
                 got, wanted = judge_item(entry, joints, speed, a, b)
                 hits.append(got == wanted)
                 print(f"  timeline {t} seed {seed} item {k}: {text!r} read as {wanted}, judged {got}")
@@ -120,7 +124,6 @@ def main() -> int:
     print(f"items judged as read: {np.mean(hits):.1%} ({sum(hits)}/{len(hits)}; target >= 80 %)")
     chained_hits, lost = [], 0
     for text in CHAINED:
-        from engine.pipeline.compose import chained_pieces, generate_chain
         pieces = chained_pieces(text) or []
         for seed in args.seeds:
             motions, reading = generate_chain(model, text, None, seed)
@@ -130,8 +133,7 @@ def main() -> int:
             speed = _speeds(joints, motions[0].fps)
             base = [i for i in items if not i["parts"]]
             for k, entry in enumerate(base):
-                a = int(round(entry["start"] * 20)) + (8 if k > 0 else 0)
-                b = int(round(entry["end"] * 20)) - (8 if k < len(base) - 1 else 0)
+                a, b = _inside(entry["start"], entry["end"], k, len(base))
                 got, wanted = judge_item(entry, joints, speed, a, b)
                 chained_hits.append(got == wanted)
                 print(f"  chained {text!r} seed {seed} item {k}: {entry['text']!r} read as {wanted}, judged {got}")

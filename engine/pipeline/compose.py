@@ -262,13 +262,13 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
         first = int(round(item.start * fps_m))
         last = int(round(item.end * fps_m))
         reading = readings[item.index]
-        if pieces and is_held_pose(reading):                      # "stands still": the pose the shot reached
-            made = hold(pieces[-1], -1, last - first + 1)
+        if is_held_pose(reading):          # "stands still": the pose the shot reached (first item: a made first pose)
+            source = pieces[-1] if pieces else tasks.generate(model, reading, seconds=1.0, seed=seed + item.index,
+                                                               options=raw)[0]
+            made = hold(source, -1 if pieces else 0, last - first + 1)
         else:
             made = tasks.generate(model, reading, seconds=(last - first + 1) / fps_m,
                                   seed=seed + item.index, options=raw)[0]
-            if is_held_pose(reading):                              # the first item: its made motion's first pose
-                made = hold(made, 0, made.num_frames)
         if pieces:
             made = place_after(made, pieces[-1])
             if first > cursor:                                     # a gap: the transition

@@ -199,13 +199,10 @@ def loss_counts(lengths: torch.Tensor, frames: int, nfeats: int, code_dim: int, 
     return rec, max(vel, 1.0), commit
 
 
-def _load_clips(root: Path, split: str, mean: np.ndarray, std: np.ndarray,
-                ids: list[str] | None = None) -> list[np.ndarray]:
-    """The split's clips, normalised; their ids are appended to ``ids`` when given."""
+def _load_clips(root: Path, split: str, mean: np.ndarray, std: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+    """(ids, normalised features) of the split's clips."""
     clips = humanml3d.load_split(root, split)
-    if ids is not None:
-        ids.extend(c.clip_id for c in clips)
-    return [((c.features - mean) / std).astype(np.float32) for c in clips]
+    return [c.clip_id for c in clips], [((c.features - mean) / std).astype(np.float32) for c in clips]
 
 
 def _evenly(items: list, limit: int) -> list:
@@ -309,17 +306,15 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                                  f"got {window}")
 
         # data
-        train_ids_all: list[str] = []
-        train_clips_all = _load_clips(data_dir, "train", mean, std, train_ids_all)
+        train_ids_all, train_clips_all = _load_clips(data_dir, "train", mean, std)
         min_frames = max(config.downsample, window // 4 if min_frames is None else int(min_frames))
         kept = [i for i, c in enumerate(train_clips_all) if len(c) >= min_frames]
         train_clips = [train_clips_all[i] for i in kept]
-        clip_p = None
-        if balance_power != 1.0 and train_clips:
-            clip_p = balanced_clip_p([train_ids_all[i] for i in kept], read_actions(data_dir), balance_power)
         if not train_clips:
             longest = max((len(c) for c in train_clips_all), default=0)
             raise MotionGPTError(f"{data_dir}: no training clip has {min_frames} frames (longest {longest})")
+        clip_p = (None if balance_power == 1.0 else
+                  balanced_clip_p([train_ids_all[i] for i in kept], read_actions(data_dir), balance_power))
         padded = sum(len(c) < window for c in train_clips)
         skipped = len(train_clips_all) - len(train_clips)
         if padded or skipped:
@@ -328,7 +323,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 + (f", {skipped} shorter than {min_frames} frames are skipped" if skipped else ""))
         used_val_split = val_split
         try:
-            val_clips = _load_clips(data_dir, val_split, mean, std)
+            _, val_clips = _load_clips(data_dir, val_split, mean, std)
         except MotionFileError:
             if val_split == "train":
                 raise
