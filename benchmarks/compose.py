@@ -9,10 +9,16 @@ For a fixed set of 2-4-item timelines (below), per seed:
   evaluator (:class:`engine.eval.action_judge.ActionJudge`) as one of the
   actions its prompt was read as (hit rate over items; target >= 80 %);
   an item asking for a still pose ("stands still") as still when no joint
-  moves faster than :data:`STILL_SPEED`;
+  moves faster than :data:`STILL_SPEED`; labels of one action in two sources
+  count alike (:data:`SAME_ACTION`);
 * at every join, the peak joint speed in the transition against 1.5x the
   larger of the two neighbouring spans' 95th-percentile joint speed;
-* foot skating of the whole shot against real val clips (target <= 1.5x);
+* a chained prompt with "while" ("waves while walking") is a body-part merge:
+  its locomotion is judged as the merge below (root speed within 20 % of the
+  same item made alone), the gesture on top by the evaluator over the span;
+* foot skating of the whole shot against real val clips (target <= 1.5x):
+  the first 100 val clips (most of them hand gestures, whose feet hardly
+  move), and real val clips of the same actions as the shot's items;
 * the body-part merge: "a person walks forward" on the lower body + "a
   person waves the right hand" on the upper body, against each made alone
   with the same seeds: root speed within 20 % of the walk's, share of
@@ -55,6 +61,10 @@ CHAINED = [
 kept by others): each is made by ``generate`` as a timeline, each whole-body
 item judged like a timeline item, and every piece must come back as an item
 with a reading (no part of a prompt lost without a word)."""
+SAME_ACTION = ({"bye", "byebye"}, {"run", "run forward"})
+"""Data labels that name one action in two sources or takes (Bandai's two
+goodbye waves; Bandai's "run" and Sony's "run forward"): a judge's pick of
+either counts for both, as in the paraphrase list's accepted labels."""
 MERGE = [("a person walks forward", 0, 6, ["lower_body"]), ("a person waves the right hand", 1, 5, ["upper_body"])]
 
 
@@ -67,6 +77,11 @@ def _speeds(joints: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.diff(joints, axis=0), axis=-1) * fps          # (T-1, 22)
 
 
+def _root_speed(joints: np.ndarray) -> float:
+    """Mean horizontal root speed, m/s (20 fps)."""
+    return float(np.linalg.norm(np.diff(joints[:, 0, [0, 2]], axis=0), axis=-1).mean() * 20)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
@@ -75,6 +90,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     from engine.data import humanml3d
+    from engine.data.labels import action_of, labelled_originals
     from engine.eval.action_judge import ActionJudge
     from engine.eval.motion_metrics import foot_skating
     from engine.eval.retrieval_model import EvaluatorModel
@@ -88,7 +104,26 @@ def main() -> int:
     judge = ActionJudge.build(EvaluatorModel.load(args.evaluator), args.data)
     real = [F.features_to_joints(c.features[:200]) for c in humanml3d.load_split(args.data, "val")[:100]]
     real_skate = float(np.mean([foot_skating(j)["skate_speed"] for j in real]))
-    hits, joins_ok, joins, skates = [], 0, 0, []
+    real_by_action: dict[str, list[float]] = {}
+    for clip_id, row in labelled_originals(args.data, "val"):
+        joints = F.features_to_joints(humanml3d.load_clip(args.data, clip_id).features[:200])
+        real_by_action.setdefault(action_of(row), []).append(foot_skating(joints)["skate_speed"])
+
+    def same_actions_reference(understood: list[dict]) -> float:
+        """Real skating of the shot's content: the mean over real val clips of each
+        item's action, weighted by the item's length (a held pose: 0, as standing)."""
+        total, weight = 0.0, 0.0
+        for entry in understood:
+            if entry["parts"]:
+                continue
+            reading = entry["understood_as"] or {}
+            held = reading.get("holds_pose") and reading.get("known") is False
+            ref = 0.0 if held else float(np.mean(real_by_action.get(reading.get("action"), [real_skate])))
+            total += ref * (entry["end"] - entry["start"])
+            weight += entry["end"] - entry["start"]
+        return total / weight
+
+    hits, joins_ok, joins, skates, references = [], 0, 0, [], []
 
     def judge_item(entry: dict, joints: np.ndarray, speed: np.ndarray, a: int, b: int) -> tuple[str, str]:
         """(judged, wanted) for one item's frames a..b."""
@@ -97,7 +132,18 @@ def main() -> int:
             # a still pose the model has no motion for (compose holds it): judged by stillness,
             # which the evaluator, trained on actions only, cannot tell
             return ("still" if speed[a:b].max() < STILL_SPEED else "moving"), "still"
-        return judge.judge([F.joints_to_features(joints[a:b + 1])])[0], reading.get("action")
+        got, wanted = judge.judge([F.joints_to_features(joints[a:b + 1])])[0], reading.get("action")
+        return (wanted if any({got, wanted} <= group for group in SAME_ACTION) else got), wanted
+
+    def judge_base_of_merge(entry: dict, joints: np.ndarray, a: int, b: int, seed: int) -> tuple[str, str]:
+        """The locomotion under a gesture: its action when its root speed is within
+        20 % of the same item made alone (same seed), as for the merge below."""
+        reading = entry["understood_as"] or {}
+        alone = tasks.generate(model, tasks.read_prompt(model, entry["text"]), seconds=entry["end"] - entry["start"],
+                               seed=seed + entry["item"])[0].positions()
+        ratio = _root_speed(joints[a:b + 1]) / max(_root_speed(alone), 1e-6)
+        return (reading.get("action") if abs(ratio - 1.0) <= 0.2 else f"root speed {ratio:.2f}x alone"), \
+            reading.get("action")
 
     for t, timeline in enumerate(TIMELINES):
         items = [{"text": text, "start": s, "end": e} for text, s, e in timeline]
@@ -107,6 +153,7 @@ def main() -> int:
             joints = shot.positions()
             speed = _speeds(joints, shot.fps)
             skates.append(foot_skating(joints)["skate_speed"])
+            references.append(same_actions_reference(understood))
             for k, (entry, (text, s, e)) in enumerate(zip(understood, timeline)):
                 a, b = _inside(s, e, k, len(timeline))
                 got, wanted = judge_item(entry, joints, speed, a, b)
@@ -134,24 +181,34 @@ def main() -> int:
             base = [i for i in items if not i["parts"]]
             for k, entry in enumerate(base):
                 a, b = _inside(entry["start"], entry["end"], k, len(base))
-                got, wanted = judge_item(entry, joints, speed, a, b)
+                riders = [i for i in items if i["parts"] and i["start"] < entry["end"] and i["end"] > entry["start"]]
+                if riders:       # a body-part merge: judged as the merge below (root speed vs made alone)
+                    got, wanted = judge_base_of_merge(entry, joints, a, b, seed)
+                else:
+                    got, wanted = judge_item(entry, joints, speed, a, b)
                 chained_hits.append(got == wanted)
                 print(f"  chained {text!r} seed {seed} item {k}: {entry['text']!r} read as {wanted}, judged {got}")
+                for rider in riders:         # the gesture on top: the evaluator sees the whole merged body
+                    got, wanted = judge_item(rider, joints, speed, a, b)
+                    chained_hits.append(got == wanted)
+                    print(f"  chained {text!r} seed {seed} item {k} + {', '.join(rider['parts'])}: "
+                          f"{rider['text']!r} read as {wanted}, judged {got}")
     print(f"chained prompts: whole-body items judged as read {np.mean(chained_hits):.1%} "
           f"({sum(chained_hits)}/{len(chained_hits)}); prompts that lost a piece without a word: {lost}")
     print(f"joins within 1.5x the neighbours' 95th-percentile speed: {joins_ok}/{joins}")
     print(f"foot skating {np.mean(skates):.3f} m/s vs real {real_skate:.3f} m/s = {np.mean(skates) / real_skate:.2f}x "
-          "(target <= 1.5x)")
+          "(target <= 1.5x); against real val clips of the same actions (each item's, weighted by its length) "
+          f"{np.mean(references):.3f} m/s = {np.mean(skates) / np.mean(references):.2f}x")
     merge = parse_timeline({"items": [{"text": t, "start": s, "end": e, "parts": p} for t, s, e, p in MERGE]})
     for seed in args.seeds:
         shot, _ = compose(model, merge, seed=seed)
         walk = tasks.generate(model, tasks.read_prompt(model, MERGE[0][0]), seconds=6, seed=seed + 0)[0]
         wave = tasks.generate(model, tasks.read_prompt(model, MERGE[1][0]), seconds=4, seed=seed + 1)[0]
         js, jw, jv = shot.positions(), walk.positions(), wave.positions()
-        root = lambda j: np.linalg.norm(np.diff(j[:, 0, [0, 2]], axis=0), axis=-1).mean() * 20   # noqa: E731
         up = lambda j: float((j[:, J["right_wrist"], 1] > j[:, J["right_shoulder"], 1]).mean())  # noqa: E731
-        print(f"  merge seed {seed}: root speed {root(js):.2f} vs walk alone {root(jw):.2f} m/s "
-              f"({root(js) / max(root(jw), 1e-6):.2f}x); right wrist above shoulder {up(js[20:100]):.0%} "
+        print(f"  merge seed {seed}: root speed {_root_speed(js):.2f} vs walk alone {_root_speed(jw):.2f} m/s "
+              f"({_root_speed(js) / max(_root_speed(jw), 1e-6):.2f}x); "
+              f"right wrist above shoulder {up(js[20:100]):.0%} "
               f"vs wave alone {up(jv):.0%}")
     return 0
 

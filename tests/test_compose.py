@@ -64,6 +64,24 @@ def test_a_gap_between_items_is_a_transition(model):
     assert np.isfinite(np.asarray(result["motion"]["joint_positions"])).all()
 
 
+def test_a_transition_is_never_a_pop_when_a_slower_one_was_at_hand(model):
+    """A join's transition keeps under 1.5x its neighbours' pace, or else is
+    no faster than a plain eased blend of the same two poses (the model's
+    in-between is redrawn, then eased, before a pop is kept)."""
+    from engine.pipeline.compose import compose, eased, join_speed_limit, peak_joint_speed
+    from engine.pipeline.post import PostOptions
+    items = [{"text": "a person walks forward", "start": 0, "end": 3}, {"text": "a person bows", "start": 3.5, "end": 6}]
+    shot, _ = compose(model, parse_timeline({"items": items}), seed=4, options=PostOptions(foot_cleanup=False))
+    f0, f1 = 60, 70                                          # the gap: after frame 60 (3 s), to frame 70 (3.5 s)
+    around = slice(f0 - 3, f1 + 3)
+    kept = peak_joint_speed(shot)[around].max()
+    limit = join_speed_limit(shot, slice(0, f0), slice(f1, shot.num_frames))
+    blend = eased(shot, f0, f1)
+    assert np.array_equal(blend.local_quats[:f0 + 1], shot.local_quats[:f0 + 1])
+    assert np.array_equal(blend.root_pos[f1:], shot.root_pos[f1:])
+    assert kept <= max(limit, peak_joint_speed(blend)[around].max()) + 1e-9
+
+
 def test_standing_still_holds_the_pose_the_shot_reached(model):
     """The model has no idle motion: "stands still" between a walk and a wave
     holds the walk's last pose (not the nearest action it knows), and the
@@ -131,6 +149,24 @@ def test_a_prompt_that_chains_actions_is_read_as_a_timeline(model):
     assert reading["message"].startswith("read as a timeline of 2 items")
     assert reading["message"].count('s: "') == 2 and '"waves"' in reading["message"] and "-4 s" in reading["message"]
     assert len(result["motions"][0]["local_quats"]) == 80
+
+
+def test_a_stop_in_a_typed_chain_is_a_held_beat(model):
+    """"walks forward, stops, then waves": the stop holds the pose the walk
+    reached for a beat (not the nearest action the model knows, a walk), and
+    its reading says so."""
+    result = jobs.run_job(model, "generate", {"text": "a person walks forward, stops, then waves", "seconds": 8,
+                                              "seed": 1, "options": {"foot_cleanup": False}})
+    items = result["understood_as"]["items"]
+    assert [i["text"] for i in items] == ["a person walks forward", "stops", "waves"]
+    stop = items[1]
+    assert stop["understood_as"]["holds_pose"] and "holds the pose" in stop["understood_as"]["message"]
+    assert stop["end"] - stop["start"] < items[0]["end"] - items[0]["start"]
+    pos = np.asarray(result["motions"][0]["joint_positions"])
+    speed = np.linalg.norm(np.diff(pos, axis=0), axis=-1) * 20
+    first, last = int(round(stop["start"] * 20)), int(round(stop["end"] * 20))
+    assert last - first == 30, items                         # a held beat keeps its 1.5 s of the 8
+    assert speed[first + 10:last - 10].max() < 1e-4          # the span without its two transitions
 
 
 def test_the_server_answers_a_bad_timeline_400_naming_the_item(token_engine):

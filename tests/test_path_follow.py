@@ -40,6 +40,20 @@ def test_the_root_follows_each_path_and_faces_along_it(name):
     assert np.linalg.norm(carried.root_pos[-1, [0, 2]] - end) < 0.1            # it covers the whole path
 
 
+def test_a_path_without_seconds_is_walked_at_the_steps_own_length():
+    """A walk made longer than the path needs is cut where it has covered the
+    path, so its steps land on the path unstretched (1.3 m/s, 5 m: ~3.8 s)."""
+    from engine.pipeline.path_follow import frames_to_cover
+    path = parse_path({"points": PATHS["line"]})
+    walk = _straight_walk(seconds=6.0, speed=1.3)
+    cut = frames_to_cover(walk, path)
+    assert abs(cut / walk.fps - 5.0 / 1.3) < 0.3
+    carried = follow(walk.slice(0, cut), path)
+    steps = np.linalg.norm(np.diff(carried.root_pos[:, [0, 2]], axis=0), axis=-1) * walk.fps
+    assert abs(np.median(steps) - 1.3) < 0.1                                   # its own pace, not stretched
+    assert frames_to_cover(_straight_walk(seconds=2.0), path) == 41            # too short: all of it
+
+
 @pytest.mark.parametrize("raw, field, message", [
     ({"points": [[0, 0]]}, "path.points", "at least two"),
     ({"points": [[0, 0], [0, 0.1]]}, "path.points", "0.10 m long"),

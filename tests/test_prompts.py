@@ -86,6 +86,28 @@ def test_direction_word_does_not_pick_a_body_part(shipped_vocab):
     assert reading.action == "walk-turn-left", reading.message
 
 
+@pytest.mark.parametrize("text, unused", [
+    ("a person walks forward and waves", ["waves"]),
+    ("a person raises the right hand and waves", []),          # one action: its own captions say so
+    ("a person walks and turns left", []),
+    ("an old and tired person walks", []),                    # "and" between words that name no action
+])
+def test_a_clause_naming_another_action_is_said_to_be_unused(shipped_vocab, text, unused):
+    """One prompt makes one action: "walks forward and waves" makes the walk
+    and says the wave was not used (issue 19: no part lost without a word)."""
+    reading = read_prompt(text, shipped_vocab)
+    assert reading.unused == unused, reading.message
+    assert ("Not used" in reading.message) == bool(unused)
+    for clause in unused:
+        assert f'"{clause}"' in reading.message
+
+
+def test_of_two_actions_joined_by_and_the_one_not_made_is_named(shipped_vocab):
+    reading = read_prompt("a person bows and waves", shipped_vocab)
+    made = "a person bows" if reading.action == "bow" else "waves"
+    assert reading.unused == [c for c in ("a person bows", "waves") if c != made], reading.message
+
+
 def test_style_words_pick_a_styled_caption(shipped_vocab):
     reading = read_prompt("an old man walks", shipped_vocab)
     assert reading.action == "walk"

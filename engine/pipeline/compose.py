@@ -11,7 +11,10 @@ made with this model's own tasks, the way STMC and FlowMDM split the work:
   last hold a pose. Consecutive items are joined by a generated transition,
   conditioned on both sides (the model's in-between on a window around the
   join): a gap between items is the transition; items that touch get one
-  of ``transition`` seconds centred on the boundary.
+  of ``transition`` seconds centred on the boundary. A transition whose
+  fastest joint outpaces both sides (:data:`JOIN_SPEED_RATIO`) is drawn
+  again, and if no draw keeps the pace, the slowest of the draws and a plain
+  eased blend is kept.
 * **Body parts** (upper body, arms, head at the same time as a base item,
   which they override on those parts; two base items, or two part items
   sharing a joint, may not overlap):
@@ -23,8 +26,8 @@ made with this model's own tasks, the way STMC and FlowMDM split the work:
 * An item that asks for a still pose ("stands still", "waits") holds the
   pose the body reached (this model has no idle motion), and says so.
 * The foot cleanup runs on the result; each item says how its prompt was
-  read; item i draws with seed ``seed + i``, join j with ``seed + 1000 + j``,
-  so one seed makes the same shot again.
+  read; item i draws with seed ``seed + i``, join j with ``seed + 1000 + j``
+  (its redraws add 100 each), so one seed makes the same shot again.
 """
 from __future__ import annotations
 
@@ -59,6 +62,14 @@ DEFAULT_TRANSITION_S = 0.8
 """Length of the transition made between two items that touch."""
 JOIN_CONTEXT_S = 2.0
 """Motion shown to the in-between on each side of a join."""
+HELD_POSE_S = 1.5
+"""Share of a typed chain a still beat takes ("walks in, stops, waves"): a
+beat, not the nearest action's typical length."""
+JOIN_SPEED_RATIO = 1.5
+"""A transition whose fastest joint outpaces the items on either side (their
+95th-percentile peak speed) by more than this reads as a pop."""
+JOIN_TRIES = 3
+"""Generated transitions drawn for a join before the smoothest is kept."""
 MAX_ITEMS = 16
 MODEL_FPS = sk.FPS
 
@@ -229,6 +240,60 @@ def merge_part(base: Motion, gesture: Motion, item: Item, start_frame: int) -> M
     return base.replace(quats, base.root_pos.copy())
 
 
+def peak_joint_speed(motion: Motion) -> np.ndarray:
+    """(T-1,) the fastest joint's speed (m/s) between consecutive frames."""
+    return (np.linalg.norm(np.diff(motion.positions(), axis=0), axis=-1) * motion.fps).max(axis=1)
+
+
+def join_speed_limit(shot: Motion, left: slice, right: slice) -> float:
+    """How fast a transition may move: :data:`JOIN_SPEED_RATIO` times the
+    larger 95th-percentile peak joint speed of the motion on either side
+    (inf when neither side has frames to measure)."""
+    speed = peak_joint_speed(shot)
+    sides = [speed[s.start:max(s.start, s.stop - 1)] for s in (left, right)]
+    sides = [x for x in sides if len(x) >= 3]
+    return JOIN_SPEED_RATIO * max(float(np.percentile(x, 95)) for x in sides) if sides else math.inf
+
+
+def eased(shot: Motion, f0: int, f1: int) -> Motion:
+    """Frames f0+1..f1-1 as a smoothstep SLERP of every local rotation and a
+    smoothstep of the root between the poses at f0 and f1 (no speed peak
+    beyond 1.5x the straight line's average)."""
+    from .blend import smoothstep
+    w = smoothstep(np.arange(1, f1 - f0) / (f1 - f0))
+    quats, root = shot.local_quats.copy(), shot.root_pos.copy()
+    quats[f0 + 1:f1] = slerp(quats[f0][None], quats[f1][None], w[:, None])
+    root[f0 + 1:f1] = (1 - w)[:, None] * root[f0] + w[:, None] * root[f1]
+    return shot.replace(quats, root)
+
+
+def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, options: PostOptions) -> Motion:
+    """The shot with frames f0+1..f1-1 made by the model's in-between,
+    conditioned on :data:`JOIN_CONTEXT_S` of motion either side. A
+    transition faster than ``limit`` (a pop the eye sees) is drawn again, up
+    to :data:`JOIN_TRIES` times; if none keeps under it, the slowest of
+    those and a plain eased blend is kept."""
+    from . import tasks
+    context = int(JOIN_CONTEXT_S * MODEL_FPS)
+    w0, w1 = max(0, f0 - context), min(shot.num_frames, f1 + context + 1)
+    around = slice(max(0, f0 - 3), f1 + 3)                  # the transition and its first steps either side
+    best, best_peak = shot, math.inf
+    for attempt in range(JOIN_TRIES):
+        window = tasks.inbetween(model, shot.slice(w0, w1), f0 - w0, f1 - w0, seed=seed + 100 * attempt,
+                                 options=options)
+        quats, root = shot.local_quats.copy(), shot.root_pos.copy()
+        quats[f0 + 1:f1] = window.local_quats[f0 - w0 + 1:f1 - w0]
+        root[f0 + 1:f1] = window.root_pos[f0 - w0 + 1:f1 - w0]
+        candidate = shot.replace(quats, root)
+        peak = float(peak_joint_speed(candidate)[around].max())
+        if peak < best_peak:
+            best, best_peak = candidate, peak
+        if peak <= limit:
+            return candidate
+    blend = eased(shot, f0, f1)
+    return blend if float(peak_joint_speed(blend)[around].max()) < best_peak else best
+
+
 # ------------------------------------------------------------------------------
 # the task
 
@@ -291,12 +356,9 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
         f1 = min(f1, shot.num_frames - 1)
         if f1 - f0 < 2:
             continue
-        context = int(JOIN_CONTEXT_S * fps_m)
-        w0, w1 = max(0, f0 - context), min(shot.num_frames, f1 + context + 1)
-        window = tasks.inbetween(model, shot.slice(w0, w1), f0 - w0, f1 - w0, seed=seed + 1000 + j, options=raw)
-        quats, root = shot.local_quats.copy(), shot.root_pos.copy()
-        quats[f0 + 1:f1], root[f0 + 1:f1] = window.local_quats[f0 - w0 + 1:f1 - w0], window.root_pos[f0 - w0 + 1:f1 - w0]
-        shot = shot.replace(quats, root)
+        left = slice(joins[j - 1][1] if j > 0 else 0, f0)
+        right = slice(f1, joins[j + 1][0] if j + 1 < len(joins) else shot.num_frames)
+        shot = _join(model, shot, f0, f1, join_speed_limit(shot, left, right), seed + 1000 + j, raw)
     for item in sorted((i for i in timeline.items if not i.is_base), key=lambda i: i.start):
         step(f"item {item.index + 1} on {', '.join(item.parts)}: {item.text}")
         first = int(round(item.start * fps_m))
@@ -355,11 +417,11 @@ def generate_chain(model, text: str, seconds: float | None, seed: int, variants:
     from . import tasks
     pieces = chained_pieces(text)
     readings = [tasks.read_prompt(model, p.text, field="text") for p in pieces]
-    typical = [min(float(r.seconds or 4.0), 6.0) for r in readings]
+    typical = [HELD_POSE_S if is_held_pose(r) else min(float(r.seconds or 4.0), 6.0) for r in readings]
     total = None if seconds is None else float(seconds)
     if total is None:
         total = min(MAX_SECONDS, sum(t for t, p in zip(typical, pieces) if not p.at_once))
-    items = timeline_items(pieces, typical, total)
+    items = timeline_items(pieces, typical, total, fixed=[is_held_pose(r) for r in readings])
     timeline = parse_timeline({"items": items})
     frames = max(2, int(round(total * fps)))              # as many frames as generate gives for that length
     motions = []

@@ -43,6 +43,9 @@ TRAVEL_SMOOTH_S = 0.5
 """The root smoothed over this long is the body's travel; the rest is sway."""
 MIN_TRAVEL_M = 0.2
 """An action that travels less than this over its length does not follow a path."""
+PACE_MARGIN = 1.3
+"""A path without seconds: the action is made this much longer than its pace
+suggests, then cut where it has covered the path (:func:`frames_to_cover`)."""
 TURN_SMOOTH_S = 0.15
 """The path's direction is smoothed over this long (Gaussian sigma), so a corner
 is turned over a few steps, not in one frame."""
@@ -216,6 +219,17 @@ def follow(motion: Motion, path: GroundPath) -> Motion:
     quats = motion.local_quats.copy()
     quats[:, 0] = qmul(yaw, quats[:, 0])
     return motion.replace(quats, root)
+
+
+def frames_to_cover(motion: Motion, path: GroundPath) -> int:
+    """How many frames of ``motion`` it takes to travel the path's length at
+    its own steps (all of them when it never gets that far). A path without
+    seconds is walked for as long as that: the motion is made a little longer
+    than its pace suggests (:data:`PACE_MARGIN`) and cut there, so its steps
+    are not stretched onto the path (a short run starts slower than the pace
+    of a longer one: stretched, its feet slid 2-3x as much as real runs)."""
+    _, along, _ = travel_frame(motion)
+    return int(min(motion.num_frames, np.searchsorted(along, path.length) + 1))
 
 
 def pace_seconds(motion: Motion, path: GroundPath) -> float:

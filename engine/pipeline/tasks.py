@@ -123,12 +123,13 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
     if reading is None:
         raise ParamError("text", "is empty; describe the motion, e.g. \"a person walks forward\"")
     if path is not None:
-        from .path_follow import for_body, pace_seconds
+        from .path_follow import PACE_MARGIN, for_body, pace_seconds
         if path.seconds is not None:
             seconds = path.seconds
         else:                                # the action's own pace decides how long the path takes
             probe = generate(model, reading, None, seed, 1, MODEL_FPS, PostOptions(False, False))[0]
-            seconds = min(60.0, pace_seconds(probe, for_body(path, probe.offsets)))
+            seconds = min(60.0, PACE_MARGIN * pace_seconds(probe, for_body(path, probe.offsets)))
+    cut = None
     fps = float(fps)
     variants = int(variants)
     if seconds is None and reading.seconds:
@@ -148,8 +149,11 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
                  f"solving joint rotations of variant {i + 1} of {variants}")
         motion = Motion.from_positions(F.features_to_joints(feats), MODEL_FPS).resample(fps, num_frames)
         if path is not None:
-            from .path_follow import check_pace, follow, for_body
+            from .path_follow import check_pace, follow, for_body, frames_to_cover
             body_path = for_body(path, motion.offsets)
+            if path.seconds is None:          # made long enough, cut where it has covered the path (variant 0's)
+                cut = cut or max(MIN_FRAMES, frames_to_cover(motion, body_path))
+                motion = motion.slice(0, cut)
             check_pace(motion, body_path, reading.action)
             motion = follow(motion, body_path)
         motions.append(post_process(motion, options, (0, motion.num_frames)))

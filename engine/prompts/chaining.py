@@ -89,17 +89,25 @@ def _has_action(piece: str) -> bool:
     return False
 
 
-def timeline_items(pieces: list[Piece], seconds_of: list[float], total: float | None) -> list[dict]:
+def timeline_items(pieces: list[Piece], seconds_of: list[float], total: float | None,
+                   fixed: list[bool] | None = None) -> list[dict]:
     """Items for :func:`engine.pipeline.compose.parse_timeline`: pieces in
     order share the length (``total``, else their typical lengths
-    ``seconds_of``) in proportion to their typical lengths; a piece "at
-    once" spans the piece before it, on the upper body."""
+    ``seconds_of``) in proportion to their typical lengths; a piece marked
+    ``fixed`` (a held beat) keeps its length while the others leave it room;
+    a piece "at once" spans the piece before it, on the upper body."""
     order = [i for i, p in enumerate(pieces) if not p.at_once]
     typical = [max(1.0, seconds_of[i]) for i in order]
-    scale = (total / sum(typical)) if total else 1.0
+    kept = [bool(fixed and fixed[i]) for i in order]
+    held = sum(length for length, k in zip(typical, kept) if k)
+    free = sum(typical) - held
+    if total and free > 0 and total > held:
+        scales = [1.0 if k else (total - held) / free for k in kept]
+    else:
+        scales = [(total / sum(typical)) if total else 1.0] * len(order)
     items, t = [], 0.0
     span_of: dict[int, tuple[float, float]] = {}
-    for i, length in zip(order, typical):
+    for i, length, scale in zip(order, typical, scales):
         span_of[i] = (round(t, 2), round(t + length * scale, 2))
         items.append({"text": pieces[i].text, "start": span_of[i][0], "end": span_of[i][1]})
         t += length * scale

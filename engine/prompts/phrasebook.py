@@ -154,7 +154,9 @@ CONCEPTS: tuple[Concept, ...] = (
         "joue au basket", "spielt Fußball")),
     Concept("stand still", "a person stands still.", ("stands still", "idle", "still"), (
         "stands still", "holds a pose", "freezes in place", "stands there", "stands idle", "waits", "poses",
-        "se queda quieto", "reste immobile", "steht still"), holds_pose=True),
+        "stops", "comes to a stop", "stops walking", "halts", "pauses", "stays in place",
+        "se queda quieto", "se detiene", "reste immobile", "s'arrête", "steht still", "bleibt stehen"),
+        holds_pose=True),
     Concept("talk", "a person talks on the phone.", ("talks", "phone"), (
         "talks on the phone", "makes a phone call", "nods", "shakes the head", "looks around", "drinks water",
         "eats", "habla por teléfono", "téléphone", "telefoniert")),

@@ -23,6 +23,7 @@ come nowhere near anything (:data:`NONSENSE_SIMILARITY`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -79,6 +80,7 @@ class PromptReading:
     seconds: float | None = None        # the action's median training clip length
     holds_pose: bool = False
     encoder: str | None = None          # which sentence encoder read it
+    unused: list[str] = field(default_factory=list)   # clauses naming another action, not made
 
     @property
     def message(self) -> str:
@@ -87,17 +89,26 @@ class PromptReading:
                     "'motiongpt build-vocabulary' makes one)")
         style = f", style {self.style}" if self.style and self.style != "normal" else ""
         if self.known:
-            return f"understood as: {self.action}{style} (\"{self.model_text}\")"
-        return (f"outside what this model knows ({self.outside}); made the closest thing it can do: "
-                f"{self.action}{style} (\"{self.model_text}\"). It can also do: {', '.join(self.closest)}")
+            said = f"understood as: {self.action}{style} (\"{self.model_text}\")"
+        else:
+            said = (f"outside what this model knows ({self.outside}); made the closest thing it can do: "
+                    f"{self.action}{style} (\"{self.model_text}\"). It can also do: {', '.join(self.closest)}")
+        if self.unused:
+            quoted = ", ".join(f'"{c}"' for c in self.unused)
+            said += (f". Not used: {quoted} (a prompt makes one action; to have it too, write \"then\" before it "
+                     "for one after the other, or \"while\" for both at once)")
+        return said
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "message": self.message}
 
 
-def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncoder | None = None) -> PromptReading:
+def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncoder | None = None,
+                clauses: bool = True) -> PromptReading:
     """Read ``text`` against a model's vocabulary (None: pass it through as
-    typed, after the empty-meaning check). Raises :class:`PromptRefused`."""
+    typed, after the empty-meaning check). Raises :class:`PromptRefused`.
+    With ``clauses``, a clause joined by "and" that names another action
+    than the one read is listed in ``unused`` (:func:`unused_clauses`)."""
     text = " ".join(str(text).split())
     why = meaning.refusal(text)
     if why:
@@ -133,10 +144,56 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     caption, style = _caption_for(action, vocabulary, style_sims)
     holds = any(o["concept"] == outside and o.get("holds_pose") for o in vocabulary.outside)
     closest = [label for label in ranked_actions[1:CLOSEST_SHOWN + 1]]
-    return PromptReading(text=text, model_text=caption, known=outside is None, action=action.label,
-                         description=action.description, style=style, side=side, outside=outside,
-                         similarity=round(float(score.max()), 4), closest=closest, seconds=action.median_seconds,
-                         holds_pose=holds, encoder=encoder.name)
+    reading = PromptReading(text=text, model_text=caption, known=outside is None, action=action.label,
+                            description=action.description, style=style, side=side, outside=outside,
+                            similarity=round(float(score.max()), 4), closest=closest,
+                            seconds=action.median_seconds, holds_pose=holds, encoder=encoder.name)
+    if clauses:
+        reading.unused = unused_clauses(reading, vocabulary, encoder)
+    return reading
+
+
+_AND = re.compile(r"\s*,?\s*\b(?:and|y|e|et|und)\b\s*", re.IGNORECASE)
+
+
+def _verbs(text: str) -> set[str]:
+    """The motion verbs of ``text`` in their base form ("waving" -> "wave")."""
+    from ..data.captions import MOTION_VERBS
+    found = set()
+    for word in re.findall(r"[a-z]+", text.lower()):
+        for stem in (word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-4]):
+            if stem in MOTION_VERBS:
+                found.add(stem)
+                break
+    return found
+
+
+def unused_clauses(reading: PromptReading, vocabulary: Vocabulary, encoder: SentenceEncoder) -> list[str]:
+    """Clauses of the prompt, joined by "and" ("walks forward and waves"),
+    that name an action the reading did not make: a clause is used when it
+    reads as the same action on its own, or when one of its verbs is in that
+    action's own captions ("raises the right hand and waves" is one action:
+    its captions say "raises ... and waves"). Chaining words ("then",
+    "while") are :mod:`engine.prompts.chaining`'s; this only says what a
+    single prompt leaves out, so no part of a prompt is dropped without a word."""
+    from .chaining import _has_action
+    parts = [p.strip(" ,.;") for p in _AND.split(reading.text)]
+    parts = [p for p in parts if p]
+    if len(parts) < 2 or sum(_has_action(p) for p in parts) < 2:
+        return []
+    own = set().union(*(_verbs(c["text"]) for c in vocabulary.action(reading.action).captions))
+    unused = []
+    for part in parts:
+        if not _has_action(part) or _verbs(part) & own:
+            continue
+        try:
+            alone = read_prompt(part, vocabulary, encoder, clauses=False)
+        except PromptRefused:
+            unused.append(part)
+            continue
+        if alone.action != reading.action:
+            unused.append(part)
+    return unused
 
 
 def _caption_for(action, vocabulary: Vocabulary, sims: np.ndarray) -> tuple[str, str | None]:
