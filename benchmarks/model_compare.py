@@ -18,7 +18,8 @@ retrieval evaluator then scores, per clip:
   models (the paired bootstrap of a set-level score);
 - foot skating (m/s of a planted foot) per clip, and beside the real clips;
 - the floor: the share of whole seconds whose lowest foot point is more
-  than 3 cm off the floor (the clip's first frame's floor).
+  than 3 cm off the floor (the clip's first frame's floor; and, for the
+  generated clips, the engine's floor y = 0, where every clip is stood).
 
 Every row prints A, B, A - B with its CI; a CI that excludes 0 is a
 difference that holds beyond the clips drawn.
@@ -64,10 +65,14 @@ def hits_at(m_emb: np.ndarray, t_emb: np.ndarray, pool: np.ndarray, k: int) -> n
     return (rank < k).astype(np.float64)
 
 
-def floor_off_share(joints: np.ndarray, fps: float = 20.0) -> float:
+def floor_off_share(joints: np.ndarray, fps: float = 20.0, floor: float | None = None) -> float:
+    """Share of whole seconds whose lowest foot point is over 3 cm off the
+    floor: ``floor`` (y = 0 is the engine's, where every generated clip is
+    stood), else the first frame's lowest foot (a clip whose first frame
+    has both feet up counts every second it stands on the real floor)."""
     from engine.motion import skeleton as sk
     feet = list(sk.FOOT_JOINTS)
-    y = joints[:, feet, 1].min(axis=1) - joints[0, feet, 1].min()
+    y = joints[:, feet, 1].min(axis=1) - (joints[0, feet, 1].min() if floor is None else floor)
     per = int(round(fps))
     whole = len(y) // per
     if whole == 0:
@@ -178,6 +183,11 @@ def main() -> int:
     results["floor_off_seconds_share"] = {"a": floor["a"].mean(), "b": floor["b"].mean(), "real": floor_real.mean(),
                                           **pb}
     print(f"{'seconds off the floor':28s} {floor['a'].mean():8.3f} {floor['b'].mean():8.3f} {floor_real.mean():8.3f} "
+          f"{pb['diff']:+8.3f} [{pb['diff_ci'][0]:+.3f}, {pb['diff_ci'][1]:+.3f}]")
+    zero = {m: np.array([floor_off_share(j, floor=0.0) for j in joints[m]]) for m in ("a", "b")}
+    pb = paired_bootstrap(zero["a"], zero["b"], samples=SAMPLES)
+    results["floor_zero_off_seconds_share"] = {"a": zero["a"].mean(), "b": zero["b"].mean(), **pb}
+    print(f"{'  ... off y = 0 (generated)':28s} {zero['a'].mean():8.3f} {zero['b'].mean():8.3f} {'':>8s} "
           f"{pb['diff']:+8.3f} [{pb['diff_ci'][0]:+.3f}, {pb['diff_ci'][1]:+.3f}]")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float) + "\n")
