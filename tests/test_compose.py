@@ -70,7 +70,8 @@ def test_a_transition_is_never_a_pop_when_a_slower_one_was_at_hand(model):
     in-between is redrawn, then eased, before a pop is kept)."""
     from engine.pipeline.compose import compose, eased, join_speed_limit, peak_joint_speed
     from engine.pipeline.post import PostOptions
-    items = [{"text": "a person walks forward", "start": 0, "end": 3}, {"text": "a person bows", "start": 3.5, "end": 6}]
+    items = [{"text": "a person walks forward", "start": 0, "end": 3},
+             {"text": "a person bows", "start": 3.5, "end": 6}]
     shot, _ = compose(model, parse_timeline({"items": items}), seed=4, options=PostOptions(foot_cleanup=False))
     f0, f1 = 60, 70                                          # the gap: after frame 60 (3 s), to frame 70 (3.5 s)
     around = slice(f0 - 3, f1 + 3)

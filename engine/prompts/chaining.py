@@ -55,7 +55,7 @@ def split_chain(text: str) -> list[Piece]:
             if not seg:
                 continue
             subs = [s.strip() for s in _COMMA.split(seg) if s.strip()]
-            if len(subs) > 1 and not all(_has_action(s) for s in subs):
+            if len(subs) > 1 and not all(has_action(s) for s in subs):
                 subs = [seg]
             for k, sub in enumerate(subs):
                 pieces.append(Piece(sub, at_once=n > 0 and k == 0))
@@ -79,14 +79,25 @@ _EXTRA_VERBS = frozenset({"stop", "stops", "greet", "salute", "wave", "enter", "
                           "springt", "winkt"})
 
 
-def _has_action(piece: str) -> bool:
-    """Whether a piece names something done (a motion verb in any form)."""
+def motion_verbs(text: str) -> set[str]:
+    """The motion verbs ``text`` names, in their base form ("waving" -> "wave",
+    "runs" -> "run"; the other languages' verbs as written)."""
     from ..data.captions import MOTION_VERBS
-    for word in re.findall(r"[a-zäöüéèàçñ]+", piece.lower()):
-        stems = {word, word[:-1], word[:-2], word[:-3], word[:-3] + "e"}
-        if word in _EXTRA_VERBS or stems & MOTION_VERBS:
-            return True
-    return False
+    found = set()
+    for word in re.findall(r"[a-zäöüéèàçñ]+", text.lower()):
+        if word in _EXTRA_VERBS:
+            found.add(word)
+            continue
+        for stem in (word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-4]):
+            if stem in MOTION_VERBS:
+                found.add(stem)
+                break
+    return found
+
+
+def has_action(piece: str) -> bool:
+    """Whether a piece names something done (a motion verb in any form)."""
+    return bool(motion_verbs(piece))
 
 
 def timeline_items(pieces: list[Piece], seconds_of: list[float], total: float | None,

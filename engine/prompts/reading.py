@@ -156,18 +156,6 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
 _AND = re.compile(r"\s*,?\s*\b(?:and|y|e|et|und)\b\s*", re.IGNORECASE)
 
 
-def _verbs(text: str) -> set[str]:
-    """The motion verbs of ``text`` in their base form ("waving" -> "wave")."""
-    from ..data.captions import MOTION_VERBS
-    found = set()
-    for word in re.findall(r"[a-z]+", text.lower()):
-        for stem in (word, word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-4]):
-            if stem in MOTION_VERBS:
-                found.add(stem)
-                break
-    return found
-
-
 def unused_clauses(reading: PromptReading, vocabulary: Vocabulary, encoder: SentenceEncoder) -> list[str]:
     """Clauses of the prompt, joined by "and" ("walks forward and waves"),
     that name an action the reading did not make: a clause is used when it
@@ -176,15 +164,15 @@ def unused_clauses(reading: PromptReading, vocabulary: Vocabulary, encoder: Sent
     its captions say "raises ... and waves"). Chaining words ("then",
     "while") are :mod:`engine.prompts.chaining`'s; this only says what a
     single prompt leaves out, so no part of a prompt is dropped without a word."""
-    from .chaining import _has_action
+    from .chaining import has_action, motion_verbs
     parts = [p.strip(" ,.;") for p in _AND.split(reading.text)]
     parts = [p for p in parts if p]
-    if len(parts) < 2 or sum(_has_action(p) for p in parts) < 2:
+    if len(parts) < 2 or sum(has_action(p) for p in parts) < 2:
         return []
-    own = set().union(*(_verbs(c["text"]) for c in vocabulary.action(reading.action).captions))
+    own = set().union(*(motion_verbs(c["text"]) for c in vocabulary.action(reading.action).captions))
     unused = []
     for part in parts:
-        if not _has_action(part) or _verbs(part) & own:
+        if not has_action(part) or motion_verbs(part) & own:
             continue
         try:
             alone = read_prompt(part, vocabulary, encoder, clauses=False)
