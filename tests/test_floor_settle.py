@@ -7,7 +7,7 @@ import numpy as np
 
 from engine.motion import skeleton as sk
 from engine.pipeline.motion_io import Motion
-from engine.pipeline.post import PostOptions, settle_on_floor
+from engine.pipeline.post import PostOptions, settle_on_floor, settle_start
 from engine.pipeline.tasks import post_process
 
 FPS = 20.0
@@ -55,3 +55,17 @@ def test_post_processing_settles_whole_generated_clips_only():
     assert _clearance(cleaned)[20:40].min() < 0.03
     kept = post_process(floating, PostOptions(), (10, 50))         # a user's frames around: their floor rules
     np.testing.assert_allclose(kept.root_pos[:10], floating.root_pos[:10], atol=1e-9)
+
+
+def test_a_clip_that_starts_in_the_air_and_lands_starts_on_the_floor():
+    """Decoded clips may start with both feet 3-6 cm up and land a few frames
+    later: the first frames come down, eased to nothing at the landing."""
+    extra = np.zeros(60)
+    extra[:6] = np.linspace(0.05, 0.0, 6)                  # 5 cm up, landing at frame 4-5
+    settled = settle_start(_standing(extra))
+    c = _clearance(settled)
+    assert c.min() > -1e-6 and c[:6].max() <= 0.0101                 # as low as where it lands
+    np.testing.assert_allclose(settled.root_pos[6:], _standing(extra).root_pos[6:], atol=1e-12)
+    later = np.zeros(60)
+    later[:15] = 0.05                                       # up for 0.75 s: longer than a landing, kept
+    np.testing.assert_allclose(settle_start(_standing(later)).root_pos, _standing(later).root_pos, atol=1e-12)

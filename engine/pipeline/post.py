@@ -29,7 +29,9 @@ Foot cleanup (:func:`foot_cleanup`)
        (decoded bows and get-ups that end floating 10-20 cm up), the root is
        lowered until it touches, smoothly; a jump's short flight keeps its
        height because its window holds the take-off and landing. Again
-       after step 4, whose lift out of the floor can leave the body high.
+       after step 4, whose lift out of the floor can leave the body high;
+       then a clip that starts in the air and lands within half a second is
+       lowered onto the floor from its first frame (:func:`settle_start`).
     Only the hip, knee and ankle rotations and the root height change;
     spine and arms are untouched.
 
@@ -55,6 +57,10 @@ BLEND_S: float = 0.15
 GROUND_SMOOTH_S: float = 0.15
 GROUND_MARGIN_M: float = 0.0005
 """Feet are lifted to this far above the floor, so rounding cannot leave them a hair below it."""
+START_SETTLE_S: float = 0.5
+"""A clip that starts in the air and lands within this long is lowered onto
+the floor from its first frame (:func:`settle_start`)."""
+START_TOUCH_M: float = 0.01
 SETTLE_WINDOW_S: float = 1.0
 """A body whose lowest point is off the floor for this long is lowered onto it
 (longer than any flight in the data: a jump's or a run's)."""
@@ -226,6 +232,25 @@ def settle_on_floor(motion: Motion, floor: float = 0.0) -> Motion:
     return motion.replace(root_pos=root)
 
 
+def settle_start(motion: Motion, floor: float = 0.0) -> Motion:
+    """Lower the first frames of a clip that starts in the air and touches the
+    floor within :data:`START_SETTLE_S` (decoded clips may start with both
+    feet 3-6 cm up and land a few frames later, which the one-second window
+    of :func:`settle_on_floor` keeps): each of those frames comes down until
+    its lowest point is as high as at the landing (at most
+    :data:`START_TOUCH_M`), so nothing goes below the floor and the drop is
+    nothing at the landing frame."""
+    clearance = motion.positions()[..., 1].min(axis=1) - floor
+    touching = np.flatnonzero(clearance <= START_TOUCH_M)
+    first = int(touching[0]) if len(touching) else 0
+    if first == 0 or first > START_SETTLE_S * motion.fps:
+        return motion
+    drop = np.maximum(clearance[:first] - clearance[first], 0.0)
+    root = motion.root_pos.copy()
+    root[:first, 1] -= drop
+    return motion.replace(root_pos=root)
+
+
 def ground_feet(motion: Motion, floor: float = 0.0, editable: np.ndarray | None = None) -> Motion:
     """Raise the root where the lowest foot joint is below ``floor`` (step 4
     of the module docstring); ``editable`` (T,) weights how much of the lift
@@ -290,7 +315,7 @@ def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motio
     floor = float(positions[fixed][:, list(sk.FOOT_JOINTS), 1].min()) if fixed.any() else 0.0
     grounded = ground_feet(locked, floor, editable)
     # the locks can push a foot into the floor, and lifting it out lifts the whole body: settle again
-    return settle_on_floor(grounded) if whole else grounded
+    return settle_start(settle_on_floor(grounded)) if whole else grounded
 
 
 def _lock_toes(motion: Motion, contacts: np.ndarray, blend: int, editable: np.ndarray) -> Motion:
