@@ -276,7 +276,7 @@ def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, option
     from . import tasks
     context = int(JOIN_CONTEXT_S * MODEL_FPS)
     w0, w1 = max(0, f0 - context), min(shot.num_frames, f1 + context + 1)
-    around = slice(max(0, f0 - 3), f1 + 3)                  # the transition and its first steps either side
+    a0, a1 = max(0, f0 - 3), min(shot.num_frames, f1 + 4)   # the transition and its first steps either side
     best, best_peak = shot, math.inf
     for attempt in range(JOIN_TRIES):
         window = tasks.inbetween(model, shot.slice(w0, w1), f0 - w0, f1 - w0, seed=seed + 100 * attempt,
@@ -285,13 +285,13 @@ def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, option
         quats[f0 + 1:f1] = window.local_quats[f0 - w0 + 1:f1 - w0]
         root[f0 + 1:f1] = window.root_pos[f0 - w0 + 1:f1 - w0]
         candidate = shot.replace(quats, root)
-        peak = float(peak_joint_speed(candidate)[around].max())
+        peak = float(peak_joint_speed(candidate.slice(a0, a1)).max())
         if peak < best_peak:
             best, best_peak = candidate, peak
         if peak <= limit:
             return candidate
     blend = eased(shot, f0, f1)
-    return blend if float(peak_joint_speed(blend)[around].max()) < best_peak else best
+    return blend if float(peak_joint_speed(blend.slice(a0, a1)).max()) < best_peak else best
 
 
 # ------------------------------------------------------------------------------
