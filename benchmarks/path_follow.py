@@ -8,8 +8,10 @@ a walk and a run (seeds as given), through ``tasks.generate(..., path=...)``:
 the horizontal root distance to the path (median and max over frames; target
 <= 5 cm / 15 cm), the angle between the body's facing and the path's
 direction (median; target <= 15 degrees), foot skating against real val
-clips of the same action (target <= 1.5x), and what the evaluator's action
-judge (majority of its nearest real clips) calls the result.
+clips of the same action (target <= 1.5x), the fastest the body turns over
+2 s (what ``understood_as`` flags as a spin above
+:data:`engine.pipeline.path_follow.SPIN_TURN_DEG_S`), and what the
+evaluator's action judge (majority of its nearest real clips) calls the result.
 
 Side by side, the baseline an animator has today: Blender's Follow Path
 constraint driving the same action generated straight (same seed, same
@@ -79,7 +81,7 @@ def main() -> int:
     from engine.eval.action_judge import ActionJudge
     from engine.eval.retrieval_model import EvaluatorModel
     from engine.motion.features import joints_to_features
-    from engine.pipeline.path_follow import distance_to_path, heading_errors_deg, parse_path
+    from engine.pipeline.path_follow import distance_to_path, heading_errors_deg, parse_path, peak_turn_deg_s
     model = load_model(args.model, "cpu")
     judge = ActionJudge.build(EvaluatorModel.load(args.evaluator), args.data)
     real = {}
@@ -89,7 +91,7 @@ def main() -> int:
             joints = features_to_joints(humanml3d.load_clip(args.data, clip_id).features)
             real.setdefault(action, []).append(foot_skating(joints)["skate_speed"])
     print(f"{'action':5s} {'path':17s} {'seconds':>7s} {'dist med cm':>11s} {'dist max cm':>11s} "
-          f"{'heading med':>11s} {'skating x real':>14s} {'constraint x real':>17s}  judged as")
+          f"{'heading med':>11s} {'skating x real':>14s} {'constraint x real':>17s} {'turn deg/s':>10s}  judged as")
     for action, prompt in ACTIONS.items():
         reference = float(np.mean(real.get(action, [np.nan])))
         for name, points in PATHS.items():
@@ -103,11 +105,13 @@ def main() -> int:
                 rows.append((motion.duration, np.median(d) * 100, d.max() * 100,
                              np.median(heading_errors_deg(motion, path)),
                              foot_skating(motion.positions(), motion.fps)["skate_speed"] / reference,
-                             foot_skating(slid.positions(), slid.fps)["skate_speed"] / reference))
+                             foot_skating(slid.positions(), slid.fps)["skate_speed"] / reference,
+                             peak_turn_deg_s(motion)))
                 verdicts.append(judge.judge([joints_to_features(motion.positions())])[0])
             r = np.array(rows)
             print(f"{action:5s} {name:17s} {r[:, 0].mean():7.1f} {np.median(r[:, 1]):11.1f} {r[:, 2].max():11.1f} "
-                  f"{np.median(r[:, 3]):11.1f} {np.median(r[:, 4]):14.2f} {np.median(r[:, 5]):17.2f}  "
+                  f"{np.median(r[:, 3]):11.1f} {np.median(r[:, 4]):14.2f} {np.median(r[:, 5]):17.2f} "
+                  f"{np.median(r[:, 6]):10.0f}  "
                   + ", ".join(verdicts))
     return 0
 

@@ -3,6 +3,7 @@ path, the body faces along it, bad paths are answered naming the problem."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from engine.motion import skeleton as sk
 from engine.pipeline import jobs
 from engine.pipeline.errors import ParamError
 from engine.pipeline.motion_io import Motion
-from engine.pipeline.path_follow import (distance_to_path, follow, for_body, heading_errors_deg, model_leg_length,
-                                         parse_path, read_path_file, starting_at)
+from engine.pipeline.path_follow import (SPIN_TURN_DEG_S, distance_to_path, follow, for_body, heading_errors_deg,
+                                         model_leg_length, parse_path, peak_turn_deg_s, read_path_file, spin_note,
+                                         starting_at)
 
 ARC = np.linspace(0, np.pi, 30)
 PATHS = {"line": [[0, 0], [0, 5]], "corner": [[0, 0], [0, 3], [3, 3]],
@@ -52,6 +54,27 @@ def test_a_path_without_seconds_is_walked_at_the_steps_own_length():
     steps = np.linalg.norm(np.diff(carried.root_pos[:, [0, 2]], axis=0), axis=-1) * walk.fps
     assert abs(np.median(steps) - 1.3) < 0.1                                   # its own pace, not stretched
     assert frames_to_cover(_straight_walk(seconds=2.0), path) == 41            # too short: all of it
+
+
+def test_a_path_that_turns_the_body_into_a_spin_is_said():
+    """A 1 m radius circle covered at a run's pace (3.3 m/s, 1.9 s a lap)
+    turns the body about 180 degrees per second, four times what turning runs
+    in the data show: the animator is told, in words. A walk round a corner
+    at its own pace is not flagged."""
+    circle = parse_path({"points": PATHS["circle"]})
+    run = follow(_straight_walk(seconds=circle.length / 3.3, speed=3.3), circle)
+    assert 150 < peak_turn_deg_s(run) < 220
+    note = spin_note(run, "run")
+    assert note and "spin" in note and "run" in note and "widen the curve" in note
+    corner = follow(_straight_walk(seconds=6 / 1.3, speed=1.3), parse_path({"points": PATHS["corner"]}))
+    assert peak_turn_deg_s(corner) < SPIN_TURN_DEG_S / 1.5 and spin_note(corner, "walk") is None
+    assert peak_turn_deg_s(_straight_walk()) < 1.0
+    understood = {"message": "understood as: run"}          # what the add-on shows gets the note
+    jobs._note_spin(understood, run, SimpleNamespace(action="run"), circle)
+    assert understood["path_note"] == note and understood["message"].endswith("Path: " + note)
+    quiet = {"message": "understood as: walk"}
+    jobs._note_spin(quiet, corner, SimpleNamespace(action="walk"), circle)
+    assert quiet == {"message": "understood as: walk"}
 
 
 @pytest.mark.parametrize("raw, field, message", [
@@ -142,3 +165,43 @@ def test_continue_and_chained_prompts_with_a_path(tiny_bundle):
     moved = parse_path({"points": (np.asarray(PATHS["corner"]) + start).tolist()})
     new = out.replace(out.local_quats[walk.num_frames + 10:], out.root_pos[walk.num_frames + 10:])
     assert np.median(distance_to_path(new, moved)) < 0.15
+
+
+@pytest.mark.parametrize("items, field, message", [
+    ([{"text": "walk", "start": 0, "end": 4, "path": {"points": [[0, 0]]}}], "items[0].path.points", "at least two"),
+    ([{"text": "walk", "start": 0, "end": 4, "path": {"points": PATHS["line"], "seconds": 3}}],
+     "items[0].path.seconds", "lasts 4 s"),
+    ([{"text": "walk", "start": 0, "end": 4},
+      {"text": "wave", "start": 1, "end": 3, "parts": ["upper_body"], "path": {"points": PATHS["line"]}}],
+     "items[1].path", "moves the legs"),
+])
+def test_bad_timeline_paths_name_the_item(items, field, message):
+    with pytest.raises(ParamError, match=message) as info:
+        jobs.validate_job("compose", {"items": items})
+    assert info.value.field == field
+
+
+def test_a_timeline_item_follows_its_path_from_where_the_body_stands():
+    """Shipped model: a bow, then a walk along a 3 + 3 m corner for 5 s. The
+    walk's path starts where the bow left the body (the corner keeps its
+    shape and direction); outside the transition the hips stay on it."""
+    from engine.pipeline.path_follow import starting_at
+    from tests.blender_support import REPO
+    if not (REPO / "models" / "default" / "model.json").exists():
+        pytest.skip("no shipped model in models/default")
+    model = jobs.load_model(str(REPO / "models" / "default"), "cpu")
+    items = [{"text": "a person bows", "start": 0, "end": 2},
+             {"text": "a person walks forward", "start": 2, "end": 7, "path": {"points": PATHS["corner"]}}]
+    result = jobs.run_job(model, "compose", {"items": items, "seed": 1})
+    shot = Motion.from_dict(result["motion"])
+    assert shot.num_frames == 7 * 20 + 1
+    walk = shot.slice(2 * 20 + 8, 7 * 20 + 1)                     # after the 0.8 s transition
+    path = starting_at(parse_path({"points": PATHS["corner"]}), shot.root_pos[2 * 20 - 8, [0, 2]])
+    d = distance_to_path(walk, path)
+    assert np.median(d) < 0.15, np.median(d)
+    assert np.linalg.norm(shot.root_pos[-1, [0, 2]] - path.points[-1]) < 0.4     # it walked the whole corner
+    assert result["items"][1]["understood_as"]["action"] == "walk"
+    with pytest.raises(ParamError, match="pace") as info:             # 12 m in 2 s: not a walk
+        jobs.run_job(model, "compose", {"items": [{"text": "a person walks forward", "start": 0, "end": 2,
+                                                   "path": {"points": [[0, 0], [0, 12]]}}], "seed": 1})
+    assert info.value.field == "items[0].path.seconds"

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "other are joined by generated transitions; items on body parts (upper_body, "
                                    "left_arm, right_arm, head) ride on the whole-body or lower_body item of the "
                                    "same time. The timeline is a JSON file {\"items\": [{\"text\", \"start\", "
-                                   "\"end\", \"parts\"}]} (seconds) or --item arguments.")
+                                   "\"end\", \"parts\", \"path\"}]} (seconds; a whole-body or lower_body item's "
+                                   "\"path\": {\"points\": [[x, z], ...]} in metres is walked over the item's span, "
+                                   "starting where the body stands) or --item arguments.")
     p.add_argument("timeline", nargs="?", help="timeline JSON file")
     p.add_argument("--item", action="append", default=[], metavar="TEXT@START-END[:PARTS]",
                    help="an item inline, e.g. 'a person walks forward@0-4' or 'waves@1-3:right_arm' "

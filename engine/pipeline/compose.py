@@ -23,6 +23,12 @@ made with this model's own tasks, the way STMC and FlowMDM split the work:
   :data:`PART_EASE_S`, through the spine and collars with partial weights
   (:data:`PART_WEIGHTS`), so a wave rides on a walk: root and legs from the
   walk, the arm from the wave.
+* **Paths** (issue 20): a whole-body or lower-body item may carry a
+  ``path`` (:func:`engine.pipeline.path_follow.parse_path`, without its own
+  seconds: the item's span is how long it takes). Its action is carried
+  along the path's shape and direction, starting where the body stands
+  when the item begins (the shot starts at the origin), as Continue does;
+  the transition into it turns the body onto the path.
 * An item that asks for a still pose ("stands still", "waits") holds the
   pose the body reached (this model has no idle motion), and says so.
 * The foot cleanup runs on the result; each item says how its prompt was
@@ -81,6 +87,7 @@ class Item:
     start: float
     end: float
     parts: tuple[str, ...] | None = None          # None: the whole body
+    path: Any = None                              # a GroundPath (its seconds: the span), base items only
 
     @property
     def joints(self) -> set[str]:
@@ -122,10 +129,11 @@ def parse_timeline(raw: Any, transition: Any = None) -> Timeline:
     for i, it in enumerate(items_raw):
         where = f"items[{i}]"
         if not isinstance(it, dict):
-            raise ParamError(where, "must be an object with text, start, end and optionally parts")
-        unknown = set(it) - {"text", "start", "end", "parts"}
+            raise ParamError(where, "must be an object with text, start, end and optionally parts and path")
+        unknown = set(it) - {"text", "start", "end", "parts", "path"}
         if unknown:
-            raise ParamError(f"{where}.{sorted(unknown)[0]}", "unknown key; an item has text, start, end, parts")
+            raise ParamError(f"{where}.{sorted(unknown)[0]}", "unknown key; an item has text, start, end, parts, "
+                                                              "path")
         text = it.get("text")
         if not isinstance(text, str) or not text.strip():
             raise ParamError(f"{where}.text", "is empty; say what happens, e.g. \"a person waves\"")
@@ -145,7 +153,10 @@ def parse_timeline(raw: Any, transition: Any = None) -> Timeline:
                 raise ParamError(f"{where}.parts", f"unknown body part {bad[0]!r}; the parts are "
                                                    f"{', '.join(BODY_PARTS)}")
             parts = tuple(dict.fromkeys(parts))
-        items.append(Item(i, " ".join(text.split()), start, end, parts))
+        item = Item(i, " ".join(text.split()), start, end, parts)
+        if it.get("path") is not None:
+            item.path = _item_path(it["path"], item, where)
+        items.append(item)
     for a in items:
         for b in items:
             if b.index <= a.index or b.start >= a.end or a.start >= b.end:
@@ -164,6 +175,21 @@ def parse_timeline(raw: Any, transition: Any = None) -> Timeline:
     if not 0.2 <= t <= 3.0:
         raise ParamError("transition", f"must be 0.2 to 3 seconds, got {t:g}")
     return Timeline(items, t)
+
+
+def _item_path(raw: Any, item: Item, where: str):
+    """The checked path of a base item, taking the item's span as its seconds."""
+    from .path_follow import parse_path
+    if not item.is_base:
+        raise ParamError(f"{where}.path", "only an item that moves the legs (the whole body or lower_body) can "
+                                          "follow a path")
+    path = parse_path(raw, f"{where}.path")
+    span = item.end - item.start
+    if path.seconds is not None and abs(path.seconds - span) > 1e-6:
+        raise ParamError(f"{where}.path.seconds", f"the item lasts {span:g} s, so its path takes that long; leave "
+                                                  "path.seconds out or make it equal")
+    path.seconds = span
+    return path
 
 
 def _part_words(a: Item, b: Item) -> str:
@@ -331,11 +357,14 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
             source = pieces[-1] if pieces else tasks.generate(model, reading, seconds=1.0, seed=seed + item.index,
                                                                options=raw)[0]
             made = hold(source, -1 if pieces else 0, last - first + 1)
+        elif item.path is not None:
+            made = _along_path(model, reading, item, pieces[-1] if pieces else None, (last - first + 1) / fps_m,
+                               seed + item.index, raw)
         else:
             made = tasks.generate(model, reading, seconds=(last - first + 1) / fps_m,
                                   seed=seed + item.index, options=raw)[0]
         if pieces:
-            made = place_after(made, pieces[-1])
+            made = made if item.path is not None else place_after(made, pieces[-1])
             if first > cursor:                                     # a gap: the transition
                 pieces.append(hold(pieces[-1], -1, first - cursor))
                 joins.append((cursor - 1, first))
@@ -373,9 +402,27 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
         progress(1.0, "done")
     understood = [{"item": i.index, "text": i.text, "start": i.start, "end": i.end,
                    "parts": list(i.parts) if i.parts else None,
-                   "understood_as": _understood(readings[i.index], i)}
+                   "understood_as": _understood(readings[i.index], i, shot)}
                   for i in timeline.items]
     return shot, understood
+
+
+def _along_path(model, reading, item: Item, previous: Motion | None, seconds: float, seed: int,
+                options: PostOptions) -> Motion:
+    """The item's action carried along its path, the path moved to start
+    where ``previous`` ends (the origin for the first item). A path the
+    action cannot follow is a ParamError naming the item."""
+    from . import tasks
+    from .path_follow import GroundPath, starting_at
+    path = GroundPath(item.path.points, seconds, item.path.leg_length)
+    if previous is not None:
+        path = starting_at(path, previous.root_pos[-1, [0, 2]])
+    else:
+        path = starting_at(path, np.zeros(2))
+    try:
+        return tasks.generate(model, reading, seed=seed, options=options, path=path)[0]
+    except ParamError as exc:
+        raise ParamError(f"items[{item.index}].{exc.field}", exc.message) from None
 
 
 def is_held_pose(reading) -> bool:
@@ -386,13 +433,20 @@ def is_held_pose(reading) -> bool:
     return reading is not None and reading.known is False and reading.holds_pose
 
 
-def _understood(reading, item: Item) -> dict | None:
+def _understood(reading, item: Item, shot: Motion) -> dict | None:
     if reading is None:
         return None
     out = reading.to_dict()
     if is_held_pose(reading) and item.is_base:
         out["message"] = (f"outside what this model knows ({reading.outside}): it has no idle motion, so the "
                           "shot holds the pose the body reached")
+    if item.path is not None:
+        from .path_follow import spin_note
+        span = shot.slice(int(round(item.start * shot.fps)), int(round(item.end * shot.fps)) + 1)
+        note = spin_note(span, reading.action)
+        if note:
+            out["path_note"] = note
+            out["message"] = f"{out['message']}. Path: {note}"
     return out
 
 

@@ -195,6 +195,7 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
         motions = tasks.generate(model, reading, seconds=p["seconds"], seed=seed, variants=p["variants"],
                                  fps=p["fps"], options=p["options"], progress=progress, cancelled=cancelled,
                                  path=p.get("path"))
+        _note_spin(understood, motions[0], reading, p.get("path"))
         return {"motions": [m.to_dict() for m in motions], "seeds": [seed + i for i in range(len(motions))],
                 "understood_as": understood}
     if task == "inbetween":
@@ -204,7 +205,20 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
         motion = tasks.continue_motion(model, p["motion"], p["seconds"], text=reading, seed=seed,
                                        options=p["options"], progress=progress, cancelled=cancelled,
                                        path=p.get("path"))
+        _note_spin(understood, motion.slice(p["motion"].num_frames, motion.num_frames), reading, p.get("path"))
     return {"motion": motion.to_dict(), "seed": seed, "understood_as": understood}
+
+
+def _note_spin(understood: dict[str, Any] | None, motion, reading, path) -> None:
+    """Where a path turned the body into a spin, say so in ``understood_as``
+    (``path_note`` and the message the add-on shows)."""
+    if path is None or understood is None:
+        return
+    from .path_follow import spin_note
+    note = spin_note(motion, reading.action if reading is not None else None)
+    if note:
+        understood["path_note"] = note
+        understood["message"] = f"{understood['message']}. Path: {note}"
 
 
 def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:
