@@ -1,6 +1,6 @@
 """Can the motion tokenizer say the rare actions at all? Round trip of their clips.
 
-    python benchmarks/action_round_trip.py --vq training/v10/vq --vq runs/v11/vq --data DATA_DIR
+    python benchmarks/action_round_trip.py --vq runs/v10/vq --vq runs/v11/vq --data DATA_DIR
 
 The language model can only make what its tokenizer can write: v1.0's turned
 DeepMimic's crawl into one repeated standing code (450 mm off), so no amount

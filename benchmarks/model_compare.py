@@ -1,12 +1,15 @@
 """Two models on the same val clips, with paired-bootstrap 95 % CIs over clips.
 
     python benchmarks/model_compare.py --a CANDIDATE --b models/default [--data .cache/data18]
-        [--evaluator models/evaluator] [--split val] [--json OUT]
+        [--evaluator models/evaluator] [--split val] [--seeds 3] [--json OUT]
 
 For every original clip of the split (first 10 s), each model makes a motion
 from the clip's first caption at the clip's length (seed = clip number, the
 model's own sampling settings), delivered as a user gets it (rotations
-solved, default foot cleanup), exactly as ``motiongpt evaluate`` does. The
+solved, default foot cleanup), exactly as ``motiongpt evaluate`` does. With
+``--seeds S`` each clip is made S times (seeds i, i + 1000, ...): the
+per-clip numbers are means over its seeds and FID pools every motion, so
+the bootstrap over clips sees less of the sampling noise. The
 retrieval evaluator then scores, per clip:
 
 - R-precision: the motion ranks its own caption among the captions of 31
@@ -81,7 +84,7 @@ def floor_off_share(joints: np.ndarray, fps: float = 20.0, floor: float | None =
     return float((np.abs(lows) > FLOOR_TOLERANCE_M).mean())
 
 
-def generate_all(folder: str, captions: list[str], frames: list[int]) -> list[np.ndarray]:
+def generate_all(folder: str, captions: list[str], frames: list[int], seed_offset: int = 0) -> list[np.ndarray]:
     from engine.eval.evaluate import as_delivered
     from engine.models.motiongpt import MotionGPT
     from engine.motion import skeleton as sk
@@ -91,7 +94,7 @@ def generate_all(folder: str, captions: list[str], frames: list[int]) -> list[np
     t0 = time.perf_counter()
     for i, (caption, n) in enumerate(zip(captions, frames)):
         tokens = max(1, int(round(n / 4)))
-        feats = model.text_to_motion(caption, seconds=tokens * 4 / sk.FPS, seed=i)[0]
+        feats = model.text_to_motion(caption, seconds=tokens * 4 / sk.FPS, seed=i + seed_offset)[0]
         out.append(as_delivered(feats, features_to_joints(feats)))
     print(f"  {folder}: {len(out)} motions in {time.perf_counter() - t0:.0f} s", flush=True)
     return out
@@ -101,10 +104,16 @@ def bootstrap_fid(a: np.ndarray, b: np.ndarray, real: np.ndarray, seed: int = 0,
     from engine.eval.metrics import fid
     rng = np.random.default_rng(seed)
     diffs = []
+    def pooled(x: np.ndarray, idx) -> np.ndarray:          # (seeds, clips, dim) -> every motion of those clips
+        return x[:, idx].reshape(-1, x.shape[-1])
+
+    a, b = (x if x.ndim == 3 else x[None] for x in (a, b))
+    every = np.arange(real.shape[0])
     for _ in range(samples):
-        idx = rng.integers(0, len(a), len(a))
-        diffs.append(fid(a[idx], real[idx]) - fid(b[idx], real[idx]))
-    return {"a": fid(a, real), "b": fid(b, real), "diff": fid(a, real) - fid(b, real),
+        idx = rng.integers(0, len(real), len(real))
+        diffs.append(fid(pooled(a, idx), real[idx]) - fid(pooled(b, idx), real[idx]))
+    fa, fb = fid(pooled(a, every), real), fid(pooled(b, every), real)
+    return {"a": fa, "b": fb, "diff": fa - fb,
             "diff_ci": [float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))]}
 
 
@@ -122,6 +131,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(ROOT / ".cache" / "data18"))
     parser.add_argument("--evaluator", default=str(ROOT / "models" / "evaluator"))
     parser.add_argument("--split", default="val")
+    parser.add_argument("--seeds", type=int, default=1, help="motions per clip and model (default 1)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     import torch
@@ -145,14 +155,22 @@ def main() -> int:
     t_emb = evaluator.embed_texts(captions)
     real_joints = [features_to_joints(f) for f in real_feats]
     r_emb = evaluator.embed_motions(real_feats)
-    joints = {"a": generate_all(args.a, captions, frames), "b": generate_all(args.b, captions, frames)}
-    emb = {k: evaluator.embed_motions([joints_to_features(j) for j in v]) for k, v in joints.items()}
+    offsets = [1000 * s for s in range(args.seeds)]
+    runs = {m: [generate_all(folder, captions, frames, o) for o in offsets] for m, folder in (("a", args.a),
+                                                                                              ("b", args.b))}
+    emb = {m: np.stack([evaluator.embed_motions([joints_to_features(j) for j in run]) for run in v])
+           for m, v in runs.items()}                                                   # (seeds, clips, dim)
     pool = pools(groups)
     results: dict = {"a": args.a, "b": args.b, "clips": len(clips), "split": args.split, "data": args.data,
-                     "evaluator": args.evaluator}
+                     "evaluator": args.evaluator, "seeds": args.seeds}
+
+    def per_clip(measure) -> dict[str, np.ndarray]:
+        """(clips,) mean over seeds of ``measure(joints)`` for each model."""
+        return {m: np.mean([[measure(j) for j in run] for run in v], axis=0) for m, v in runs.items()}
+
     print(f"\n{'measure':28s} {'A':>8s} {'B':>8s} {'real':>8s} {'A - B [95% CI]':>26s}  A / real [95% CI]")
     for k in (1, 3):
-        h = {m: hits_at(emb[m], t_emb, pool, k) for m in ("a", "b")}
+        h = {m: np.mean([hits_at(e, t_emb, pool, k) for e in emb[m]], axis=0) for m in ("a", "b")}
         real = hits_at(r_emb, t_emb, pool, k)
         pb = paired_bootstrap(h["a"], h["b"], samples=SAMPLES)
         share = share_of_real(h["a"], real)
@@ -168,7 +186,7 @@ def main() -> int:
     results["fid"] = f
     print(f"{'FID (vs the real clips)':28s} {f['a']:8.3f} {f['b']:8.3f} {'':>8s} "
           f"{f['diff']:+8.3f} [{f['diff_ci'][0]:+.3f}, {f['diff_ci'][1]:+.3f}]")
-    skate = {m: np.array([foot_skating(j)["skate_speed"] for j in joints[m]]) for m in ("a", "b")}
+    skate = per_clip(lambda j: foot_skating(j)["skate_speed"])
     skate_real = np.array([foot_skating(j)["skate_speed"] for j in real_joints])
     pb = paired_bootstrap(skate["a"], skate["b"], samples=SAMPLES)
     results["foot_skating"] = {"a": skate["a"].mean(), "b": skate["b"].mean(), "real": skate_real.mean(), **pb,
@@ -177,14 +195,14 @@ def main() -> int:
           f"{pb['diff']:+8.4f} [{pb['diff_ci'][0]:+.4f}, {pb['diff_ci'][1]:+.4f}]  "
           f"{skate['a'].mean() / skate_real.mean():.2f}x real [{results['foot_skating']['a_of_real_ci'][0]:.2f}, "
           f"{results['foot_skating']['a_of_real_ci'][1]:.2f}] (B: {skate['b'].mean() / skate_real.mean():.2f}x)")
-    floor = {m: np.array([floor_off_share(j) for j in joints[m]]) for m in ("a", "b")}
+    floor = per_clip(floor_off_share)
     floor_real = np.array([floor_off_share(j) for j in real_joints])
     pb = paired_bootstrap(floor["a"], floor["b"], samples=SAMPLES)
     results["floor_off_seconds_share"] = {"a": floor["a"].mean(), "b": floor["b"].mean(), "real": floor_real.mean(),
                                           **pb}
     print(f"{'seconds off the floor':28s} {floor['a'].mean():8.3f} {floor['b'].mean():8.3f} {floor_real.mean():8.3f} "
           f"{pb['diff']:+8.3f} [{pb['diff_ci'][0]:+.3f}, {pb['diff_ci'][1]:+.3f}]")
-    zero = {m: np.array([floor_off_share(j, floor=0.0) for j in joints[m]]) for m in ("a", "b")}
+    zero = per_clip(lambda j: floor_off_share(j, floor=0.0))
     pb = paired_bootstrap(zero["a"], zero["b"], samples=SAMPLES)
     results["floor_zero_off_seconds_share"] = {"a": zero["a"].mean(), "b": zero["b"].mean(), **pb}
     print(f"{'  ... off y = 0 (generated)':28s} {zero['a'].mean():8.3f} {zero['b'].mean():8.3f} {'':>8s} "

@@ -3,7 +3,8 @@ with what foot skating.
 
     python benchmarks/path_follow.py [--model models/default] [--data .cache/data18] [--seeds 0 1 2]
 
-For a 5 m line, a 90-degree corner (3 + 3 m), an S curve and a 2 m circle,
+For a 5 m line, a 90-degree corner (3 + 3 m), an S curve and a 2 m circle
+(and a 4 m one: how wide a circle a run needs to read as a run),
 a walk and a run (seeds as given), through ``tasks.generate(..., path=...)``:
 the horizontal root distance to the path (median and max over frames; target
 <= 5 cm / 15 cm), the angle between the body's facing and the path's
@@ -40,6 +41,7 @@ PATHS = {
     "90-degree corner": [[0, 0], [0, 3], [3, 3]],
     "S curve": [[float(np.sin(a)), float(a / (2 * np.pi) * 6)] for a in np.linspace(0, 2 * np.pi, 40)],
     "2 m circle": [[float(1 - np.cos(a)), float(np.sin(a))] for a in ARC],
+    "4 m circle": [[float(2 - 2 * np.cos(a)), float(2 * np.sin(a))] for a in ARC],
 }
 ACTIONS = {"walk": "a person walks forward", "run": "a person runs forward"}
 

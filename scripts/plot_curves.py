@@ -1,6 +1,6 @@
 """Val loss and val R-precision against training steps, as a PNG for a model card.
 
-    python scripts/plot_curves.py training/v10/lm/trainer_state.json --rprec 3250:0.81 --rprec 5500:0.90 \
+    python scripts/plot_curves.py training/v11/lm/trainer_state.json --rprec 3250:0.81 --rprec 5500:0.90 \
         --out models/default/training_curves.png
 
 Two panels: the language model's val loss (every validation of the trainer
