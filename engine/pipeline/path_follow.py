@@ -50,12 +50,13 @@ TURN_SMOOTH_S = 0.15
 """The path's direction is smoothed over this long (Gaussian sigma), so a corner
 is turned over a few steps, not in one frame."""
 SPIN_TURN_DEG_S = 90.0
-"""How fast (degrees per second, over any one second) a path may turn the
+"""How fast (degrees per second, over any 2 s: :data:`TURN_WINDOW_S`) a path may turn the
 body before the result reads as a spin, not as the walk or run asked for.
-Measured on the training clips (their root turn rate over 1 s): turning
-walks and runs turn at most 26-40 deg/s (90th percentile over clips), the
-fastest walk 139 deg/s, dance and salsa spins 120-190 deg/s. A run round a 2 m circle at
-its own pace turns about 180 deg/s, and the evaluator reads it as a dance."""
+Measured on the training clips with :func:`peak_turn_deg_s` itself: turning
+walks and runs reach 39-47 deg/s (median clip), 50-53 (90th percentile) and
+91 at most; dance and salsa 168 and 290 (median clip). A run round a 2 m
+circle at its own pace turns about 170 deg/s, and the evaluator reads it as a
+dance."""
 TURN_WINDOW_S = 2.0
 """Turn rates are taken over this long: a spin is sustained turning, while a
 sharp corner turned in a step or two is a pivot (90 degrees in 2 s is 45 deg/s)."""
@@ -289,7 +290,7 @@ def spin_note(motion: Motion, action: str | None) -> str | None:
         return None
     what = action or "this action"
     return (f"the path turns the body at up to {rate:.0f} degrees per second, faster than walks and runs turn in "
-            f"the training data (at most about 40), so the {what} will look more like a spin: widen the curve, "
+            f"the training data (about 55 at most), so the {what} will look more like a spin: widen the curve, "
             "give the path more seconds, or walk it")
 
 
