@@ -133,6 +133,14 @@ def facing_rotation(joints: np.ndarray, smooth_sigma: float | None = None,
     return qbetween(forward, np.array([0.0, 0.0, 1.0]))
 
 
+def facing_yaw(joints: np.ndarray) -> np.ndarray:
+    """Heading of the body per frame (radians about +Y, 0 = facing +Z), the
+    facing of :func:`facing_rotation`: where a shot, a path or a turn-rate
+    measure needs the direction the body faces as an angle."""
+    forward = qrot(qinv(facing_rotation(joints)), np.broadcast_to([0.0, 0.0, 1.0], joints[..., 0, :].shape))
+    return np.arctan2(forward[..., 0], forward[..., 2])
+
+
 def humanml3d_ik(joints: np.ndarray, smooth_forward: bool = False) -> np.ndarray:
     """HumanML3D's per-bone inverse kinematics: quaternion at index c is the
     rotation of the bone ending at joint c, relative to the previous bone of

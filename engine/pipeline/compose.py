@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..motion import skeleton as sk
-from ..motion.quaternion import axis_angle_to_quat, qinv, qmul, qrot, slerp
+from ..motion.quaternion import axis_angle_to_quat, qmul, qrot, slerp
 from .errors import ParamError
 from .motion_io import MAX_SECONDS, Motion
 from .post import PostOptions
@@ -207,10 +207,8 @@ def _part_words(a: Item, b: Item) -> str:
 
 def _facing_yaw(motion: Motion, frame: int) -> float:
     """Heading (radians about +Y, 0 = facing +Z) of the body at a frame."""
-    from ..motion.features import facing_rotation
-    q = facing_rotation(motion.positions()[frame][None])[0]          # turns the body to face +Z
-    forward = qrot(qinv(q), np.array([0.0, 0.0, 1.0]))
-    return float(math.atan2(forward[0], forward[2]))
+    from ..motion.features import facing_yaw
+    return float(facing_yaw(motion.positions()[frame][None])[0])
 
 
 def place_after(motion: Motion, previous: Motion) -> Motion:
@@ -414,11 +412,8 @@ def _along_path(model, reading, item: Item, previous: Motion | None, seconds: fl
     action cannot follow is a ParamError naming the item."""
     from . import tasks
     from .path_follow import GroundPath, starting_at
-    path = GroundPath(item.path.points, seconds, item.path.leg_length)
-    if previous is not None:
-        path = starting_at(path, previous.root_pos[-1, [0, 2]])
-    else:
-        path = starting_at(path, np.zeros(2))
+    start = previous.root_pos[-1, [0, 2]] if previous is not None else np.zeros(2)
+    path = starting_at(GroundPath(item.path.points, seconds, item.path.leg_length), start)
     try:
         return tasks.generate(model, reading, seed=seed, options=options, path=path)[0]
     except ParamError as exc:
@@ -441,12 +436,9 @@ def _understood(reading, item: Item, shot: Motion) -> dict | None:
         out["message"] = (f"outside what this model knows ({reading.outside}): it has no idle motion, so the "
                           "shot holds the pose the body reached")
     if item.path is not None:
-        from .path_follow import spin_note
-        span = shot.slice(int(round(item.start * shot.fps)), int(round(item.end * shot.fps)) + 1)
-        note = spin_note(span, reading.action)
-        if note:
-            out["path_note"] = note
-            out["message"] = f"{out['message']}. Path: {note}"
+        from .path_follow import add_spin_note
+        add_spin_note(out, shot.slice(int(round(item.start * shot.fps)), int(round(item.end * shot.fps)) + 1),
+                      reading.action)
     return out
 
 

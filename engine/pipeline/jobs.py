@@ -212,13 +212,9 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
 def _note_spin(understood: dict[str, Any] | None, motion, reading, path) -> None:
     """Where a path turned the body into a spin, say so in ``understood_as``
     (``path_note`` and the message the add-on shows)."""
-    if path is None or understood is None:
-        return
-    from .path_follow import spin_note
-    note = spin_note(motion, reading.action if reading is not None else None)
-    if note:
-        understood["path_note"] = note
-        understood["message"] = f"{understood['message']}. Path: {note}"
+    if path is not None:
+        from .path_follow import add_spin_note
+        add_spin_note(understood, motion, reading.action if reading is not None else None)
 
 
 def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:

@@ -270,11 +270,8 @@ def check_pace(motion: Motion, path: GroundPath, action: str | None) -> None:
 def peak_turn_deg_s(motion: Motion) -> float:
     """The fastest the body's facing turns over any :data:`TURN_WINDOW_S`,
     degrees per second (the whole motion when it is shorter)."""
-    from ..motion.features import facing_rotation
-    from ..motion.quaternion import qinv, qrot
-    joints = motion.positions()
-    forward = qrot(qinv(facing_rotation(joints)), np.broadcast_to([0.0, 0.0, 1.0], joints[:, 0].shape))
-    yaw = np.unwrap(np.arctan2(forward[:, 0], forward[:, 2]))
+    from ..motion.features import facing_yaw
+    yaw = np.unwrap(facing_yaw(motion.positions()))
     window = max(1, min(len(yaw) - 1, int(round(TURN_WINDOW_S * motion.fps))))
     if len(yaw) < 2:
         return 0.0
@@ -294,14 +291,23 @@ def spin_note(motion: Motion, action: str | None) -> str | None:
             "give the path more seconds, or walk it")
 
 
+def add_spin_note(understood: dict[str, Any] | None, motion: Motion, action: str | None) -> None:
+    """Where following a path turned ``motion`` into a spin, say so in the
+    reading ``understood`` (``path_note``, and appended to the ``message`` the
+    add-on shows); the one place generate, continue and timeline items say it."""
+    note = spin_note(motion, action) if understood is not None else None
+    if note:
+        understood["path_note"] = note
+        understood["message"] = f"{understood['message']}. Path: {note}"
+
+
 def heading_errors_deg(motion: Motion, path: GroundPath) -> np.ndarray:
     """Per frame, the angle between the body's facing and the path's direction
     at the nearest path point (for the benchmark)."""
-    from ..motion.features import facing_rotation
-    from ..motion.quaternion import qinv, qrot
+    from ..motion.features import facing_yaw
     joints = motion.positions()
-    q = facing_rotation(joints)
-    forward = qrot(qinv(q), np.broadcast_to([0.0, 0.0, 1.0], joints[:, 0].shape))[:, [0, 2]]
+    yaw = facing_yaw(joints)
+    forward = np.stack([np.sin(yaw), np.cos(yaw)], axis=-1)
     arc = _arc(path.points)
     dense = _at(path.points, arc, np.linspace(0, arc[-1], 2000))
     near = np.argmin(np.linalg.norm(joints[:, None, 0, [0, 2]] - dense[0][None], axis=-1), axis=1)
