@@ -1,7 +1,7 @@
 """Two models on the same val clips, with paired-bootstrap 95 % CIs over clips.
 
     python benchmarks/model_compare.py --a CANDIDATE --b models/default [--data .cache/data18]
-        [--evaluator models/evaluator] [--split val] [--seeds 3] [--json OUT]
+        [--evaluator models/evaluator] [--split val] [--seeds 3] [--json OUT] [--b-edge-pad 0]
 
 For every original clip of the split (first 10 s), each model makes a motion
 from the clip's first caption at the clip's length (seed = clip number, the
@@ -25,7 +25,11 @@ retrieval evaluator then scores, per clip:
   generated clips, the engine's floor y = 0, where every clip is stood).
 
 Every row prints A, B, A - B with its CI; a CI that excludes 0 is a
-difference that holds beyond the clips drawn.
+difference that holds beyond the clips drawn. ``--b-edge-pad N`` eases B's
+ends over to a decode with N held tokens instead of the engine's
+(:data:`engine.models.motion_tokenizer.EDGE_PAD_TOKENS`; 0: the plain
+decode): ``--a X --b X --b-edge-pad 0`` measures what the edge fix does to
+the same samples.
 """
 from __future__ import annotations
 
@@ -84,12 +88,15 @@ def floor_off_share(joints: np.ndarray, fps: float = 20.0, floor: float | None =
     return float((np.abs(lows) > FLOOR_TOLERANCE_M).mean())
 
 
-def generate_all(folder: str, captions: list[str], frames: list[int], seed_offset: int = 0) -> list[np.ndarray]:
+def generate_all(folder: str, captions: list[str], frames: list[int], seed_offset: int = 0,
+                 edge_pad: int | None = None) -> list[np.ndarray]:
     from engine.eval.evaluate import as_delivered
     from engine.models.motiongpt import MotionGPT
     from engine.motion import skeleton as sk
     from engine.motion.features import features_to_joints
     model = MotionGPT.load(folder, "cpu")
+    if edge_pad is not None:
+        model.vq.edge_pad_tokens = edge_pad
     out = []
     t0 = time.perf_counter()
     for i, (caption, n) in enumerate(zip(captions, frames)):
@@ -133,6 +140,8 @@ def main() -> int:
     parser.add_argument("--split", default="val")
     parser.add_argument("--seeds", type=int, default=1, help="motions per clip and model (default 1)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--b-edge-pad", type=int, help="ease B's ends over to a decode with this many "
+                                                       "held tokens (0: the plain decode)")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -156,13 +165,13 @@ def main() -> int:
     real_joints = [features_to_joints(f) for f in real_feats]
     r_emb = evaluator.embed_motions(real_feats)
     offsets = [1000 * s for s in range(args.seeds)]
-    runs = {m: [generate_all(folder, captions, frames, o) for o in offsets] for m, folder in (("a", args.a),
-                                                                                              ("b", args.b))}
+    runs = {m: [generate_all(folder, captions, frames, o, pad) for o in offsets]
+            for m, folder, pad in (("a", args.a, None), ("b", args.b, args.b_edge_pad))}
     emb = {m: np.stack([evaluator.embed_motions([joints_to_features(j) for j in run]) for run in v])
            for m, v in runs.items()}                                                   # (seeds, clips, dim)
     pool = pools(groups)
     results: dict = {"a": args.a, "b": args.b, "clips": len(clips), "split": args.split, "data": args.data,
-                     "evaluator": args.evaluator, "seeds": args.seeds}
+                     "evaluator": args.evaluator, "seeds": args.seeds, "b_edge_pad": args.b_edge_pad}
 
     def per_clip(measure) -> dict[str, np.ndarray]:
         """(clips,) mean over seeds of ``measure(joints)`` for each model."""

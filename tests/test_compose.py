@@ -83,6 +83,30 @@ def test_a_transition_is_never_a_pop_when_a_slower_one_was_at_hand(model):
     assert kept <= max(limit, peak_joint_speed(blend)[around].max()) + 1e-9
 
 
+def test_a_join_too_short_for_its_poses_widens_its_blend_into_the_neighbours(model):
+    """A raised arm must come down within a 0.4 s join between two swaying
+    torsos: no draw and no blend of that length keeps the neighbours' pace,
+    so the eased blend reaches into them (never past the reach given) until
+    it does."""
+    from engine.motion.quaternion import axis_angle_to_quat, qidentity
+    from engine.pipeline.compose import _join, eased, join_speed_limit, peak_joint_speed
+    from engine.pipeline.motion_io import Motion
+    from engine.pipeline.post import PostOptions
+    n, f0, f1 = 81, 36, 44
+    t = np.arange(n) / 20.0
+    quats = qidentity((n, sk.NUM_JOINTS))
+    quats[:, J["spine3"]] = axis_angle_to_quat(np.array([0.0, 0.0, 1.0]), np.radians(15.0) * np.sin(2 * np.pi * t))
+    quats[f1:, J["right_shoulder"]] = axis_angle_to_quat(np.array([0.0, 0.0, 1.0]), np.radians(-120.0))
+    shot = Motion(quats, np.tile([0.0, 0.95, 0.0], (n, 1)), np.asarray(sk.CANONICAL_OFFSETS_M), 20.0)
+    limit = join_speed_limit(shot, slice(0, f0), slice(f1, n))
+    assert peak_joint_speed(eased(shot, f0, f1).slice(f0 - 3, f1 + 4)).max() > limit
+    reach = (f0 - 10, f1 + 10)
+    joined = _join(model, shot, f0, f1, limit, seed=0, options=PostOptions(foot_cleanup=False), reach=reach)
+    changed = np.flatnonzero(np.abs(joined.local_quats - shot.local_quats).max(axis=(1, 2)) > 1e-9)
+    assert reach[0] < changed.min() and changed.max() < reach[1]
+    assert peak_joint_speed(joined.slice(changed.min() - 3, changed.max() + 4)).max() <= limit
+
+
 def test_standing_still_holds_the_pose_the_shot_reached(model):
     """The model has no idle motion: "stands still" between a walk and a wave
     holds the walk's last pose (not the nearest action it knows), and the
@@ -115,6 +139,45 @@ def test_a_part_item_takes_only_its_joints(model):
     assert np.abs(with_part.root_pos - without.root_pos).max() < 1e-6
     assert not moved[J["left_knee"]] and not moved[J["left_shoulder"]]
     assert set(np.flatnonzero(moved)) <= arm
+
+
+def test_a_merged_arm_keeps_its_angle_to_gravity_on_a_leaning_body():
+    """A wave made on an upright body, merged onto a body leaning 35 degrees
+    forward and facing another way: the hand is as high above the shoulder
+    as in the wave (the arm's local rotations alone would tip it forward with
+    the body), and it reaches out to the side the new body faces."""
+    from engine.motion.quaternion import axis_angle_to_quat, qidentity, qmul, qrot
+    from engine.pipeline.compose import Item, merge_part
+    from engine.pipeline.motion_io import Motion
+    frames, shoulder = 30, J["right_shoulder"]
+    offsets = np.asarray(sk.CANONICAL_OFFSETS_M)
+    root = np.tile([0.0, 0.95, 0.0], (frames, 1))
+    gesture_q = qidentity((frames, sk.NUM_JOINTS))
+    up = np.radians(-160.0)                                     # the arm up, 70 degrees over level
+    gesture_q[:, shoulder] = axis_angle_to_quat(np.array([0.0, 0.0, 1.0]), up)
+    gesture = Motion(gesture_q, root, offsets, sk.FPS)
+    facing = axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), np.radians(60.0))
+    lean = axis_angle_to_quat(np.array([1.0, 0.0, 0.0]), np.radians(35.0))
+    base_q = qidentity((frames, sk.NUM_JOINTS))
+    base_q[:, 0] = qmul(facing, lean)
+    base = Motion(base_q, root, offsets, sk.FPS)
+    merged = merge_part(base, gesture, Item(index=1, text="waves", start=0.0, end=1.5, parts=("upper_body",)), 0)
+
+    def height(motion: Motion) -> np.ndarray:
+        p = motion.positions()
+        return p[:, J["right_wrist"], 1] - p[:, shoulder, 1]
+
+    mid = slice(10, 20)                                   # past the ease in and out
+    want = height(gesture)[mid]
+    assert want.min() > 0.3
+    assert np.abs(height(merged)[mid] - want).max() < 0.01, (height(merged)[mid], want)
+    local_only = merged.local_quats.copy()
+    local_only[:, shoulder] = gesture_q[:, shoulder]      # what taking the local rotation would give
+    assert (want - height(base.replace(local_quats=local_only))[mid]).min() > 0.05
+    p = merged.positions()[15]
+    reach = p[J["right_wrist"]] - p[shoulder]
+    right = np.sign(sk.rest_joint_positions()[shoulder, 0]) * np.array([1.0, 0.0, 0.0])   # the body's right at rest
+    assert float(np.dot(reach[[0, 2]], qrot(facing, right)[[0, 2]])) > 0.1
 
 
 def test_compose_cli_from_items_and_from_a_file(tiny_bundle, tmp_path, capsys):

@@ -69,3 +69,57 @@ def test_a_clip_that_starts_in_the_air_and_lands_starts_on_the_floor():
     later = np.zeros(60)
     later[:15] = 0.05                                       # up for 0.75 s: longer than a landing, kept
     np.testing.assert_allclose(settle_start(_standing(later)).root_pos, _standing(later).root_pos, atol=1e-12)
+
+
+def test_nothing_goes_through_the_floor_not_only_the_feet():
+    """A body upside down with its head through the floor and its feet in the
+    air (decoded crawls had a hand 13 cm through it while the feet were on
+    the floor): the cleanup raises it until no joint is below the floor."""
+    from engine.motion.quaternion import axis_angle_to_quat
+    upside_down = _standing(np.zeros(40))
+    quats = upside_down.local_quats.copy()
+    quats[:, 0] = axis_angle_to_quat(np.array([1.0, 0.0, 0.0]), np.radians(180.0))
+    root = np.zeros((40, 3))
+    root[:, 1] = 0.45
+    body = upside_down.replace(local_quats=quats, root_pos=root)
+    assert _clearance(body).min() < -0.1
+    cleaned = post_process(body, PostOptions(), (0, 40))
+    assert _clearance(cleaned).min() > -1e-3, _clearance(cleaned).min()
+
+
+def test_a_dragged_foot_is_not_pulled_to_a_lock():
+    """Feet low and slow enough to count as planted but sliding 1.2 m (a
+    crawl drags them): locking them at the run's mean pulled a foot 60 cm in
+    three frames where the run ended; they are left to slide instead."""
+    n = 40
+    extra = np.zeros(n)
+    extra[30:] = 0.10                                             # the last half second off the floor
+    body = _standing(extra)
+    root = body.root_pos.copy()
+    root[:30, 2] = np.arange(30) * 0.8 / FPS                      # 0.8 m/s along the floor for 1.5 s
+    root[30:, 2] = root[29, 2]
+    body = body.replace(root_pos=root)
+    cleaned = post_process(body, PostOptions(), (0, n))
+    ankles = cleaned.positions()[:, [sk.JOINT_INDEX["left_ankle"], sk.JOINT_INDEX["right_ankle"]]][..., [0, 2]]
+    steps = np.linalg.norm(np.diff(ankles, axis=0), axis=-1)
+    assert steps.max() < 0.06, steps.max()             # 0.04 m a frame of its own sliding
+
+
+def test_a_lock_eases_out_no_faster_than_the_fade_speed():
+    """A planted foot that crept 0.6 m is locked at its mean and must catch
+    up with the body when the lock ends: that fade moved the ankle 15 cm in
+    a frame (a wave-to-bow join); it now takes as long as it needs at
+    LOCK_FADE_SPEED_MS."""
+    from engine.pipeline.post import LOCK_FADE_SPEED_MS
+    n = 40
+    extra = np.zeros(n)
+    extra[30:] = 0.10                                             # the last half second off the floor: the lock ends
+    body = _standing(extra)
+    root = body.root_pos.copy()
+    root[:30, 2] = np.arange(30) * 0.4 / FPS                      # creeping at 0.4 m/s while "planted"
+    root[30:, 2] = root[29, 2]
+    body = body.replace(root_pos=root)
+    cleaned = post_process(body, PostOptions(), (0, n))
+    ankles = cleaned.positions()[:, [sk.JOINT_INDEX["left_ankle"], sk.JOINT_INDEX["right_ankle"]]][..., [0, 2]]
+    steps = np.linalg.norm(np.diff(ankles, axis=0), axis=-1)
+    assert steps.max() < (0.4 + LOCK_FADE_SPEED_MS) / FPS + 0.01, steps.max()

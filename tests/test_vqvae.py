@@ -172,6 +172,27 @@ def test_tokenizer_round_trip_on_raw_features(built_sample, tmp_path):
 
 # ----------------------------------------------------------------------------- training
 
+def test_decoding_eases_each_end_over_to_a_decode_with_the_end_held(built_sample):
+    """The decoder saw zeros past a sequence's ends and its first and last
+    frames popped: the first and last EDGE_FIX_FRAMES frames come from a
+    decode with each end held for EDGE_PAD_TOKENS more tokens, eased back
+    to the plain decode, which every other frame keeps."""
+    from engine.models.motion_tokenizer import EDGE_FIX_FRAMES, EDGE_PAD_TOKENS
+    mean, std = humanml3d.load_stats(built_sample)
+    tok = MotionTokenizer(_trained_tiny(), mean, std, device="cpu")
+    bare = MotionTokenizer(_trained_tiny(), mean, std, device="cpu", edge_pad_tokens=0)
+    tokens = [np.array([3, 9, 9, 40, 7, 7, 21]), np.array([12, 5, 5])]
+    decoded = tok.decode_batch(tokens)
+    assert [d.shape for d in decoded] == [(28, 263), (12, 263)]
+    k, m = EDGE_PAD_TOKENS, EDGE_FIX_FRAMES
+    for t, d in zip(tokens, decoded):
+        plain = bare.decode(t)
+        held = bare.decode(np.concatenate([np.repeat(t[:1], k), t, np.repeat(t[-1:], k)]))[4 * k: 4 * (k + len(t))]
+        np.testing.assert_allclose(d[m:-m], plain[m:-m], atol=1e-5)          # the inside is the plain decode
+        np.testing.assert_allclose(d[[0, -1]], held[[0, -1]], atol=1e-5)     # the end frames are the held one's
+        assert np.abs(d[0] - plain[0]).max() > 1e-3
+
+
 def test_training_reduces_the_reconstruction_error(built_sample, tmp_path):
     clip = humanml3d.load_clip(built_sample, "dataset-1_walk_active_001").features
     mean, std = humanml3d.load_stats(built_sample)

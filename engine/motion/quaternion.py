@@ -221,3 +221,15 @@ def quat_angle(q: np.ndarray) -> np.ndarray:
     """Rotation angle in radians (0..pi) of each quaternion."""
     q = qnormalize(q)
     return 2.0 * np.arccos(np.clip(np.abs(q[..., 0]), -1.0, 1.0))
+
+
+def twist_about_y(q: np.ndarray) -> np.ndarray:
+    """The part of each rotation about the vertical axis (swing-twist split):
+    the heading a tilted frame keeps. A rotation with no twist to speak of
+    (a half turn about a level axis) gives the identity."""
+    q = np.asarray(q, dtype=np.float64)
+    twist = np.zeros_like(q)
+    twist[..., 0] = q[..., 0]
+    twist[..., 2] = q[..., 2]
+    norm = np.linalg.norm(twist, axis=-1, keepdims=True)
+    return np.where(norm > 1e-6, twist / np.maximum(norm, _EPS), qidentity(q.shape[:-1]))

@@ -13,8 +13,9 @@ made with this model's own tasks, the way STMC and FlowMDM split the work:
   join): a gap between items is the transition; items that touch get one
   of ``transition`` seconds centred on the boundary. A transition whose
   fastest joint outpaces both sides (:data:`JOIN_SPEED_RATIO`) is drawn
-  again, and if no draw keeps the pace, the slowest of the draws and a plain
-  eased blend is kept.
+  again; if no draw keeps the pace, a plain eased blend of the two poses,
+  widened into the neighbours as far as it needs (:data:`JOIN_WIDEN_S`);
+  failing all, the slowest of those.
 * **Body parts** (upper body, arms, head at the same time as a base item,
   which they override on those parts; two base items, or two part items
   sharing a joint, may not overlap):
@@ -22,7 +23,9 @@ made with this model's own tasks, the way STMC and FlowMDM split the work:
   those parts replace the base's during its span, eased in and out over
   :data:`PART_EASE_S`, through the spine and collars with partial weights
   (:data:`PART_WEIGHTS`), so a wave rides on a walk: root and legs from the
-  walk, the arm from the wave.
+  walk, the arm from the wave. The limbs hung from those partial joints
+  (arms, head) keep the gesture's angle to gravity and take the walk's
+  heading, so a raised hand stays as high on a leaning torso.
 * **Paths** (issue 20): a whole-body or lower-body item may carry a
   ``path`` (:func:`engine.pipeline.path_follow.parse_path`, without its own
   seconds: the item's span is how long it takes). Its action is carried
@@ -44,7 +47,8 @@ from typing import Any
 import numpy as np
 
 from ..motion import skeleton as sk
-from ..motion.quaternion import axis_angle_to_quat, qmul, qrot, slerp
+from ..motion.kinematics import forward_kinematics
+from ..motion.quaternion import axis_angle_to_quat, qinv, qmul, qrot, slerp, twist_about_y
 from .errors import ParamError
 from .motion_io import MAX_SECONDS, Motion
 from .post import PostOptions
@@ -76,6 +80,11 @@ JOIN_SPEED_RATIO = 1.5
 95th-percentile peak speed) by more than this reads as a pop."""
 JOIN_TRIES = 3
 """Generated transitions drawn for a join before the smoothest is kept."""
+JOIN_WIDEN_S = 0.5
+"""How far an eased blend may reach into each neighbour (at most half of
+it, and never into an item that holds a pose) when neither the drawn transitions nor a blend of the join's own length
+keep the pace: two poses far apart (a wave's raised arm, a bow's bent back)
+need more time than 0.8 s to meet without a pop."""
 MAX_ITEMS = 16
 MODEL_FPS = sk.FPS
 
@@ -246,7 +255,12 @@ def part_weights(item: Item) -> np.ndarray:
 
 def merge_part(base: Motion, gesture: Motion, item: Item, start_frame: int) -> Motion:
     """``base`` with ``gesture``'s local rotations of the item's parts from
-    ``start_frame`` on, eased in and out, through the spine with partial weights."""
+    ``start_frame`` on, eased in and out, through the spine with partial
+    weights. The limbs that hang from those partial joints (the arms from the
+    collars, the head from the neck) keep the gesture's angle to gravity
+    instead (:func:`_hung_from_base`): a hand raised above the head stays
+    raised when the walk's torso leans differently from the torso the wave
+    was made on."""
     n = min(gesture.num_frames, base.num_frames - start_frame)
     if n <= 0:
         return base
@@ -257,11 +271,30 @@ def merge_part(base: Motion, gesture: Motion, item: Item, start_frame: int) -> M
         s = np.arange(k) / k
         ramp[:k] = s * s * (3 - 2 * s)
         ramp[n - k:] = ramp[:k][::-1]
-    w = ramp[:, None] * part_weights(item)[None]                      # (n, 22)
+    weights = part_weights(item)
+    w = ramp[:, None] * weights[None]                                 # (n, 22)
     quats = base.local_quats.copy()
     window = slice(start_frame, start_frame + n)
     quats[window] = slerp(quats[window], gesture.local_quats[:n], w)
+    hung = [j for j in range(sk.NUM_JOINTS)
+            if weights[j] == 1.0 and sk.PARENTS[j] >= 0 and weights[sk.PARENTS[j]] < 1.0]
+    if hung:
+        level = _hung_from_base(quats[window], base.root_pos[window], gesture.world_quats()[:n], base.offsets, hung)
+        quats[window, hung] = slerp(base.local_quats[window, hung], level, ramp[:, None])
     return base.replace(quats, base.root_pos.copy())
+
+
+def _hung_from_base(quats: np.ndarray, root_pos: np.ndarray, gesture_world: np.ndarray, offsets: np.ndarray,
+                    joints: list[int]) -> np.ndarray:
+    """Local rotations (F, len(joints), 4) that give ``joints`` the
+    gesture's world rotation with its heading swapped for the merged
+    parent's: level and tilt from the gesture, heading from the body it now
+    hangs from."""
+    _, world = forward_kinematics(quats, root_pos, offsets, sk.PARENTS)
+    parents = [int(sk.PARENTS[j]) for j in joints]
+    parent_now, parent_then = world[:, parents], gesture_world[:, parents]
+    turn = qmul(twist_about_y(parent_now), qinv(twist_about_y(parent_then)))
+    return qmul(qinv(parent_now), qmul(turn, gesture_world[:, joints]))
 
 
 def peak_joint_speed(motion: Motion) -> np.ndarray:
@@ -291,12 +324,14 @@ def eased(shot: Motion, f0: int, f1: int) -> Motion:
     return shot.replace(quats, root)
 
 
-def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, options: PostOptions) -> Motion:
+def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, options: PostOptions,
+          reach: tuple[int, int] | None = None) -> Motion:
     """The shot with frames f0+1..f1-1 made by the model's in-between,
     conditioned on :data:`JOIN_CONTEXT_S` of motion either side. A
     transition faster than ``limit`` (a pop the eye sees) is drawn again, up
-    to :data:`JOIN_TRIES` times; if none keeps under it, the slowest of
-    those and a plain eased blend is kept."""
+    to :data:`JOIN_TRIES` times; if none keeps under it, a plain eased
+    blend, widened step by step up to the frames ``reach`` (lo, hi) allows,
+    and else the slowest of all of those is kept."""
     from . import tasks
     context = int(JOIN_CONTEXT_S * MODEL_FPS)
     w0, w1 = max(0, f0 - context), min(shot.num_frames, f1 + context + 1)
@@ -314,8 +349,19 @@ def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, option
             best, best_peak = candidate, peak
         if peak <= limit:
             return candidate
-    blend = eased(shot, f0, f1)
-    return blend if float(peak_joint_speed(blend.slice(a0, a1)).max()) < best_peak else best
+    lo, hi = reach if reach is not None else (f0, f1)
+    step = max(1, int(round(0.1 * MODEL_FPS)))
+    for widen in range(0, int(round(JOIN_WIDEN_S * MODEL_FPS)) + 1, step):
+        g0, g1 = max(lo, f0 - widen), min(hi, f1 + widen)
+        if widen and (g0, g1) == (max(lo, f0 - widen + step), min(hi, f1 + widen - step)):
+            break                                              # no room left to widen into
+        blend = eased(shot, g0, g1)
+        peak = float(peak_joint_speed(blend.slice(max(0, g0 - 3), min(shot.num_frames, g1 + 4))).max())
+        if peak < best_peak:
+            best, best_peak = blend, peak
+        if peak <= limit:
+            return blend
+    return best
 
 
 # ------------------------------------------------------------------------------
@@ -385,7 +431,10 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
             continue
         left = slice(joins[j - 1][1] if j > 0 else 0, f0)
         right = slice(f1, joins[j + 1][0] if j + 1 < len(joins) else shot.num_frames)
-        shot = _join(model, shot, f0, f1, join_speed_limit(shot, left, right), seed + 1000 + j, raw)
+        held = [is_held_pose(readings[i.index]) for i in base_items[j:j + 2]]
+        reach = (f0 if held[0] else f0 - (f0 - left.start) // 2,            # at most half of either neighbour,
+                 f1 if held[-1] else f1 + (right.stop - f1) // 2)           # and none of a pose asked to hold still
+        shot = _join(model, shot, f0, f1, join_speed_limit(shot, left, right), seed + 1000 + j, raw, reach)
     for item in sorted((i for i in timeline.items if not i.is_base), key=lambda i: i.start):
         step(f"item {item.index + 1} on {', '.join(item.parts)}: {item.text}")
         first = int(round(item.start * fps_m))
