@@ -1,5 +1,5 @@
 """Do a generated clip's first and last frames pop? The same samples decoded
-with and without the edge padding, beside the real clips.
+with and without the edge fix, beside the real clips.
 
     python benchmarks/edge_pops.py [--model models/default] [--data .cache/data18] [--split val] [--seeds 0 1]
         [--pads 2 0]
@@ -9,7 +9,8 @@ clip's first caption at the clip's length (at most 10 s) for each seed; its
 tokens are decoded twice: as the engine does (the first and last frames
 eased over to a decode with each end held for
 :data:`engine.models.motion_tokenizer.EDGE_PAD_TOKENS` more tokens) and
-plain (the decoder sees zeros past the ends; ``--pads`` compares other holds). Per clip, the first step (the farthest any joint moves from frame 0
+plain (the decoder sees zeros past the ends; ``--pads`` compares other
+holds). Per clip, the first step (the farthest any joint moves from frame 0
 to frame 1) over the median of the next five, and the same at the end. A
 ratio near 1 is no pop; the real clips give the reference. Prints the
 median, the 90th percentile, the largest and the share of clips over 2x.

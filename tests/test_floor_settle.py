@@ -87,21 +87,28 @@ def test_nothing_goes_through_the_floor_not_only_the_feet():
     assert _clearance(cleaned).min() > -1e-3, _clearance(cleaned).min()
 
 
-def test_a_dragged_foot_is_not_pulled_to_a_lock():
-    """Feet low and slow enough to count as planted but sliding 1.2 m (a
-    crawl drags them): locking them at the run's mean pulled a foot 60 cm in
-    three frames where the run ended; they are left to slide instead."""
-    n = 40
-    extra = np.zeros(n)
-    extra[30:] = 0.10                                             # the last half second off the floor
+def _creeping_then_lifted(speed_ms: float) -> Motion:
+    """Feet low and slow enough to count as planted, sliding at ``speed_ms``
+    for 1.5 s, then half a second off the floor (the lock ends)."""
+    extra = np.zeros(40)
+    extra[30:] = 0.10
     body = _standing(extra)
     root = body.root_pos.copy()
-    root[:30, 2] = np.arange(30) * 0.8 / FPS                      # 0.8 m/s along the floor for 1.5 s
+    root[:30, 2] = np.arange(30) * speed_ms / FPS
     root[30:, 2] = root[29, 2]
-    body = body.replace(root_pos=root)
-    cleaned = post_process(body, PostOptions(), (0, n))
-    ankles = cleaned.positions()[:, [sk.JOINT_INDEX["left_ankle"], sk.JOINT_INDEX["right_ankle"]]][..., [0, 2]]
-    steps = np.linalg.norm(np.diff(ankles, axis=0), axis=-1)
+    return body.replace(root_pos=root)
+
+
+def _ankle_steps(motion: Motion) -> np.ndarray:
+    ankles = motion.positions()[:, [sk.JOINT_INDEX["left_ankle"], sk.JOINT_INDEX["right_ankle"]]][..., [0, 2]]
+    return np.linalg.norm(np.diff(ankles, axis=0), axis=-1)
+
+
+def test_a_dragged_foot_is_not_pulled_to_a_lock():
+    """Feet sliding 1.2 m while low and slow (a crawl drags them): a lock
+    held them at the run's mean while the body moved on, then pulled them
+    60 cm in three frames where the run ended; they are left to slide."""
+    steps = _ankle_steps(post_process(_creeping_then_lifted(0.8), PostOptions(), (0, 40)))
     assert steps.max() < 0.06, steps.max()             # 0.04 m a frame of its own sliding
 
 
@@ -111,15 +118,5 @@ def test_a_lock_eases_out_no_faster_than_the_fade_speed():
     a frame (a wave-to-bow join); it now takes as long as it needs at
     LOCK_FADE_SPEED_MS."""
     from engine.pipeline.post import LOCK_FADE_SPEED_MS
-    n = 40
-    extra = np.zeros(n)
-    extra[30:] = 0.10                                             # the last half second off the floor: the lock ends
-    body = _standing(extra)
-    root = body.root_pos.copy()
-    root[:30, 2] = np.arange(30) * 0.4 / FPS                      # creeping at 0.4 m/s while "planted"
-    root[30:, 2] = root[29, 2]
-    body = body.replace(root_pos=root)
-    cleaned = post_process(body, PostOptions(), (0, n))
-    ankles = cleaned.positions()[:, [sk.JOINT_INDEX["left_ankle"], sk.JOINT_INDEX["right_ankle"]]][..., [0, 2]]
-    steps = np.linalg.norm(np.diff(ankles, axis=0), axis=-1)
+    steps = _ankle_steps(post_process(_creeping_then_lifted(0.4), PostOptions(), (0, 40)))
     assert steps.max() < (0.4 + LOCK_FADE_SPEED_MS) / FPS + 0.01, steps.max()

@@ -201,13 +201,13 @@ class MotionTokenizer:
                 raise MotionShapeError(f"tokens[{i}] must be a non-empty 1-D array of integers, "
                                        f"got {arr.dtype} {arr.shape}")
             seqs.append(arr.astype(np.int64))
-        plain = self._decode_raw(seqs)
         pad = max(0, self.edge_pad_tokens)
         if pad == 0:
-            return plain
-        cut = pad * self.model.downsample
-        held = [h[cut: len(h) - cut] for h in self._decode_raw([np.pad(s, pad, mode="edge") for s in seqs])]
-        return [_ease_ends(p, h, EDGE_FIX_FRAMES) for p, h in zip(plain, held)]
+            return self._decode_raw(seqs)
+        # both decodes in one batch: on the CPU a second decoder call costs as much as the first
+        both = self._decode_raw(seqs + [np.pad(s, pad, mode="edge") for s in seqs])
+        plain, cut = both[:len(seqs)], pad * self.model.downsample
+        return [_ease_ends(p, h[cut: len(h) - cut], EDGE_FIX_FRAMES) for p, h in zip(plain, both[len(seqs):])]
 
     def _decode_raw(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []

@@ -81,10 +81,10 @@ JOIN_SPEED_RATIO = 1.5
 JOIN_TRIES = 3
 """Generated transitions drawn for a join before the smoothest is kept."""
 JOIN_WIDEN_S = 0.5
-"""How far an eased blend may reach into each neighbour (at most half of
-it, and never into an item that holds a pose) when neither the drawn transitions nor a blend of the join's own length
-keep the pace: two poses far apart (a wave's raised arm, a bow's bent back)
-need more time than 0.8 s to meet without a pop."""
+"""How far an eased blend may reach into each neighbour (at most half of it,
+and never into an item that holds a pose) when neither the drawn transitions
+nor a blend of the join's own length keep the pace: two poses far apart (a
+wave's raised arm, a bow's bent back) need more than 0.8 s to meet without a pop."""
 MAX_ITEMS = 16
 MODEL_FPS = sk.FPS
 
@@ -350,11 +350,12 @@ def _join(model, shot: Motion, f0: int, f1: int, limit: float, seed: int, option
         if peak <= limit:
             return candidate
     lo, hi = reach if reach is not None else (f0, f1)
-    step = max(1, int(round(0.1 * MODEL_FPS)))
-    for widen in range(0, int(round(JOIN_WIDEN_S * MODEL_FPS)) + 1, step):
+    tried = None
+    for widen in range(0, int(round(JOIN_WIDEN_S * MODEL_FPS)) + 1, max(1, int(round(0.1 * MODEL_FPS)))):
         g0, g1 = max(lo, f0 - widen), min(hi, f1 + widen)
-        if widen and (g0, g1) == (max(lo, f0 - widen + step), min(hi, f1 + widen - step)):
+        if (g0, g1) == tried:
             break                                              # no room left to widen into
+        tried = (g0, g1)
         blend = eased(shot, g0, g1)
         peak = float(peak_joint_speed(blend.slice(max(0, g0 - 3), min(shot.num_frames, g1 + 4))).max())
         if peak < best_peak:
