@@ -2,6 +2,7 @@
 with what foot skating.
 
     python benchmarks/path_follow.py [--model models/default] [--data .cache/data18] [--seeds 0 1 2]
+        [--actions walk run] [--paths "2 m circle" ...]
 
 For a 5 m line, a 90-degree corner (3 + 3 m), an S curve and a 2 m circle
 (and a 4 m one: how wide a circle a run needs to read as a run),
@@ -13,6 +14,9 @@ clips of the same action (target <= 1.5x), the fastest the body turns over
 2 s (what ``understood_as`` flags as a spin above
 :data:`engine.pipeline.path_follow.SPIN_TURN_DEG_S`), and what the
 evaluator's action judge (majority of its nearest real clips) calls the result.
+Paths go without seconds, so the engine picks the pace: the action's own, or
+slower where the turns are tight (a run round a circle is then made as a
+running turn: :func:`engine.pipeline.tasks.plan_path`).
 
 Side by side, the baseline an animator has today: Blender's Follow Path
 constraint driving the same action generated straight (same seed, same
@@ -69,6 +73,8 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--data", default=str(ROOT / ".cache" / "data18"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--actions", nargs="+", choices=list(ACTIONS), default=list(ACTIONS))
+    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
     parser.add_argument("--evaluator", default=str(ROOT / "models" / "evaluator"),
                         help="evaluator folder for the action judge")
     args = parser.parse_args()
@@ -94,9 +100,11 @@ def main() -> int:
             real.setdefault(action, []).append(foot_skating(joints)["skate_speed"])
     print(f"{'action':5s} {'path':17s} {'seconds':>7s} {'dist med cm':>11s} {'dist max cm':>11s} "
           f"{'heading med':>11s} {'skating x real':>14s} {'constraint x real':>17s} {'turn deg/s':>10s}  judged as")
-    for action, prompt in ACTIONS.items():
+    for action in args.actions:
+        prompt = ACTIONS[action]
         reference = float(np.mean(real.get(action, [np.nan])))
-        for name, points in PATHS.items():
+        for name in args.paths:
+            points = PATHS[name]
             path = parse_path({"points": points})
             rows, verdicts = [], []
             for seed in args.seeds:

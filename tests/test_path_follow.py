@@ -12,9 +12,10 @@ from engine.motion import skeleton as sk
 from engine.pipeline import jobs
 from engine.pipeline.errors import ParamError
 from engine.pipeline.motion_io import Motion
-from engine.pipeline.path_follow import (SPIN_TURN_DEG_S, distance_to_path, follow, for_body, heading_errors_deg,
-                                         model_leg_length, parse_path, peak_turn_deg_s, read_path_file, spin_note,
-                                         starting_at)
+from engine.pipeline.path_follow import (SPIN_TURN_DEG_S, TURN_PLAN_DEG_S, distance_to_path, follow, for_body,
+                                         heading_errors_deg, model_leg_length, one_way_turn, parse_path,
+                                         path_turn_deg_s, peak_turn_deg_s, read_path_file, seconds_for_turns,
+                                         spin_note, starting_at)
 
 ARC = np.linspace(0, np.pi, 30)
 PATHS = {"line": [[0, 0], [0, 5]], "corner": [[0, 0], [0, 3], [3, 3]],
@@ -62,19 +63,78 @@ def test_a_path_that_turns_the_body_into_a_spin_is_said():
     in the data show: the animator is told, in words. A walk round a corner
     at its own pace is not flagged."""
     circle = parse_path({"points": PATHS["circle"]})
-    run = follow(_straight_walk(seconds=circle.length / 3.3, speed=3.3), circle)
+    lap = circle.length / 3.3
+    run = follow(_straight_walk(seconds=lap, speed=3.3), circle)
     assert 150 < peak_turn_deg_s(run) < 220
-    note = spin_note(run, "run")
+    assert 170 < path_turn_deg_s(circle, lap) < 200                 # the even-pace rate: 360 degrees in 1.9 s
+    note = spin_note(circle, lap, "run")
     assert note and "spin" in note and "run" in note and "widen the curve" in note
-    corner = follow(_straight_walk(seconds=6 / 1.3, speed=1.3), parse_path({"points": PATHS["corner"]}))
-    assert peak_turn_deg_s(corner) < SPIN_TURN_DEG_S / 1.5 and spin_note(corner, "walk") is None
-    assert peak_turn_deg_s(_straight_walk()) < 1.0
+    corner = parse_path({"points": PATHS["corner"]})
+    assert path_turn_deg_s(corner, 6 / 1.3) < SPIN_TURN_DEG_S / 1.5 and spin_note(corner, 6 / 1.3, "walk") is None
+    assert path_turn_deg_s(parse_path({"points": PATHS["line"]}), 4.0) < 1e-6
     understood = {"message": "understood as: run"}          # what the add-on shows gets the note
-    jobs._note_spin(understood, run, SimpleNamespace(action="run"), circle)
+    jobs._note_path(understood, lap, SimpleNamespace(action="run"), circle)
     assert understood["path_note"] == note and understood["message"].endswith("Path: " + note)
     quiet = {"message": "understood as: walk"}
-    jobs._note_spin(quiet, corner, SimpleNamespace(action="walk"), circle)
+    jobs._note_path(quiet, 6 / 1.3, SimpleNamespace(action="walk"), corner)
     assert quiet == {"message": "understood as: walk"}
+
+
+def test_tight_turns_set_the_pace_and_say_so():
+    """Real runners slow down on a tight curve: a path given without seconds
+    takes at least the seconds that keep its turning at TURN_PLAN_DEG_S (a
+    2 m circle: 360 / 70 = 5.1 s), and the animator is told when the engine
+    chose a slower pace (never when the seconds were theirs)."""
+    circle = parse_path({"points": PATHS["circle"]})
+    slow = seconds_for_turns(circle)
+    assert path_turn_deg_s(circle, slow) == pytest.approx(TURN_PLAN_DEG_S, rel=0.02)
+    assert slow == pytest.approx(360 / TURN_PLAN_DEG_S, rel=0.05)
+    assert seconds_for_turns(parse_path({"points": PATHS["line"]})) < 0.1       # a line allows any pace
+    said = {"message": "understood as: run and turn left"}
+    jobs._note_path(said, slow, SimpleNamespace(action="run and turn left"), circle, paced_here=True)
+    assert "tight" in said["path_note"] and f"{slow:.1f} s" in said["path_note"] and "spin" not in said["path_note"]
+    theirs = {"message": "understood as: run and turn left"}
+    jobs._note_path(theirs, slow, SimpleNamespace(action="run and turn left"), circle)
+    assert theirs == {"message": "understood as: run and turn left"}
+
+
+@pytest.mark.parametrize("points, side", [(PATHS["circle"], "left"), (PATHS["corner"], "left"),
+                                          ([[0, 0], [0, 3], [-3, 3]], "right"), (PATHS["s_curve"], None),
+                                          (PATHS["line"], None)])
+def test_which_way_a_path_turns(points, side):
+    """+X is the body's left when it faces +Z (the engine's HumanML3D frame),
+    so a corner from +Z towards +X turns left; an S curve turns both ways."""
+    assert one_way_turn(parse_path({"points": points}))[0] == side
+
+
+def test_a_run_round_a_tight_circle_is_a_slower_running_turn():
+    """Shipped model: a run asked round a 2 m circle without seconds is made
+    as the data's running turn, slowed so the body turns no faster than
+    TURN_PLAN_DEG_S allows (at most SPEED_LIMIT times its own pace), and the
+    reply says both; the same run along an S curve (both ways) stays a run
+    at its own pace, and a walk round the circle stays a walk."""
+    from engine.pipeline import tasks
+    from engine.pipeline.path_follow import PACE_MARGIN, SPEED_LIMIT
+    from tests.blender_support import REPO
+    if not (REPO / "models" / "default" / "model.json").exists():
+        pytest.skip("no shipped model in models/default")
+    model = jobs.load_model(str(REPO / "models" / "default"), "cpu")
+    circle = {"points": PATHS["circle"]}
+    result = jobs.run_job(model, "generate", {"text": "a person runs forward", "seed": 0, "path": circle})
+    said = result["understood_as"]
+    assert said["action"] == "run and turn left" and "turns left" in said["message"]
+    assert "tight" in said["path_note"] and "spin" not in said["path_note"]
+    run = Motion.from_dict(result["motions"][0])
+    line = tasks.plan_path(model, model.read_prompt("a person runs forward"), parse_path({"points": PATHS["line"]}), 0)
+    assert not line.paced and line.reading.action == "run"
+    assert parse_path(circle).length / run.duration < 5.0 / (line.seconds / PACE_MARGIN)   # slower than its run
+    assert run.duration <= seconds_for_turns(parse_path(circle)) + 0.1
+    assert np.median(distance_to_path(run, parse_path(circle))) < 0.05
+    s_plan = tasks.plan_path(model, model.read_prompt("a person runs forward"),
+                             parse_path({"points": PATHS["s_curve"]}), 0)
+    assert s_plan.reading.action == "run" and not s_plan.paced
+    walk_plan = tasks.plan_path(model, model.read_prompt("a person walks forward"), parse_path(circle), 0)
+    assert walk_plan.reading.action == "walk" and walk_plan.seconds < SPEED_LIMIT * 6
 
 
 @pytest.mark.parametrize("raw, field, message", [

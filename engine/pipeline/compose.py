@@ -385,7 +385,7 @@ def compose(model, timeline: Timeline, seed: int = 0, fps: float = MODEL_FPS,
 
     readings = {}
     for item in timeline.items:
-        readings[item.index] = tasks.read_prompt(model, item.text, field=f"items[{item.index}].text")
+        readings[item.index] = tasks.read_prompt(model, item.text, field=f"items[{item.index}].text", path=item.path)
     raw = PostOptions(foot_cleanup=False, in_place=False)
     fps_m = MODEL_FPS
     total = int(round(timeline.duration * fps_m)) + 1
@@ -486,9 +486,8 @@ def _understood(reading, item: Item, shot: Motion) -> dict | None:
         out["message"] = (f"outside what this model knows ({reading.outside}): it has no idle motion, so the "
                           "shot holds the pose the body reached")
     if item.path is not None:
-        from .path_follow import add_spin_note
-        add_spin_note(out, shot.slice(int(round(item.start * shot.fps)), int(round(item.end * shot.fps)) + 1),
-                      reading.action)
+        from .path_follow import add_path_note
+        add_path_note(out, item.path, item.end - item.start, reading.action)
     return out
 
 

@@ -158,6 +158,7 @@ def validate_job(task: str, params: dict[str, Any]) -> dict[str, Any]:
             if out["path"].seconds is not None and abs(out["path"].seconds - out["seconds"]) > 1e-6:
                 raise ParamError("path.seconds", f"Continue adds {out['seconds']:g} s, so the path takes that long; "
                                                  "leave path.seconds out or make it equal")
+            out["path"].seconds = out["seconds"]
     out["text"] = _text(params.get("text"), "text", required=False)
     out["seed"] = _seed(params.get("seed"))
     out["options"] = _options(params.get("options"))
@@ -189,13 +190,18 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
                                                  p["options"], progress=progress, cancelled=cancelled)
             return {"motions": [m.to_dict() for m in motions],
                     "seeds": [seed + 100 * i for i in range(len(motions))], "understood_as": understood}
-    reading = tasks.read_prompt(model, p["text"])
+    path = p.get("path") if task in ("generate", "continue") else None
+    reading = tasks.read_prompt(model, p["text"], path=path)
+    plan = None
+    if task == "generate" and path is not None and reading is not None:
+        plan = tasks.plan_path(model, reading, path, seed)          # a run round a tight curve: a running turn
+        reading = plan.reading
     understood = reading.to_dict() if reading is not None else None
     if task == "generate":
         motions = tasks.generate(model, reading, seconds=p["seconds"], seed=seed, variants=p["variants"],
                                  fps=p["fps"], options=p["options"], progress=progress, cancelled=cancelled,
-                                 path=p.get("path"))
-        _note_spin(understood, motions[0], reading, p.get("path"))
+                                 path=plan)
+        _note_path(understood, motions[0].duration, reading, path, paced_here=plan is not None and plan.paced)
         return {"motions": [m.to_dict() for m in motions], "seeds": [seed + i for i in range(len(motions))],
                 "understood_as": understood}
     if task == "inbetween":
@@ -204,17 +210,18 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
     else:
         motion = tasks.continue_motion(model, p["motion"], p["seconds"], text=reading, seed=seed,
                                        options=p["options"], progress=progress, cancelled=cancelled,
-                                       path=p.get("path"))
-        _note_spin(understood, motion.slice(p["motion"].num_frames, motion.num_frames), reading, p.get("path"))
+                                       path=path)
+        _note_path(understood, motion.duration - p["motion"].duration, reading, path)
     return {"motion": motion.to_dict(), "seed": seed, "understood_as": understood}
 
 
-def _note_spin(understood: dict[str, Any] | None, motion, reading, path) -> None:
-    """Where a path turned the body into a spin, say so in ``understood_as``
-    (``path_note`` and the message the add-on shows)."""
+def _note_path(understood: dict[str, Any] | None, seconds: float, reading, path, paced_here: bool = False) -> None:
+    """Where a path covered in ``seconds`` turned the body into a spin, or its
+    turns slowed the action, say so in ``understood_as`` (``path_note`` and
+    the message the add-on shows)."""
     if path is not None:
-        from .path_follow import add_spin_note
-        add_spin_note(understood, motion, reading.action if reading is not None else None)
+        from .path_follow import add_path_note
+        add_path_note(understood, path, seconds, reading.action if reading is not None else None, paced_here)
 
 
 def estimate_result_bytes(task: str, params: dict[str, Any]) -> int:

@@ -10,8 +10,12 @@ the body covers the path exactly, at the pace the action had; each frame
 is turned about Y by the difference between the path's direction there
 and the direction the body travelled, so the body keeps facing the way it
 faced relative to its travel (forward for a walk, backward for walking
-backward, sideways for a side step), and the sway is kept across the path. Turns come where the path turns. The foot cleanup, run
-afterwards by the task, plants the feet on the new path.
+backward, sideways for a side step), and the sway is kept across the path
+(softly held within :data:`SWAY_LIMIT_M`). Turns come where the path turns.
+The foot cleanup, run afterwards by the task, plants the feet on the new
+path. How long a path takes and what is made along it (a run round a tight
+curve is slowed and made as a running turn) is
+:func:`engine.pipeline.tasks.plan_path`'s.
 
 A path is ``{"points": [[x, z], ...], "seconds": optional, "leg_length":
 optional}`` in metres on the engine's ground plane (Y up; the motion starts
@@ -41,6 +45,11 @@ MIN_LENGTH_M = 0.3
 MAX_LENGTH_M = 1_000.0
 TRAVEL_SMOOTH_S = 0.5
 """The root smoothed over this long is the body's travel; the rest is sway."""
+SWAY_LIMIT_M = 0.06
+"""The sideways sway kept across the path is softly held within this (tanh):
+a gait sways 2-4 cm; more is the action's own turning (a running turn's
+travel smoothed over half a second cuts inside its corner by up to 12 cm),
+which the path replaces."""
 MIN_TRAVEL_M = 0.2
 """An action that travels less than this over its length does not follow a path."""
 PACE_MARGIN = 1.3
@@ -63,6 +72,31 @@ sharp corner turned in a step or two is a pivot (90 degrees in 2 s is 45 deg/s).
 SPEED_LIMIT = 1.6
 """How much faster (or slower, 1/limit) than the action's own pace a path may
 ask before it is refused (the gait would look wrong)."""
+TURN_PLAN_DEG_S = 70.0
+"""A path given without seconds is covered no faster than turns the body this
+fast (degrees per second over any :data:`TURN_WINDOW_S`, at an even pace
+along the path): real runners slow down on a tight curve. The gait's surges
+lift the measured peak (:func:`peak_turn_deg_s`) about 1.3-1.5x above this
+even-pace rate (a 2 m circle in 5 s peaks at 94-105 deg/s), close to the
+fastest turning run in the data (91). Measured with the shipped model (seeds
+0-2): a run round a 2 m circle at its own pace (1.4-2.3 s a lap, 156-222
+deg/s) reads as a salsa dance 3/3; in 5 s as a running turn 3/3, in 4 s 1/3."""
+SLOWING_WORTH = 1.1
+"""The turns slow an action only when they ask for this much more time than
+its own pace (a run's own pace varies more than that from seed to seed)."""
+TURNING_VARIANTS: dict[str, tuple[str, str]] = {
+    "run": ("run and turn left", "run and turn right"),
+    "run forward": ("run and turn left", "run and turn right"),
+}
+"""An action made as its turning variant (left, right) on a path that turns
+one way (:func:`one_way_turn`): the data's runs go straight, and a straight
+run bent round a curve keeps its straight-line body (no lean, no shorter
+inner stride); the running turns were captured turning. (Walks need none:
+a straight walk bent round a 2 m circle already reads as a turning walk.)"""
+ONE_WAY_TURN_DEG = 90.0
+"""A path turns one way when it turns at least this far to one side ..."""
+ONE_WAY_SHARE = 0.25
+"""... and at most this share of that to the other (an S curve turns both ways)."""
 
 
 @dataclass
@@ -225,7 +259,8 @@ def follow(motion: Motion, path: GroundPath) -> Motion:
     normal = np.stack([np.cos(path_angle), -np.sin(path_angle)], axis=-1)
     turn = path_angle - gen_angle                                           # (T,) about +Y
     root = motion.root_pos.copy()
-    root[:, [0, 2]] = pos + lateral[:, None] * normal
+    sway = SWAY_LIMIT_M * np.tanh(lateral / SWAY_LIMIT_M)
+    root[:, [0, 2]] = pos + sway[:, None] * normal
     yaw = axis_angle_to_quat(np.array([0.0, 1.0, 0.0]), turn)
     quats = motion.local_quats.copy()
     quats[:, 0] = qmul(yaw, quats[:, 0])
@@ -278,11 +313,91 @@ def peak_turn_deg_s(motion: Motion) -> float:
     return float(np.degrees(np.abs(yaw[window:] - yaw[:-window]).max()) * motion.fps / window)
 
 
-def spin_note(motion: Motion, action: str | None) -> str | None:
-    """What to tell the animator when following the path turned the body
-    faster than walks and runs ever turn (:data:`SPIN_TURN_DEG_S`); None
-    when it did not. The motion is kept: the path is the animator's."""
-    rate = peak_turn_deg_s(motion)
+def _direction(path: GroundPath, s: np.ndarray) -> np.ndarray:
+    """The path's direction (radians about +Y from +Z, unwrapped; growing
+    means turning left) at arc lengths ``s``: each segment's direction at its
+    middle, interpolated between, so a polyline circle turns evenly rather
+    than in steps at its corners."""
+    arc = _arc(path.points)
+    d = np.diff(path.points, axis=0)
+    angle = np.unwrap(np.arctan2(d[:, 0], d[:, 1]))
+    return np.interp(s, 0.5 * (arc[1:] + arc[:-1]), angle)
+
+
+def path_turn_deg_s(path: GroundPath, seconds: float, samples: int = 512) -> float:
+    """How fast (degrees per second, the most over any :data:`TURN_WINDOW_S`)
+    the path turns a body that covers it at an even pace in ``seconds``. It
+    depends on the path's shape and the seconds alone, not on its units, so
+    it is the same for the animator's curve and for the body-scaled one."""
+    length = path.length
+    window_s = min(TURN_WINDOW_S, float(seconds))
+    span = length * window_s / max(float(seconds), 1e-9)          # metres covered in one window
+    start = np.linspace(0.0, max(length - span, 0.0), samples)
+    turn = np.abs(_direction(path, start + span) - _direction(path, start)).max()
+    return float(np.degrees(turn) / max(window_s, 1e-9))
+
+
+def seconds_for_turns(path: GroundPath) -> float:
+    """The fewest seconds in which an even pace along the path turns the body
+    no faster than :data:`TURN_PLAN_DEG_S` (the turn rate falls as the seconds
+    grow, so a bisection finds it)."""
+    lo, hi = 0.05, 600.0
+    if path_turn_deg_s(path, lo) <= TURN_PLAN_DEG_S:
+        return lo
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if path_turn_deg_s(path, mid) > TURN_PLAN_DEG_S else (lo, mid)
+    return hi
+
+
+def one_way_turn(path: GroundPath) -> tuple[str | None, float]:
+    """('left' or 'right', degrees) when the path turns mostly one way
+    (:data:`ONE_WAY_TURN_DEG`, :data:`ONE_WAY_SHARE`), else (None, degrees of
+    its larger side)."""
+    step = np.diff(_direction(path, np.linspace(0.0, path.length, 1024)))
+    left, right = float(np.degrees(step[step > 0].sum())), float(np.degrees(-step[step < 0].sum()))
+    side, most, least = ("left", left, right) if left >= right else ("right", right, left)
+    if most >= ONE_WAY_TURN_DEG and least <= ONE_WAY_SHARE * most:
+        return side, most
+    return None, most
+
+
+def reading_for_path(reading, vocabulary, path: GroundPath, seconds: float):
+    """``reading`` made as its turning variant (:data:`TURNING_VARIANTS`)
+    where covering ``path`` in ``seconds`` turns the body faster than
+    :data:`TURN_PLAN_DEG_S`, the path turns one way and the model knows the
+    variant; with a note that says so. Unchanged otherwise (a reading already
+    turning, a wide curve, an S curve, a model without a vocabulary): a
+    running turn is one short clip in the data, so a long run round a wide
+    curve stays a run (round an 8 m circle in 15 s the turning run fell apart
+    into waving in 2 of 3 seeds)."""
+    import dataclasses
+    if reading is None or vocabulary is None or reading.action not in TURNING_VARIANTS:
+        return reading
+    if path_turn_deg_s(path, seconds) <= TURN_PLAN_DEG_S:
+        return reading
+    side, degrees = one_way_turn(path)
+    if side is None:
+        return reading
+    label = TURNING_VARIANTS[reading.action][0 if side == "left" else 1]
+    if label not in vocabulary.labels:
+        return reading
+    turning = vocabulary.action(label)
+    note = (f"The path turns {side} ({degrees:.0f} degrees), so the {reading.action} is made as a {label} "
+            f"(\"{turning.description}\"), the way real runners turn")
+    if reading.style and reading.style != "normal":
+        note += f"; its style ({reading.style}) is not kept: the data's running turns have none"
+    return dataclasses.replace(reading, action=label, model_text=turning.description, description=turning.description,
+                               style=None, side=side, seconds=turning.median_seconds,
+                               notes=[*reading.notes, note])
+
+
+def spin_note(path: GroundPath, seconds: float, action: str | None) -> str | None:
+    """What to tell the animator when covering ``path`` in ``seconds`` turns
+    the body faster than walks and runs ever turn (:data:`SPIN_TURN_DEG_S`,
+    at an even pace: :func:`path_turn_deg_s`); None when it does not. The
+    motion is kept: the path is the animator's."""
+    rate = path_turn_deg_s(path, seconds)
     if rate <= SPIN_TURN_DEG_S:
         return None
     what = action or "this action"
@@ -291,14 +406,30 @@ def spin_note(motion: Motion, action: str | None) -> str | None:
             "give the path more seconds, or walk it")
 
 
-def add_spin_note(understood: dict[str, Any] | None, motion: Motion, action: str | None) -> None:
-    """Where following a path turned ``motion`` into a spin, say so in the
-    reading ``understood`` (``path_note``, and appended to the ``message`` the
-    add-on shows); the one place generate, continue and timeline items say it."""
-    note = spin_note(motion, action) if understood is not None else None
-    if note:
-        understood["path_note"] = note
-        understood["message"] = f"{understood['message']}. Path: {note}"
+def slowed_note(path: GroundPath, seconds: float, action: str | None) -> str:
+    """What to tell the animator when a path given without seconds took
+    ``seconds`` because its turns were too tight for the action's own pace
+    (:func:`engine.pipeline.tasks.plan_path`)."""
+    what = action or "the action"
+    return (f"its turns are tight, so the {what} takes {seconds:.1f} s ({path.length / seconds:.1f} m/s), slower "
+            "than its own pace, so the body turns no faster than people turn in the training data; give the path "
+            "seconds to set the pace yourself")
+
+
+def add_path_note(understood: dict[str, Any] | None, path: GroundPath, seconds: float, action: str | None,
+                  paced_here: bool = False) -> None:
+    """Where covering ``path`` in ``seconds`` turned the body into a spin, or
+    (``paced_here``: the engine chose the seconds, generate without them) its
+    tight turns slowed the action, say so in the reading ``understood``
+    (``path_note``, and appended to the ``message`` the add-on shows); the one
+    place generate, continue and timeline items say it."""
+    if understood is None:
+        return
+    notes = [n for n in (slowed_note(path, seconds, action) if paced_here else None,
+                         spin_note(path, seconds, action)) if n]
+    if notes:
+        understood["path_note"] = "; ".join(notes)
+        understood["message"] = f"{understood['message']}. Path: {understood['path_note']}"
 
 
 def heading_errors_deg(motion: Motion, path: GroundPath) -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -39,6 +40,7 @@ from .blend import correct_window, key_from
 from .errors import PROMPT_REFUSED, JobCancelled, ParamError
 from ..prompts.reading import PromptReading, PromptRefused
 from .motion_io import MIN_FRAMES, Motion, sample_arrays
+from .path_follow import GroundPath
 from .post import PostOptions, foot_cleanup, in_place
 
 ProgressFn = Callable[[float, str], None]
@@ -90,17 +92,65 @@ class _Run:
 # ------------------------------------------------------------------------------
 # tasks
 
-def read_prompt(model, text: str | PromptReading | None, field: str = "text") -> PromptReading | None:
+def read_prompt(model, text: str | PromptReading | None, field: str = "text", path=None) -> PromptReading | None:
     """How the model reads ``text`` (None stays None; a reading passes
-    through). A prompt with nothing to read is a ParamError on ``field``."""
+    through). A prompt with nothing to read is a ParamError on ``field``.
+    With a ``path`` that turns one way, a run is read as the data's running
+    turn (:func:`engine.pipeline.path_follow.reading_for_path`; a reading
+    already made for the path passes through unchanged)."""
     if text is None or isinstance(text, PromptReading):
-        return text
-    if not str(text).strip():
+        reading = text
+    elif not str(text).strip():
         return None
-    try:
-        return model.read_prompt(text)
-    except PromptRefused as exc:
-        raise ParamError(field, exc.message, code=PROMPT_REFUSED) from None
+    else:
+        try:
+            reading = model.read_prompt(text)
+        except PromptRefused as exc:
+            raise ParamError(field, exc.message, code=PROMPT_REFUSED) from None
+    if path is not None and path.seconds is not None and reading is not None:
+        from .path_follow import reading_for_path
+        reading = reading_for_path(reading, getattr(model, "prompt_vocabulary", None), path, path.seconds)
+    return reading
+
+
+@dataclass
+class PathPlan:
+    """How ``generate`` covers a path: what it makes, and for how long."""
+    reading: PromptReading
+    path: GroundPath            # its seconds: how long it takes (None: the action's own pace, cut where covered)
+    seconds: float              # how long a motion is made for it
+    paced: bool = False         # the seconds were chosen here, slower than the action's pace, for the path's turns
+
+
+def plan_path(model, reading: PromptReading, path: GroundPath, seed: int | None) -> PathPlan:
+    """What ``generate`` makes along ``path`` and for how long. With seconds,
+    the path's. Without, the action's own pace (a probe motion at ``seed``
+    measures it): the action is made :data:`PACE_MARGIN` longer and cut where
+    it has covered the path. Where that pace would turn the body faster than
+    :data:`TURN_PLAN_DEG_S`, a run becomes a running turn
+    (:func:`~engine.pipeline.path_follow.reading_for_path`) and the path is
+    given the seconds its turns need (:func:`seconds_for_turns`, when more
+    than :data:`SLOWING_WORTH` times the action's own pace, at most
+    :data:`SPEED_LIMIT` times it)."""
+    from .path_follow import (PACE_MARGIN, SLOWING_WORTH, SPEED_LIMIT, for_body, pace_seconds, reading_for_path,
+                              seconds_for_turns)
+    vocabulary = getattr(model, "prompt_vocabulary", None)
+    if path.seconds is not None:
+        return PathPlan(reading_for_path(reading, vocabulary, path, path.seconds), path, path.seconds)
+
+    def own_pace(r: PromptReading) -> float:
+        probe = generate(model, r, None, seed, 1, MODEL_FPS, PostOptions(False, False))[0]
+        return pace_seconds(probe, for_body(path, probe.offsets))
+
+    own = own_pace(reading)
+    turned = reading_for_path(reading, vocabulary, path, own)
+    if turned is not reading:
+        reading, own = turned, own_pace(turned)
+    turns = seconds_for_turns(path)
+    if turns > SLOWING_WORTH * own:
+        seconds = min(60.0, turns, SPEED_LIMIT * own)
+        return PathPlan(reading, GroundPath(path.points, seconds, path.leg_length), seconds, paced=True)
+    return PathPlan(reading, path, min(60.0, PACE_MARGIN * own))
 
 
 def generate(model, text: str | PromptReading, seconds: float | None = None, seed: int | None = None,
@@ -115,20 +165,19 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
     reading. All variants are sampled in one batched model call; variant i
     (0-based) uses seed ``seed + i``, so any one of them can be made again
     alone. Starts at the origin facing +Z; with ``path``
-    (:class:`engine.pipeline.path_follow.GroundPath`) it is carried along the
+    (:class:`engine.pipeline.path_follow.GroundPath`, or the :class:`PathPlan`
+    a caller made for it to show its reading first) it is carried along the
     path, as long as the path's seconds or, without them, as long as the
-    action takes to cover it at its own pace."""
+    action takes to cover it at its own pace, slowed where its turns are
+    tight (:func:`plan_path`)."""
     run = _Run(progress, cancelled)
-    reading = read_prompt(model, text)
+    plan = path if isinstance(path, PathPlan) else None
+    reading = plan.reading if plan is not None else read_prompt(model, text)
     if reading is None:
         raise ParamError("text", "is empty; describe the motion, e.g. \"a person walks forward\"")
     if path is not None:
-        from .path_follow import PACE_MARGIN, for_body, pace_seconds
-        if path.seconds is not None:
-            seconds = path.seconds
-        else:                                # the action's own pace decides how long the path takes
-            probe = generate(model, reading, None, seed, 1, MODEL_FPS, PostOptions(False, False))[0]
-            seconds = min(60.0, PACE_MARGIN * pace_seconds(probe, for_body(path, probe.offsets)))
+        plan = plan or plan_path(model, reading, path, seed)
+        reading, path, seconds = plan.reading, plan.path, plan.seconds
     cut = None
     fps = float(fps)
     variants = int(variants)
@@ -154,7 +203,8 @@ def generate(model, text: str | PromptReading, seconds: float | None = None, see
             if path.seconds is None:          # made long enough, cut where it has covered the path (variant 0's)
                 cut = cut or max(MIN_FRAMES, frames_to_cover(motion, body_path))
                 motion = motion.slice(0, cut)
-            check_pace(motion, body_path, reading.action)
+            if not plan.paced:
+                check_pace(motion, body_path, reading.action)
             motion = follow(motion, body_path)
         motions.append(post_process(motion, options, (0, motion.num_frames)))
     run.step(1.0, "done")
@@ -254,9 +304,9 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | PromptRea
     the input ends (the character already stands somewhere); a path that
     turns away from where the body faces is turned onto over the seam blend."""
     run = _Run(progress, cancelled)
-    reading = read_prompt(model, text)
     fps = motion.fps
     count = int(round(float(seconds) * fps))
+    reading = read_prompt(model, text, path=None if path is None else GroundPath(path.points, count / fps))
     if count < 1:
         raise ParamError("seconds", f"{seconds!r} s adds no frame at {fps:g} fps; ask for at least {1 / fps:.3f} s")
     run.step(0.0, "preparing")
@@ -290,7 +340,7 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | PromptRea
     # ankles sit: stand the new frames' feet on the floor the input's feet stood on
     r[:, 1] += floor_height(context) - floor_height(Motion(q, r, motion.offsets, fps).positions())
     if path is not None:
-        from .path_follow import GroundPath, check_pace, follow, starting_at
+        from .path_follow import check_pace, follow, starting_at
         new_part = Motion(q, r, motion.offsets, fps)
         along = starting_at(GroundPath(path.points, count / fps, None), motion.root_pos[-1, [0, 2]])
         check_pace(new_part, along, reading.action if reading else None)

@@ -81,6 +81,7 @@ class PromptReading:
     holds_pose: bool = False
     encoder: str | None = None          # which sentence encoder read it
     unused: list[str] = field(default_factory=list)   # clauses naming another action, not made
+    notes: list[str] = field(default_factory=list)    # sentences on what else changed the reading (a path's turns)
 
     @property
     def message(self) -> str:
@@ -97,6 +98,8 @@ class PromptReading:
             quoted = ", ".join(f'"{c}"' for c in self.unused)
             said += (f". Not used: {quoted} (a prompt makes one action; to have it too, write \"then\" before it "
                      "for one after the other, or \"while\" for both at once)")
+        for note in self.notes:
+            said += f". {note}"
         return said
 
     def to_dict(self) -> dict[str, Any]:
