@@ -10,7 +10,10 @@ Foot cleanup (:func:`foot_cleanup`)
        is dragged (a crawl), and a lock would hold it while the body moves
        on a metre.
     2. Lock: each contact run's ankle target is the run's mean ankle
-       position. The offset target - ankle fades in and out over
+       position; a run that holds frames outside ``frames`` (which may not
+       change: the input under a continuation, an in-between's keys) is
+       locked where the foot stands on them, fully from the first editable
+       frame, so a stance carries across the seam. The offset target - ankle fades in and out over
        :data:`BLEND_S` around each run (smoothstep; longer where the offset
        is large, :data:`LOCK_FADE_SPEED_MS`), so the foot eases into and out
        of the lock instead of popping.
@@ -149,23 +152,35 @@ def _drop_short_runs(mask: np.ndarray, fps: float) -> np.ndarray:
     return mask
 
 
-def _locked_offsets(ankle: np.ndarray, contact: np.ndarray, blend: int, fps: float = sk.FPS) -> np.ndarray:
-    """(T, 3) offset from each frame's ankle to its locked target, faded in
+def _locked_offsets(ankle: np.ndarray, contact: np.ndarray, blend: int, fps: float = sk.FPS,
+                    fixed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """((T, 3) offset from each frame's ankle to its locked target, faded in
     and out around the contact runs: over ``blend`` frames, or longer where
     the offset is large, so the fade never moves the foot faster than
-    :data:`LOCK_FADE_SPEED_MS`."""
+    :data:`LOCK_FADE_SPEED_MS`; (T,) bool: the frames of runs anchored on a
+    ``fixed`` frame). A run that holds frames which may not change (the
+    input's last frame under a continuation, an in-between's key) is locked
+    where the foot stands on them, not on the run's mean: the foot the
+    animator planted stays planted across the seam instead of sliding to a
+    mean the generated frames pulled away."""
     n = len(ankle)
     offsets = np.zeros((n, 3))
     weight = np.zeros(n)
+    anchored = np.zeros(n, dtype=bool)
     runs = [(a, b) for a, b in _runs(contact)
             if np.linalg.norm((ankle[a:b] - ankle[a:b].mean(axis=0))[:, [0, 2]], axis=-1).max() <= MAX_LOCK_OFFSET_M]
     k = np.arange(n)
     for a, b in runs:
-        target = ankle[a:b].mean(axis=0)
+        held = np.flatnonzero(fixed[a:b]) + a if fixed is not None else np.zeros(0, dtype=int)
+        if len(held) == 0 or len(held) == b - a:
+            target = ankle[a:b].mean(axis=0)
+        else:                                   # from the nearest fixed frame of the run (both sides: between)
+            target = np.stack([np.interp(k[a:b], held, ankle[held, c]) for c in range(3)], axis=-1)
+            anchored[a:b] = True
         offsets[a:b] = target - ankle[a:b]
         weight[a:b] = 1.0
     if blend < 1:
-        return offsets
+        return offsets, anchored
     # outside the runs: carry each run's edge offset, fading over `blend` frames or more
     faded = np.zeros((n, 3))
 
@@ -181,7 +196,7 @@ def _locked_offsets(ankle: np.ndarray, contact: np.ndarray, blend: int, fps: flo
         after = (k >= b) & (k < b + width)
         fade = 1.0 - smoothstep((k[after] - (b - 1)) / width)
         faded[after] += fade[:, None] * offsets[b - 1]
-    return np.where(weight[:, None] > 0, offsets, faded)
+    return np.where(weight[:, None] > 0, offsets, faded), anchored
 
 
 def _editable_weight(n: int, lo: int, hi: int, blend: int) -> np.ndarray:
@@ -325,27 +340,36 @@ def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motio
     contacts = foot_contacts(positions, motion.fps)
     blend = max(1, int(round(BLEND_S * motion.fps)))
     editable = _editable_weight(n, lo, hi, blend)
+    fixed = np.ones(n, dtype=bool)
+    fixed[lo:hi] = False
     quats = motion.local_quats.copy()
     changed = False
     for side, leg in enumerate(LEGS):
         ankle = positions[:, leg[2]]
-        offsets = _locked_offsets(ankle, contacts[:, side], blend, motion.fps) * editable[:, None]
+        offsets, anchored = _locked_offsets(ankle, contacts[:, side], blend, motion.fps, fixed)
+        offsets = offsets * _weight(editable, anchored, fixed)[:, None]
         active = np.flatnonzero(np.linalg.norm(offsets, axis=-1) > 1e-9)
         if len(active) == 0:
             continue
         two_bone_ik(quats, world, positions, leg, ankle[active] + offsets[active], active)
         changed = True
     locked = motion.replace(local_quats=quats) if changed else motion
-    locked = _lock_toes(locked, toe_contacts(positions, motion.fps), blend, editable)
-    fixed = np.ones(n, dtype=bool)
-    fixed[lo:hi] = False
+    locked = _lock_toes(locked, toe_contacts(positions, motion.fps), blend, editable, fixed)
     floor = float(positions[fixed][..., 1].min()) if fixed.any() else 0.0
     grounded = ground_body(locked, floor, editable)
     # the locks can push a foot into the floor, and lifting it out lifts the whole body: settle again
     return settle_start(settle_on_floor(grounded)) if whole else grounded
 
 
-def _lock_toes(motion: Motion, contacts: np.ndarray, blend: int, editable: np.ndarray) -> Motion:
+def _weight(editable: np.ndarray, anchored: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """How much of a lock's offset each frame takes: the range's eased weight,
+    but all of it on an anchored run's editable frames (its target is the
+    fixed frame's foot, so there is no step to ease over) and none on a
+    frame that may not change."""
+    return np.where(anchored & ~fixed, 1.0, editable)
+
+
+def _lock_toes(motion: Motion, contacts: np.ndarray, blend: int, editable: np.ndarray, fixed: np.ndarray) -> Motion:
     """Step 3b: where the ball of a foot is planted, turn the foot so it
     stays on the run's mean toe position (faded in and out like the ankle)."""
     positions = motion.positions()
@@ -354,7 +378,8 @@ def _lock_toes(motion: Motion, contacts: np.ndarray, blend: int, editable: np.nd
     changed = False
     for side, leg in enumerate(LEGS):
         toe = positions[:, leg[3]]
-        offsets = _locked_offsets(toe, contacts[:, side], blend, motion.fps) * editable[:, None]
+        offsets, anchored = _locked_offsets(toe, contacts[:, side], blend, motion.fps, fixed)
+        offsets = offsets * _weight(editable, anchored, fixed)[:, None]
         active = np.flatnonzero(np.linalg.norm(offsets, axis=-1) > 1e-9)
         if len(active):
             pin_toes(quats, world, positions, leg, toe[active] + offsets[active], active)
