@@ -191,6 +191,34 @@ def test_a_foot_planted_at_the_seam_stays_where_the_fixed_frames_put_it(walk):
     np.testing.assert_array_equal(fixed.root_pos[:lo], drifted.root_pos[:lo])
 
 
+def test_a_body_gliding_on_both_feet_is_stopped_and_a_walk_is_not(walk):
+    """The decoder sometimes lets a standing gesture drift off at walking pace
+    with both feet sliding under it (continuations of raised hands glided
+    3.5 m in 4 s). Nothing can travel on two sliding feet: the glide's travel
+    leaves the root, so the feet come to rest. A walk (one foot always
+    stands) and a crawl-low body (its feet drag along) keep their travel."""
+    contacts = post.foot_contacts(walk.positions(), walk.fps)
+    both = int(np.flatnonzero(contacts.all(axis=1))[0])          # a frame with both feet down
+    n = 60
+    quats = np.repeat(walk.local_quats[both:both + 1], n, axis=0)
+    root = np.repeat(walk.root_pos[both:both + 1], n, axis=0)
+    t = np.arange(n) / walk.fps
+    root[:, 2] += 0.8 * np.clip(t - 0.5, 0.0, 2.0)                 # still, glides 2 s at 0.8 m/s, still
+    glide = walk.replace(quats, root)
+    assert post.glide_frames(glide.positions(), glide.offsets, glide.fps)[20:45].all()
+    stopped = post.foot_cleanup(glide)
+    travel = np.linalg.norm(stopped.root_pos[-1, [0, 2]] - stopped.root_pos[0, [0, 2]])
+    assert travel < 0.15                                           # 1.6 m before
+    np.testing.assert_allclose(stopped.root_pos[0, [0, 2]], glide.root_pos[0, [0, 2]], atol=1e-9)
+    assert not post.glide_frames(walk.positions(), walk.offsets, walk.fps).any()
+    low = glide.positions()
+    low[..., 1] *= 0.5                                             # the pelvis half as high: a crawl
+    assert not post.glide_frames(low, glide.offsets, glide.fps).any()
+    # a continuation glides only in its new frames: the given ones stay as they are
+    kept = post.stop_glides(glide, lo=40)
+    np.testing.assert_array_equal(kept.root_pos[:40], glide.root_pos[:40])
+
+
 def test_feet_sunk_into_the_floor_are_lifted_smoothly(walk):
     feet = list(sk.FOOT_JOINTS)
     floor_gap = walk.positions()[:, feet, 1].min()

@@ -40,8 +40,13 @@ Foot cleanup (:func:`foot_cleanup`)
        after step 4, whose lift out of the floor can leave the body high;
        then a clip that starts in the air and lands within half a second is
        lowered onto the floor from its first frame (:func:`settle_start`).
-    Only the hip, knee and ankle rotations and the root height change;
-    spine and arms are untouched.
+    00. Glides (a range that runs to the clip's end: a whole clip, a
+       continuation; not an in-between, whose end key must be reached,
+       :func:`stop_glides`): where the upright body travels on both feet
+       sliding along with it for half a second or more, that travel is
+       taken out of the root, so the feet come to rest.
+    Only the hip, knee and ankle rotations and the root height change
+    (and the root's travel where it glided); spine and arms are untouched.
 
 In place (:func:`in_place`)
     The root's horizontal translation is removed (held at the first frame's
@@ -78,6 +83,16 @@ captions and foot skating 0.81 / 0.71 / 0.60 / 0.50x real; continuations of 80
 val clips skate 0.102 / 0.082 (0.75 m) / 0.070 / 0.064 m/s (real 0.065) with
 :data:`LOCK_FADE_SPEED_MS`. The limit trades that skating for retrieval; the
 crawl's pop is the fade's to prevent, not this limit's."""
+GLIDE_MIN_S: float = 0.5
+"""Both feet sliding along with the body for at least this long, with the
+body upright, is a glide (:func:`stop_glides`)."""
+GLIDE_SPEED_MS: float = 0.2
+"""... at a body speed over this ..."""
+GLIDE_SHARE: float = 0.6
+"""... each ankle carrying at least this share of the body's horizontal velocity ..."""
+UPRIGHT_SHARE: float = 0.75
+"""... and the pelvis at least this share of the leg's length above the lower
+ankle (a crawl, whose feet drag along with it, is not upright)."""
 START_SETTLE_S: float = 0.5
 """A clip that starts in the air and lands within this long is lowered onto
 the floor from its first frame (:func:`settle_start`)."""
@@ -323,6 +338,53 @@ def pin_toes(local_quats: np.ndarray, world: np.ndarray, positions: np.ndarray, 
     local_quats[frames, ankle] = qnormalize(qmul(qinv(world[frames, knee]), qmul(swing, world[frames, ankle])))
 
 
+def glide_frames(positions: np.ndarray, offsets: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) bool: the frames where the body glides: upright, both feet near
+    the floor and moving along with the body (each carrying at least
+    :data:`GLIDE_SHARE` of its horizontal velocity, over
+    :data:`GLIDE_SPEED_MS`), for at least :data:`GLIDE_MIN_S`. A walk or a
+    run always has a foot that stands; a body cannot travel on two sliding
+    feet, but the decoder sometimes lets a standing gesture drift off at
+    walking pace with its feet sliding under it."""
+    ankles = positions[:, [leg[2] for leg in LEGS]]
+    toes = positions[:, [leg[3] for leg in LEGS]]
+    root_v = np.gradient(positions[:, 0, [0, 2]], axis=0) * fps if len(positions) > 1 else np.zeros((1, 2))
+    ankle_v = np.gradient(ankles[..., [0, 2]], axis=0) * fps if len(positions) > 1 else np.zeros((1, 2, 2))
+    speed2 = (root_v ** 2).sum(-1)
+    share = (ankle_v * root_v[:, None]).sum(-1) / np.maximum(speed2, 1e-12)[:, None]
+    low = ((ankles[..., 1] < np.percentile(ankles[..., 1], 5) + CONTACT_HEIGHT_M)
+           & (toes[..., 1] < np.percentile(toes[..., 1], 5) + CONTACT_HEIGHT_M)).all(axis=1)
+    upright = positions[:, 0, 1] - ankles[..., 1].min(axis=1) > UPRIGHT_SHARE * sk.leg_length(offsets)
+    mask = (speed2 > GLIDE_SPEED_MS ** 2) & (share.min(axis=1) > GLIDE_SHARE) & low & upright
+    min_len = max(2, int(round(GLIDE_MIN_S * fps)))
+    for a, b in _runs(mask):
+        if b - a < min_len:
+            mask[a:b] = False
+    return mask
+
+
+def stop_glides(motion: Motion, lo: int = 0) -> Motion:
+    """Take a glide's travel out of the root from frame ``lo`` to the end
+    (:func:`glide_frames`): on those frames the body moves by its root's
+    velocity less the feet's mean velocity, eased in and out over
+    :data:`BLEND_S`, so the feet come to rest under a body that stays where
+    it is. Frames before ``lo`` and the whole body's pose are untouched;
+    what follows a glide keeps its own motion from where the body stands."""
+    positions = motion.positions()
+    glide = glide_frames(positions, motion.offsets, motion.fps)
+    glide[:max(lo, 0)] = False
+    if not glide.any():
+        return motion
+    feet = positions[:, [leg[2] for leg in LEGS]][..., [0, 2]].mean(axis=1)
+    steps = np.concatenate([np.zeros((1, 2)), np.diff(feet, axis=0)])   # the feet's step into each frame
+    blend = max(1, int(round(BLEND_S * motion.fps)))
+    weight = np.clip(_windowed(glide.astype(np.float64), blend, np.mean) * 2.0, 0.0, 1.0)
+    weight[:max(lo, 0)] = 0.0
+    root = motion.root_pos.copy()
+    root[:, [0, 2]] -= np.cumsum(weight[:, None] * steps, axis=0)
+    return motion.replace(root_pos=root)
+
+
 def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motion:
     """Lock planted feet, fix the legs with two-bone IK and keep the feet
     above the floor (module docstring). ``frames`` (lo, hi): only frames
@@ -333,6 +395,8 @@ def foot_cleanup(motion: Motion, frames: tuple[int, int] | None = None) -> Motio
         return motion
     lo, hi = frames if frames is not None else (0, n)
     whole = lo <= 0 and hi >= n              # a whole generated clip: its floor is y = 0
+    if hi >= n:                              # (not before a key that must be reached: an in-between's)
+        motion = stop_glides(motion, lo)
     if whole:
         motion = settle_on_floor(motion)
     positions = motion.positions()
