@@ -91,11 +91,8 @@ RESULT["bvh"] = {assigned: heads(arm, arm.animation_data.action.name)}
 @pytest.fixture(scope="module")
 def exported(tiny_bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("blender_export")
-    # raw decoded motion: the tiny model's walk glides, and the cleanup would stop it, leaving too
-    # little movement between the compared frames to tell a faithful export from a frozen one
     assert main(["generate", PROMPT, "--seconds", str(FRAMES / FPS), "--seed", "5", "--variants", "2", "--fps", str(FPS),
-                 "--model", str(tiny_bundle), "--device", "cpu", "--out", str(out / "walk.json"), "--quiet",
-                 "--no-foot-cleanup"]) == 0
+                 "--model", str(tiny_bundle), "--device", "cpu", "--out", str(out / "walk.json"), "--quiet"]) == 0
     motions = [json.loads((out / f"walk_{i}.json").read_text()) for i in (1, 2)]
     result = bs.run_blender(SCRIPT, {"out": str(out), "fps": FPS, "prompt": PROMPT, "seconds": 2.0,
                                      "motions": motions}, timeout=300)

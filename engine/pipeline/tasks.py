@@ -41,7 +41,7 @@ from .errors import PROMPT_REFUSED, JobCancelled, ParamError
 from ..prompts.reading import PromptReading, PromptRefused
 from .motion_io import MIN_FRAMES, Motion, sample_arrays
 from .path_follow import GroundPath
-from .post import PostOptions, foot_cleanup, in_place
+from .post import PostOptions, foot_cleanup, in_place, stop_glides
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -353,6 +353,8 @@ def continue_motion(model, motion: Motion, seconds: float, text: str | PromptRea
     n = motion.num_frames
     if options.foot_cleanup:
         run.step(0.9, "cleaning up foot contacts")
+        if reading is None and path is None and not options.in_place:   # nothing asked for travel: a drift stops
+            result = stop_glides(result, n)
         result = foot_cleanup(result, (n, result.num_frames))
         quats, root = result.local_quats.copy(), result.root_pos.copy()
         quats[:n], root[:n] = motion.local_quats, motion.root_pos
