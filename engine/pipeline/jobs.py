@@ -191,10 +191,11 @@ def run_job(model, task: str, params: dict[str, Any], progress: Callable[[float,
             return {"motions": [m.to_dict() for m in motions],
                     "seeds": [seed + 100 * i for i in range(len(motions))], "understood_as": understood}
     path = p.get("path") if task in ("generate", "continue") else None
-    reading = tasks.read_prompt(model, p["text"], path=path)
+    # with a path a run may be read as a running turn: Continue's reading says so, generate's plan does
+    reading = tasks.read_prompt(model, p["text"], path=path if task == "continue" else None)
     plan = None
     if task == "generate" and path is not None and reading is not None:
-        plan = tasks.plan_path(model, reading, path, seed)          # a run round a tight curve: a running turn
+        plan = tasks.plan_path(model, reading, path, seed)
         reading = plan.reading
     understood = reading.to_dict() if reading is not None else None
     if task == "generate":

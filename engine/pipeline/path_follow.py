@@ -80,7 +80,9 @@ lift the measured peak (:func:`peak_turn_deg_s`) about 1.3-1.5x above this
 even-pace rate (a 2 m circle in 5 s peaks at 94-105 deg/s), close to the
 fastest turning run in the data (91). Measured with the shipped model (seeds
 0-2): a run round a 2 m circle at its own pace (1.4-2.3 s a lap, 156-222
-deg/s) reads as a salsa dance 3/3; in 5 s as a running turn 3/3, in 4 s 1/3."""
+deg/s) reads as a salsa dance 3/3; asked as a running turn in 5 s, as one
+3/3, in 4 s 1/3; as planned here (4.4-4.8 s, held by :data:`SPEED_LIMIT`),
+as a run 2/3 (3 of seeds 0-5): the rest read as turning walks."""
 SLOWING_WORTH = 1.1
 """The turns slow an action only when they ask for this much more time than
 its own pace (a run's own pace varies more than that from seed to seed)."""

@@ -13,10 +13,11 @@ Foot cleanup (:func:`foot_cleanup`)
        position; a run that holds frames outside ``frames`` (which may not
        change: the input under a continuation, an in-between's keys) is
        locked where the foot stands on them, fully from the first editable
-       frame, so a stance carries across the seam. The offset target - ankle fades in and out over
-       :data:`BLEND_S` around each run (smoothstep; longer where the offset
-       is large, :data:`LOCK_FADE_SPEED_MS`), so the foot eases into and out
-       of the lock instead of popping.
+       frame, so a stance carries across the seam. The offset target -
+       ankle fades in and out over :data:`BLEND_S` around each run
+       (smoothstep; longer where the offset is large,
+       :data:`LOCK_FADE_SPEED_MS`), so the foot eases into and out of the
+       lock instead of popping.
     3. Two-bone IK, vectorised over frames: the knee bends about the leg's
        hinge axis (the thigh's local X: the normal of the hip-knee-ankle
        plane for the engine's rotations) until hip-to-ankle has the target
