@@ -11,6 +11,12 @@ action when the action's caption is the nearest (top-1). The same judge on
 the action's real clips (up to 3) is the ceiling: an action the judge cannot
 tell from its real clips says more about the judge than the model. Target:
 every action made at least 2 times in 3.
+
+``--round-trip`` adds, per model, how many of those real clips are still
+judged the action after its tokenizer's round trip (encode, decode): an
+action whose own clips come back as another cannot be made from tokens,
+however well the language model learnt it (v1.1: walk backward, dash, jump,
+slash, ... 0-1 of 3; what v1.2's retrained decoder was for).
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ def main() -> int:
     parser.add_argument("--evaluator", default=str(ROOT / "models" / "evaluator"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json")
+    parser.add_argument("--round-trip", action="store_true",
+                        help="also judge each model's tokenizer round trip of the real clips")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -74,6 +82,10 @@ def main() -> int:
             hits = int(made(gen, i).sum())
             row[name] = hits
             cells.append(f"{hits}/{len(args.seeds)}")
+            if args.round_trip:
+                back = [model.vq.decode(model.vq.encode(f)) for f in real]
+                row[f"{name} round trip"] = int(made(back, i).sum())
+                cells[-1] += f" rt {row[f'{name} round trip']}/{len(real)}"
         results["actions"][action] = row
         print(f"{action[:34]:34s} {row['clips']:5d} {row['real']:6.2f}" + "".join(f" {c:>14s}" for c in cells),
               flush=True)

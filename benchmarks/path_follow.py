@@ -13,7 +13,10 @@ direction (median; target <= 15 degrees), foot skating against real val
 clips of the same action (target <= 1.5x), the fastest the body turns over
 2 s (what ``understood_as`` flags as a spin above
 :data:`engine.pipeline.path_follow.SPIN_TURN_DEG_S`), and what the
-evaluator's action judge (majority of its nearest real clips) calls the result.
+evaluator's action judge (majority of its nearest real clips) calls the result,
+and the gait by the feet alone: the share of frames with both feet off the floor
+(:func:`engine.pipeline.post.flight_share`; real runs 0.23-0.39, walks 0), which
+tells a run from a walk where the judge calls a slowed running turn a turning walk.
 Paths go without seconds, so the engine picks the pace: the action's own, or
 slower where the turns are tight (a run round a circle is then made as a
 running turn: :func:`engine.pipeline.tasks.plan_path`).
@@ -90,6 +93,7 @@ def main() -> int:
     from engine.eval.retrieval_model import EvaluatorModel
     from engine.motion.features import joints_to_features
     from engine.pipeline.path_follow import distance_to_path, heading_errors_deg, parse_path, peak_turn_deg_s
+    from engine.pipeline.post import flight_share
     model = load_model(args.model, "cpu")
     judge = ActionJudge.build(EvaluatorModel.load(args.evaluator), args.data)
     real = {}
@@ -99,7 +103,8 @@ def main() -> int:
             joints = features_to_joints(humanml3d.load_clip(args.data, clip_id).features)
             real.setdefault(action, []).append(foot_skating(joints)["skate_speed"])
     print(f"{'action':5s} {'path':17s} {'seconds':>7s} {'dist med cm':>11s} {'dist max cm':>11s} "
-          f"{'heading med':>11s} {'skating x real':>14s} {'constraint x real':>17s} {'turn deg/s':>10s}  judged as")
+          f"{'heading med':>11s} {'skating x real':>14s} {'constraint x real':>17s} {'turn deg/s':>10s} "
+          f"{'in flight':>9s}  judged as")
     for action in args.actions:
         prompt = ACTIONS[action]
         reference = float(np.mean(real.get(action, [np.nan])))
@@ -116,12 +121,13 @@ def main() -> int:
                              np.median(heading_errors_deg(motion, path)),
                              foot_skating(motion.positions(), motion.fps)["skate_speed"] / reference,
                              foot_skating(slid.positions(), slid.fps)["skate_speed"] / reference,
-                             peak_turn_deg_s(motion)))
+                             peak_turn_deg_s(motion),
+                             flight_share(motion.positions())))
                 verdicts.append(judge.judge([joints_to_features(motion.positions())])[0])
             r = np.array(rows)
             print(f"{action:5s} {name:17s} {r[:, 0].mean():7.1f} {np.median(r[:, 1]):11.1f} {r[:, 2].max():11.1f} "
                   f"{np.median(r[:, 3]):11.1f} {np.median(r[:, 4]):14.2f} {np.median(r[:, 5]):17.2f} "
-                  f"{np.median(r[:, 6]):10.0f}  "
+                  f"{np.median(r[:, 6]):10.0f} {r[:, 7].min():4.2f}-{r[:, 7].max():4.2f}  "
                   + ", ".join(verdicts))
     return 0
 

@@ -120,3 +120,16 @@ def test_a_lock_eases_out_no_faster_than_the_fade_speed():
     from engine.pipeline.post import LOCK_FADE_SPEED_MS
     steps = _ankle_steps(post_process(_creeping_then_lifted(0.4), PostOptions(), (0, 40)))
     assert steps.max() < (0.4 + LOCK_FADE_SPEED_MS) / FPS + 0.01, steps.max()
+
+
+def test_flight_share_counts_the_frames_with_both_feet_off_the_floor():
+    """The gait measure path_follow.py reports beside the judge: a run's flight
+    phases. A body standing still has none; hopped 10 cm up for a quarter of
+    its frames, a quarter; a hop under the clearance does not count."""
+    from engine.pipeline.post import FLIGHT_CLEARANCE_M, flight_share
+    assert flight_share(_standing(np.zeros(40)).positions()) == 0.0
+    extra = np.zeros(40)
+    extra[10:20] = 0.10
+    assert flight_share(_standing(extra).positions()) == 0.25
+    extra[10:20] = 0.5 * FLIGHT_CLEARANCE_M
+    assert flight_share(_standing(extra).positions()) == 0.0

@@ -204,3 +204,24 @@ def test_sigterm_and_a_background_ctrl_c_save_a_checkpoint(tmp_path, built_sampl
         assert proc.returncode == 130, output[-2000:]
         state = json.loads((out / "lm" / "trainer_state.json").read_text())
         assert state["step"] > 0 and "interrupted at step" in output
+
+
+def test_export_takes_a_fine_tuned_decoder_and_refuses_other_codes(tiny_bundle, built_sample, tmp_path, capsys):
+    """export-model --vq swaps in a decoder fine-tuned with --decoder-only
+    (the language model's tokens still mean what it learned); a tokenizer
+    whose encoder or codebook moved would not, and is refused by name."""
+    from engine.train.vq_trainer import train_vq
+    fast = dict(batch_size=8, window=32, lr=1e-3, warmup=2, progress=False, device="cpu", log=lambda msg: None)
+    decoder = train_vq(built_sample, tmp_path / "decoder", steps=5, val_every=100, init_from=tiny_bundle / "vq",
+                       decoder_only=True, **fast)["out_dir"]
+    assert main(["export-model", str(tiny_bundle), "--vq", decoder, "--out", str(tmp_path / "shipped")]) == 0
+    shipped, source = MotionGPT.load(tmp_path / "shipped", device="cpu"), MotionGPT.load(tiny_bundle, device="cpu")
+    clip = np.load(next((built_sample / "new_joint_vecs").glob("*.npy")))
+    assert np.array_equal(shipped.vq.encode(clip), source.vq.encode(clip))
+    assert not np.allclose(shipped.vq.decode(source.vq.encode(clip)), source.vq.decode(source.vq.encode(clip)))
+    assert (tmp_path / "shipped" / "prompts").is_dir()
+    moved = train_vq(built_sample, tmp_path / "moved", steps=5, val_every=100, init_from=tiny_bundle / "vq",
+                     **fast)["out_dir"]
+    assert main(["export-model", str(tiny_bundle), "--vq", moved, "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "differs from" in err and "--decoder-only" in err

@@ -340,6 +340,27 @@ def test_init_from_starts_at_the_trained_tokenizer(built_sample, tmp_path):
     assert abs(tuned["losses"][0] - settled) < 0.15 * settled, (tuned["losses"][0], settled)
 
 
+def test_decoder_only_keeps_every_token_and_trains_the_decoder(built_sample, tmp_path):
+    """--decoder-only changes what tokens decode to, never which tokens a clip
+    gets: a language model trained on the source's tokens stays valid."""
+    source = tmp_path / "source"
+    train_vq(built_sample, source, VQConfig.tiny(), steps=60, val_every=1000, **FAST)
+    with pytest.raises(MotionGPTError, match="--init-from"):
+        train_vq(built_sample, tmp_path / "bare", VQConfig.tiny(), steps=2, val_every=100, decoder_only=True, **FAST)
+    result = train_vq(built_sample, tmp_path / "tuned", VQConfig.tiny(), steps=40, val_every=20, init_from=source,
+                      decoder_only=True, **{**FAST, "lr": 1e-3})
+    assert ckpt.read_trainer_state(tmp_path / "tuned")["args"]["decoder_only"] is True
+    before, after = (ckpt.load_weights(f / "model.safetensors") for f in (source, tmp_path / "tuned"))
+    for name, value in before.items():
+        changed = not torch.equal(value, after[name])
+        assert changed == name.startswith("decoder."), name
+    clip = humanml3d.load_clip(built_sample, "dataset-1_walk_active_001").features
+    old, new = (MotionTokenizer.load(f, device="cpu") for f in (source, tmp_path / "tuned"))
+    assert np.array_equal(old.encode(clip), new.encode(clip))
+    assert not np.allclose(old.decode(old.encode(clip)), new.decode(new.encode(clip)))
+    assert len(result["val_history"]) == 2
+
+
 def test_balanced_batches_draw_a_rare_action_far_more_often():
     """A pose only a one-clip action holds (lying, crawling) must reach the
     tokenizer often enough to get codes of its own: with balance power 0 the

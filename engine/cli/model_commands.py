@@ -39,6 +39,9 @@ def register_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="model folder written by train-lm, or an older model folder to convert")
     p.add_argument("--out", required=True, help="destination, e.g. models/default (may be the source)")
     p.add_argument("--name", help="model name written to model.json")
+    p.add_argument("--vq", metavar="DIR",
+                   help="take the motion tokenizer from DIR, a decoder fine-tuned from SOURCE's (train-vq "
+                        "--init-from SOURCE/vq --decoder-only): checked to give every motion the same tokens")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--top-k", type=int,
                    help="default top-k for sampling motion tokens (written to lm/generation_config.json)")
@@ -59,7 +62,8 @@ def run_export_model(args: argparse.Namespace) -> int:
     if sampling:
         from ..models.motiongpt import SamplingOptions
         SamplingOptions.from_dict(sampling, "--top-k/--top-p/--temperature")
-    out = export_bundle(args.source, args.out, half=not args.fp32, sampling=sampling or None, **extra)
+    out = export_bundle(args.source, args.out, half=not args.fp32, sampling=sampling or None, vq=args.vq,
+                        **extra)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     print(f"exported {args.source} -> {out} ({size:.1f} MB)")
     return 0

@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="draw each action's clips in proportion to (its clips) ** this: 1 = every clip equally "
                         "(default), 0.3 = oversample rare actions so their poses (lying, crawling, a cartwheel) get "
                         "codes of their own (needs labels.jsonl from build-data)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="with --init-from: train only the decoder; the encoder, codebook and statistics stay, so "
+                        "every clip keeps its tokens and a language model trained on them needs no retraining")
+    p.add_argument("--root-weight", type=float, default=1.0,
+                   help="weight of the root's features (yaw and ground velocity, height) in the reconstruction loss "
+                        "(default 1): a small bias there bends the whole trajectory")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0: in the main process)")
@@ -63,7 +69,8 @@ def run_train_vq(args: argparse.Namespace) -> int:
                       val_every=args.val_every, val_split=args.val_split, resume=args.resume,
                       device=args.device, seed=args.seed, workers=args.workers, progress=not args.quiet,
                       val_max_clips=args.val_max_clips, min_frames=args.min_frames, grad_accum=args.grad_accum,
-                      precision=args.precision, init_from=args.init_from, balance_power=args.balance_power)
+                      precision=args.precision, init_from=args.init_from, balance_power=args.balance_power,
+                      decoder_only=args.decoder_only, root_weight=args.root_weight)
     if result["rank"] != 0:
         return 130 if result["interrupted"] else 0      # rank 0 speaks for a run of several processes
     best = result["best_val_mpjpe_mm"]

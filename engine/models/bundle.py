@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import MotionFileError
+from ..errors import MotionFileError, MotionGPTError
 from ..motion import skeleton
 
 MANIFEST = "model.json"
@@ -201,8 +201,37 @@ def verify_bundle(folder: str | Path, manifest: dict[str, Any]) -> None:
         verify_files(folder, manifest[HASHES_KEY])
 
 
+def check_same_codes(reference: str | Path, candidate: str | Path) -> None:
+    """A MotionGPTError unless ``candidate`` writes every motion with the
+    same tokens as ``reference``: the same config, statistics, encoder and
+    codebook (compared at float16, the shipped precision); the decoder may
+    differ."""
+    import numpy as np
+    import torch
+
+    from ..checkpoint import MODEL_FILE, load_weights
+    from .motion_tokenizer import load_stats
+    from .vqvae import read_vq_config
+    reference, candidate = Path(reference), Path(candidate)
+    config = read_vq_config(reference)
+    if read_vq_config(candidate) != config:
+        raise MotionGPTError(f"{candidate}: its tokenizer config differs from {reference}'s; only a decoder "
+                             f"fine-tuned from it (train-vq --init-from {reference} --decoder-only) can replace it")
+    if not all(np.array_equal(a, b) for a, b in zip(load_stats(reference, config.nfeats),
+                                                    load_stats(candidate, config.nfeats))):
+        raise MotionGPTError(f"{candidate}: its Mean/Std differ from {reference}'s, so its tokens would too")
+    ours, theirs = load_weights(reference / MODEL_FILE), load_weights(candidate / MODEL_FILE)
+    for name, value in ours.items():
+        if name.startswith("decoder."):
+            continue
+        other = theirs.get(name)
+        if other is None or not torch.equal(value.to(torch.float16), other.to(torch.float16)):
+            raise MotionGPTError(f"{candidate}: {name} differs from {reference}'s, so motions would get other "
+                                 f"tokens than the language model learned; fine-tune with --decoder-only")
+
+
 def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampling: dict[str, Any] | None = None,
-                  **manifest_extra: Any) -> Path:
+                  vq: str | Path | None = None, **manifest_extra: Any) -> Path:
     """Write what inference needs from a model folder (a training output, or
     a shipped folder of either format) in the current layout: no optimizer
     state, caches or logs, weights in float16 when ``half`` (the form a model
@@ -211,7 +240,10 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampl
     source's defaults are kept. ``dest`` may be ``source`` (convert in place):
     everything is read before anything is written, files of the folder other
     than vq/, lm/ and model.json are left alone, and only the format-1
-    tokenizer folder (lm/tokenizer/) is removed."""
+    tokenizer folder (lm/tokenizer/) is removed. ``vq``: take the motion
+    tokenizer from this folder instead (``train-vq --decoder-only`` output):
+    only its decoder may differ from the source's, since the language model
+    was trained on the source's tokens (:func:`check_same_codes`)."""
     import shutil
 
     import torch
@@ -224,6 +256,9 @@ def export_bundle(source: str | Path, dest: str | Path, half: bool = True, sampl
     source, dest = Path(source), Path(dest)
     manifest = read_bundle_manifest(source)
     src_vq, src_lm = source / manifest.get("vq", "vq"), source / manifest.get("lm", "lm")
+    if vq is not None:
+        check_same_codes(src_vq, vq)
+        src_vq = Path(vq)
     vq_config = read_vq_config(src_vq)
     lm_config = lm_files.read_config(src_lm)
     weights = {"vq": load_weights(src_vq / MODEL_FILE), "lm": load_weights(src_lm / MODEL_FILE)}

@@ -57,6 +57,8 @@ LOG_FILE = "train_log.jsonl"
 BEST_DIR = "best"
 VEL_WEIGHT = 0.5
 COMMIT_WEIGHT = 0.02
+ROOT_FEATURES = 4
+"""The first features of a HumanML3D vector: root yaw velocity, ground velocity (2) and height."""
 SCHEDULES = ("constant", "cosine")
 
 
@@ -170,6 +172,19 @@ def reconstruction_mpjpe(model: MotionVQVAE, clips_norm: list[np.ndarray], mean:
 
 # ----------------------------------------------------------------------------- training
 
+def set_training(model: MotionVQVAE, training: bool, decoder_only: bool = False) -> None:
+    """Training mode for the parts being trained. Decoder-only: the encoder
+    and codebook get no gradient and the codebook no EMA update or reset (its
+    training mode is what updates it), so no clip's tokens change."""
+    model.train(training)
+    if decoder_only:
+        model.encoder.eval()
+        model.quantizer.eval()
+        for part in (model.encoder, model.quantizer):
+            for p in part.parameters():
+                p.requires_grad_(False)
+
+
 def reconstruction_sums(recon: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Smooth-L1 of the features and of their frame-to-frame velocity, each
@@ -220,8 +235,14 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
              log: Callable[[str], None] | None = None,
              should_stop: Callable[[], bool] | None = None, grad_accum: int = 1,
              precision: str = "fp32", init_from: str | Path | None = None,
-             balance_power: float = 1.0) -> dict[str, Any]:
+             balance_power: float = 1.0, decoder_only: bool = False, root_weight: float = 1.0) -> dict[str, Any]:
     """Train (or resume training) a motion tokenizer; returns a summary dict:
+    (``decoder_only``: with ``init_from`` (or resuming such a run), train the
+    decoder alone -- encoder, codebook and statistics stay the source's, so
+    every clip keeps its tokens and a language model trained on them stays
+    valid, while the motion those tokens decode to gets better)
+    (``root_weight``: weight of the :data:`ROOT_FEATURES` in the reconstruction
+    loss; a small bias there is integrated into the whole trajectory)
     (``balance_power``: draw each action's clips in proportion to its clip
     count to this power, as train-lm does; 1 = every clip equally)
     (``init_from``: start from a trained tokenizer folder's weights and
@@ -261,6 +282,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 raise MotionGPTError(f"{name} must be at least 1, got {value}")
         if not lr > 0:
             raise MotionGPTError(f"learning rate must be positive, got {lr}")
+        if not root_weight > 0:
+            raise MotionGPTError(f"--root-weight must be positive, got {root_weight}")
         dist.check_batch(batch_size, grad_accum)
         dev = dist.device
         precision = Precision(precision_name, dev)
@@ -268,6 +291,13 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
         mean, std = humanml3d.load_stats(data_dir)
         state_path = out_dir / ckpt.STATE_FILE
         saved_state = ckpt.read_trainer_state(out_dir) if state_path.is_file() else {}
+        decoder_only = bool(decoder_only or (resume and saved_state.get("args", {}).get("decoder_only")))
+        if decoder_only:
+            if init_from is None and not resume:
+                raise MotionGPTError("--decoder-only fine-tunes a trained tokenizer's decoder: give --init-from "
+                                     "(e.g. models/default/vq)")
+            if not resume:
+                mean, std = load_stats(init_from, read_vq_config(init_from).nfeats)   # the codes' own normalisation
         if resume:
             if "step" not in saved_state:
                 raise MotionGPTError(f"{out_dir}: nothing to resume (no {ckpt.STATE_FILE} with a step); "
@@ -277,6 +307,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 say(f"note: resuming with the saved model config, not the one given ({out_dir / ckpt.CONFIG_FILE})")
             config = saved_cfg
             saved_mean, saved_std = load_stats(out_dir, config.nfeats)
+            if decoder_only:
+                mean, std = saved_mean, saved_std
             if not (np.allclose(saved_mean, mean, atol=1e-5) and np.allclose(saved_std, std, atol=1e-5)):
                 raise MotionGPTError(f"{data_dir}: Mean/Std differ from the ones the checkpoint in {out_dir} was "
                                      f"trained with; resume on the same dataset")
@@ -347,12 +379,14 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 model.quantizer.load_ema_state(ckpt.load_weights(out_dir / EMA_FILE))
             else:
                 say(f"note: {out_dir / EMA_FILE} is missing; the codebook statistics restart from the saved codebook")
-        model.to(dev).train()
+        model.to(dev)
+        set_training(model, True, decoder_only)
         if dist.enabled:
             model.quantizer.gather = dist.gather_rows
         # the codebook copies stay equal by construction (gather), so DDP need not broadcast buffers
         wrapped = dist.wrap(model, broadcast_buffers=False)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, betas=(0.9, 0.99),
+                                      weight_decay=0.0)
         if resume:
             ckpt.load_optimizer(out_dir, optimizer)
             precision.load_state_dict(saved_state.get("grad_scaler"))
@@ -368,7 +402,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                     "init_from"), "batch_size": batch_size, "window": window, "lr": lr, "warmup": warmup,
                 "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
                 "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
-                "balance_power": balance_power,
+                "balance_power": balance_power, "decoder_only": decoder_only, "root_weight": root_weight,
                 "processes": dist.world}
 
         results: dict[str, Any] = {
@@ -395,6 +429,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             nonlocal best, best_step
             t0 = time.perf_counter()
             metrics = reconstruction_mpjpe(model, val_clips, mean, std, dev)
+            set_training(model, True, decoder_only)      # reconstruction_mpjpe restores plain train mode
             entry = {"step": step, **{k: round(v, 6) for k, v in window_stats.items()},
                      "val_mpjpe_mm": round(metrics["mpjpe_mm"], 3),
                      "val_root_rel_mpjpe_mm": round(metrics["root_rel_mpjpe_mm"], 3),
@@ -416,7 +451,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 f"{metrics['clips']} clips){' best' if improved else ''}")
             if improved:
                 MotionTokenizer(model, mean, std, dev).save(out_dir / BEST_DIR)
-                model.train()
+                set_training(model, True, decoder_only)
             return entry
 
         if val_at_start and start_step == 0 and dist.is_main:
@@ -434,6 +469,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
         if threading.current_thread() is threading.main_thread():
             previous_handler = signal.signal(signal.SIGINT, on_sigint)
 
+        weights = torch.ones(config.nfeats, device=dev)
+        weights[:ROOT_FEATURES] = float(root_weight)
         bar = tqdm(total=steps, initial=start_step, disable=not progress, desc="train-vq", unit="step",
                    dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)
         sums = {"loss": 0.0, "recon": 0.0, "vel": 0.0, "commit": 0.0, "perplexity": 0.0}
@@ -463,7 +500,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                     with dist.no_sync(wrapped, last=i == len(parts) - 1):
                         with precision.autocast():
                             recon, commit, perplexity = wrapped(x, rows)
-                        rec_sum, vel_sum = reconstruction_sums(recon.float(), x, rows)
+                        rec_sum, vel_sum = reconstruction_sums(recon.float() * weights, x * weights, rows)
                         commit_sum = commit * loss_counts(lengths[part], window, config.nfeats, config.code_dim,
                                                           config.downsample, padded_batch)[2]
                         loss = (rec_sum / n_rec + VEL_WEIGHT * vel_sum / n_vel + COMMIT_WEIGHT * commit_sum / n_commit)
