@@ -359,6 +359,12 @@ def test_decoder_only_keeps_every_token_and_trains_the_decoder(built_sample, tmp
     assert np.array_equal(old.encode(clip), new.encode(clip))
     assert not np.allclose(old.decode(old.encode(clip)), new.decode(new.encode(clip)))
     assert len(result["val_history"]) == 2
+    notes: list[str] = []                     # resumed without the flag: still decoder-only, and told of the change
+    train_vq(built_sample, tmp_path / "tuned", VQConfig.tiny(), steps=44, val_every=20, resume=True, root_weight=2.0,
+             **{**FAST, "lr": 1e-3, "log": notes.append})
+    resumed = ckpt.load_weights(tmp_path / "tuned" / "model.safetensors")
+    assert all(torch.equal(v, resumed[k]) for k, v in before.items() if not k.startswith("decoder."))
+    assert any("root_weight 1.0 -> 2.0" in n for n in notes), notes
 
 
 def test_balanced_batches_draw_a_rare_action_far_more_often():

@@ -318,7 +318,9 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 seed = int(saved_state["seed"])
             old = saved_state.get("args", {})
             changed = [f"{k} {old[k]} -> {v}" for k, v in (("batch_size", batch_size), ("window", window), ("lr", lr),
-                                                              ("warmup", warmup), ("schedule", schedule))
+                                                              ("warmup", warmup), ("schedule", schedule),
+                                                              ("balance_power", balance_power),
+                                                              ("root_weight", root_weight))
                        if k in old and old[k] != v]
             if changed:
                 say("note: resuming with changed settings (" + ", ".join(changed) + "); the run will differ from an "
