@@ -140,8 +140,9 @@ def reconstruction_mpjpe(model: MotionVQVAE, clips_norm: list[np.ndarray], mean:
     """Encode and decode every clip (cropped to a multiple of 4 frames) and
     compare joint positions: mean per-joint position error in mm over all
     frames, globally (root trajectory integrated from the features) and
-    root-relative. The model is left in the mode it was in."""
-    was_training = model.training
+    root-relative. The model, and each of its parts, is left in the mode it
+    was in (a decoder-only run keeps its encoder and codebook in eval mode)."""
+    modes = [(module, module.training) for module in model.modules()]   # parents first: children win
     model.eval()
     f = model.downsample
     clips = [c[: len(c) // f * f] for c in clips_norm if len(c) >= f]
@@ -165,7 +166,8 @@ def reconstruction_mpjpe(model: MotionVQVAE, clips_norm: list[np.ndarray], mean:
             err_sum += float(np.linalg.norm(gt - pr, axis=-1).sum())
             rel_sum += float(np.linalg.norm((gt - gt[:, :1]) - (pr - pr[:, :1]), axis=-1).sum())
             count += gt.shape[0] * gt.shape[1]
-    model.train(was_training)
+    for module, training in modes:
+        module.train(training)
     return {"mpjpe_mm": 1000.0 * err_sum / count, "root_rel_mpjpe_mm": 1000.0 * rel_sum / count,
             "clips": len(clips)}
 
@@ -431,7 +433,6 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             nonlocal best, best_step
             t0 = time.perf_counter()
             metrics = reconstruction_mpjpe(model, val_clips, mean, std, dev)
-            set_training(model, True, decoder_only)      # reconstruction_mpjpe restores plain train mode
             entry = {"step": step, **{k: round(v, 6) for k, v in window_stats.items()},
                      "val_mpjpe_mm": round(metrics["mpjpe_mm"], 3),
                      "val_root_rel_mpjpe_mm": round(metrics["root_rel_mpjpe_mm"], 3),
