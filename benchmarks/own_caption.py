@@ -16,7 +16,10 @@ every action made at least 2 times in 3.
 judged the action after its tokenizer's round trip (encode, decode): an
 action whose own clips come back as another cannot be made from tokens,
 however well the language model learnt it (v1.1: walk backward, dash, jump,
-slash, ... 0-1 of 3; what v1.2's retrained decoder was for).
+slash, ... 0-1 of 3; what v1.2's retrained decoder was for). ``--vq DIR``
+(repeatable) judges a tokenizer's round trip alone, without a language model:
+the cheap check of a retrained tokenizer before a language model is trained on
+its codes.
 """
 from __future__ import annotations
 
@@ -38,7 +41,9 @@ MAX_FRAMES = 200
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, help="model folder (repeatable)")
+    parser.add_argument("--model", action="append", default=[], help="model folder (repeatable)")
+    parser.add_argument("--vq", action="append", default=[],
+                        help="tokenizer folder whose round trip alone is judged (repeatable)")
     parser.add_argument("--data", default=str(ROOT / ".cache" / "data18"))
     parser.add_argument("--evaluator", default=str(ROOT / "models" / "evaluator"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -46,12 +51,15 @@ def main() -> int:
     parser.add_argument("--round-trip", action="store_true",
                         help="also judge each model's tokenizer round trip of the real clips")
     args = parser.parse_args()
+    if not args.model and not args.vq:
+        parser.error("give at least one --model or --vq")
     import torch
     torch.set_num_threads(1)
     from engine.data import humanml3d
     from engine.data.labels import labelled_originals
     from engine.eval.action_judge import action_of
     from engine.eval.retrieval_model import EvaluatorModel
+    from engine.models.motion_tokenizer import MotionTokenizer
     from engine.motion import skeleton as sk
     from engine.pipeline.jobs import load_model
 
@@ -67,10 +75,12 @@ def main() -> int:
         d = np.linalg.norm(m[:, None] - t_emb[None], axis=-1)
         return np.argmin(d, axis=1) == index
 
-    results: dict = {"actions": {}, "models": args.model}
+    results: dict = {"actions": {}, "models": args.model, "tokenizers": args.vq}
     models = {name: load_model(name, "cpu") for name in args.model}
+    tokenizers = {name: MotionTokenizer.load(name, device="cpu") for name in args.vq}
     print(f"{len(actions)} actions with >= 2 training clips; hits of {len(args.seeds)} seeds (real clips: ceiling)")
-    print(f"{'action':34s} {'clips':>5s} {'real':>6s}" + "".join(f" {Path(n).name[:14]:>14s}" for n in models))
+    names = [*models, *tokenizers]
+    print(f"{'action':34s} {'clips':>5s} {'real':>6s}" + "".join(f" {Path(n).name[:14]:>14s}" for n in names))
     for i, action in enumerate(actions):
         clip_id, caption = clips[action][0]
         length = min(len(humanml3d.load_clip(args.data, clip_id).features), MAX_FRAMES)
@@ -86,6 +96,10 @@ def main() -> int:
                 back = [model.vq.decode(model.vq.encode(f)) for f in real]
                 row[f"{name} round trip"] = int(made(back, i).sum())
                 cells[-1] += f" rt {row[f'{name} round trip']}/{len(real)}"
+        for name, vq in tokenizers.items():
+            back = [vq.decode(vq.encode(f)) for f in real]
+            row[f"{name} round trip"] = int(made(back, i).sum())
+            cells.append(f"rt {row[f'{name} round trip']}/{len(real)}")
         results["actions"][action] = row
         print(f"{action[:34]:34s} {row['clips']:5d} {row['real']:6.2f}" + "".join(f" {c:>14s}" for c in cells),
               flush=True)
@@ -98,6 +112,13 @@ def main() -> int:
                          "made_of_reliable": ok_judged}
         print(f"{name}: {ok}/{len(actions)} actions made >= {need} times in {len(args.seeds)}; "
               f"{ok_judged}/{len(judged)} of those the judge tells from their real clips (>= 2 of 3)")
+    for name in [*models, *tokenizers] if args.round_trip or tokenizers else []:
+        rows = results["actions"].values()
+        if f"{name} round trip" in next(iter(rows), {}):
+            back = sum(r[f"{name} round trip"] for r in rows)
+            whole = sum(min(r["clips"], 3) for r in rows)
+            results.setdefault("round_trip", {})[name] = back
+            print(f"{name}: round trip {back}/{whole} real clips still judged their action")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

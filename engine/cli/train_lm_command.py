@@ -43,7 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "model can be guided (classifier-free guidance, export-model --guidance-scale); 0 turns "
                         "it off")
     p.add_argument("--init-from", help="fine-tune this trained model folder (its weights and text tokenizer; "
-                                       "it must use the same --vq) instead of starting from random weights")
+                                       "it must use the same --vq unless --remap-codes) instead of starting "
+                                       "from random weights")
+    p.add_argument("--remap-codes", action="store_true",
+                   help="with --init-from: --vq is another tokenizer than the model's own (e.g. refit from it); "
+                        "both encode the training clips and each new code's embedding starts as the mean of "
+                        "the old codes written for the same windows, instead of the old code of the same number")
     p.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per optimizer step in each process (default 1); --batch-size is the global "
                         "batch: processes x grad-accum x micro-batch")
@@ -73,7 +78,7 @@ def run_train_lm(args: argparse.Namespace) -> int:
     try:
         result = train_lm(args.data, args.vq, args.out, config, settings, device=args.device, resume=args.resume,
                           progress=not args.quiet, caption_fn=caption_fn, stop_after=args.stop_after,
-                          init_from=args.init_from)
+                          init_from=args.init_from, remap_codes=args.remap_codes)
     except KeyboardInterrupt:
         print(f"stopped; resume with: motiongpt train-lm ... --out {args.out} --resume")
         return 130

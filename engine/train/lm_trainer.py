@@ -38,6 +38,7 @@ from ..lm.vocab import DEFAULT_MAX_TOKENS
 from ..models.bundle import write_bundle_manifest
 from ..models.motion_tokenizer import MotionTokenizer
 from ..data.build import read_actions
+from .code_remap import code_counts, remap_motion_embeddings
 from .distributed import Distributed, setup
 from .lm_data import (CaptionFn, ExampleSampler, balanced_clip_p, load_token_cache, save_token_cache,
                       tokenize_split)
@@ -184,6 +185,28 @@ def _init_from(folder: Path, vq: MotionTokenizer, dev):
     return model, config, tokenizer
 
 
+def _remap_codes(folder: Path, model, tokenizer, train_clips, data_dir: Path, out_dir: Path, dev, progress: bool,
+                 dist) -> None:
+    """Start the motion-code rows of ``model`` (trained on ``folder``'s own
+    tokenizer) from the codes that tokenizer wrote for the same training
+    windows (engine/train/code_remap.py)."""
+    old_dir = folder / "vq"
+    if not (old_dir / "config.json").is_file():
+        raise MotionGPTError(f"--remap-codes needs the tokenizer {folder} was trained on, in {old_dir}; it is not "
+                             f"there (give a complete model folder or run to --init-from)")
+    old_clips = _tokenized(data_dir, "train", MotionTokenizer.load(old_dir, device=dev), out_dir / "cache_init_from",
+                           progress, dist)
+    if [c.clip_id for c in old_clips] != [c.clip_id for c in train_clips]:
+        raise MotionGPTError(f"{old_dir} and --vq tokenised different training clips; --remap-codes needs both "
+                             f"to read the same data")
+    counts = code_counts([v for c in old_clips for v in c.variants], [v for c in train_clips for v in c.variants],
+                         tokenizer.codebook_size)
+    kept = remap_motion_embeddings(model, counts, tokenizer.motion_offset)
+    if progress:
+        print(f"motion codes remapped from {old_dir}: {kept:.0%} of training windows get the old code their new "
+              f"code mostly stands for")
+
+
 def _step_loss(wrapped, model, batch: dict[str, torch.Tensor], scale: float, precision: Precision) -> torch.Tensor:
     """Backward of one micro-batch's summed token loss times ``scale``; returns
     the sum (detached). ``scale`` is processes / global label tokens, so the
@@ -201,13 +224,14 @@ def _step_loss(wrapped, model, batch: dict[str, torch.Tensor], scale: float, pre
 def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, config: lm_model.LMConfig,
              settings: LMTrainSettings, device: str = "auto", resume: bool = False, progress: bool = True,
              caption_fn: CaptionFn | None = None, val_split: str = "val", stop_after: int | None = None,
-             init_from: str | Path | None = None) -> dict:
+             init_from: str | Path | None = None, remap_codes: bool = False) -> dict:
     """Train (or with ``resume`` continue) and return the run's numbers.
     ``stop_after`` ends this run after that many steps with a checkpoint;
     the schedule still spans all steps, so a later ``resume`` carries on
     exactly where an uninterrupted run would be. ``init_from`` fine-tunes a
     trained model (its weights and text tokenizer) instead of starting from
-    random weights: far cheaper when the motion tokenizer stays the same.
+    random weights: far cheaper when the motion tokenizer stays the same;
+    ``remap_codes`` carries it over to another tokenizer (``code_remap``).
     Started by torchrun, this is one of several processes (module docstring)."""
     data_dir, vq_dir, out_dir = Path(data_dir), Path(vq_dir), Path(out_dir)
     with setup(device) as dist:
@@ -232,8 +256,12 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
                 raise MotionGPTError(f"nothing to resume in {lm_dir}; run without --resume to start")
             model, config, tokenizer = lm_model.load_lm(lm_dir, dev)
             state = ckpt.read_trainer_state(lm_dir)
+        elif remap_codes and init_from is None:
+            raise MotionGPTError("--remap-codes carries a trained model over to a new tokenizer: give --init-from")
         elif init_from is not None:
             model, config, tokenizer = _init_from(Path(init_from), vq, dev)
+            if remap_codes:
+                _remap_codes(Path(init_from), model, tokenizer, train_clips, data_dir, out_dir, dev, progress, dist)
             if dist.is_main:       # its caption words and this data's: a fine-tune captions in real words too
                 source = load_words(_lm_folder(Path(init_from))) or []
                 lm_dir.mkdir(parents=True, exist_ok=True)
@@ -279,6 +307,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
             trainer_state = {"step": step, "best_val_loss": best_val, "history": history,
                              "settings": settings.__dict__, "val_split": val_split if has_val else "train",
                              "init_from": str(init_from) if init_from else state.get("init_from"),
+                             "remap_codes": bool(remap_codes or state.get("remap_codes")),
                              "processes": dist.world, "grad_scaler": precision.state_dict()}
             lm_model.save_lm(lm_dir, model, config, tokenizer, optimizer, trainer_state)
             write_bundle_manifest(out_dir, name=out_dir.name, codebook_size=vq.code_num,
