@@ -77,32 +77,27 @@ def main() -> int:
 
     results: dict = {"actions": {}, "models": args.model, "tokenizers": args.vq}
     models = {name: load_model(name, "cpu") for name in args.model}
-    tokenizers = {name: MotionTokenizer.load(name, device="cpu") for name in args.vq}
+    round_trips = {name: model.vq for name, model in models.items()} if args.round_trip else {}
+    round_trips.update({name: MotionTokenizer.load(name, device="cpu") for name in args.vq})
+    names = [*models, *args.vq]
     print(f"{len(actions)} actions with >= 2 training clips; hits of {len(args.seeds)} seeds (real clips: ceiling)")
-    names = [*models, *tokenizers]
     print(f"{'action':34s} {'clips':>5s} {'real':>6s}" + "".join(f" {Path(n).name[:14]:>14s}" for n in names))
     for i, action in enumerate(actions):
         clip_id, caption = clips[action][0]
         length = min(len(humanml3d.load_clip(args.data, clip_id).features), MAX_FRAMES)
         real = [humanml3d.load_clip(args.data, c).features[:MAX_FRAMES] for c, _ in clips[action][:3]]
         row = {"clips": len(clips[action]), "caption": caption, "real": float(made(real, i).mean())}
-        cells = []
+        cells = {name: [] for name in names}
         for name, model in models.items():
             gen = [model.text_to_motion(caption, seconds=length // 4 * 4 / sk.FPS, seed=s)[0] for s in args.seeds]
-            hits = int(made(gen, i).sum())
-            row[name] = hits
-            cells.append(f"{hits}/{len(args.seeds)}")
-            if args.round_trip:
-                back = [model.vq.decode(model.vq.encode(f)) for f in real]
-                row[f"{name} round trip"] = int(made(back, i).sum())
-                cells[-1] += f" rt {row[f'{name} round trip']}/{len(real)}"
-        for name, vq in tokenizers.items():
-            back = [vq.decode(vq.encode(f)) for f in real]
-            row[f"{name} round trip"] = int(made(back, i).sum())
-            cells.append(f"rt {row[f'{name} round trip']}/{len(real)}")
+            row[name] = int(made(gen, i).sum())
+            cells[name].append(f"{row[name]}/{len(args.seeds)}")
+        for name, vq in round_trips.items():
+            row[f"{name} round trip"] = int(made(vq.decode_batch(vq.encode_batch(real)), i).sum())
+            cells[name].append(f"rt {row[f'{name} round trip']}/{len(real)}")
         results["actions"][action] = row
-        print(f"{action[:34]:34s} {row['clips']:5d} {row['real']:6.2f}" + "".join(f" {c:>14s}" for c in cells),
-              flush=True)
+        print(f"{action[:34]:34s} {row['clips']:5d} {row['real']:6.2f}"
+              + "".join(f" {' '.join(c):>14s}" for c in cells.values()), flush=True)
     need = int(np.ceil(2 * len(args.seeds) / 3))
     for name in models:
         ok = sum(r[name] >= need for r in results["actions"].values())
@@ -112,13 +107,11 @@ def main() -> int:
                          "made_of_reliable": ok_judged}
         print(f"{name}: {ok}/{len(actions)} actions made >= {need} times in {len(args.seeds)}; "
               f"{ok_judged}/{len(judged)} of those the judge tells from their real clips (>= 2 of 3)")
-    for name in [*models, *tokenizers] if args.round_trip or tokenizers else []:
-        rows = results["actions"].values()
-        if f"{name} round trip" in next(iter(rows), {}):
-            back = sum(r[f"{name} round trip"] for r in rows)
-            whole = sum(min(r["clips"], 3) for r in rows)
-            results.setdefault("round_trip", {})[name] = back
-            print(f"{name}: round trip {back}/{whole} real clips still judged their action")
+    whole = sum(min(r["clips"], 3) for r in results["actions"].values())
+    for name in round_trips:
+        back = sum(r[f"{name} round trip"] for r in results["actions"].values())
+        results.setdefault("round_trip", {})[name] = back
+        print(f"{name}: round trip {back}/{whole} real clips still judged their action")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

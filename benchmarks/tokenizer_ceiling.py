@@ -45,8 +45,7 @@ def main() -> int:
     pairs = ev.choose_pairs(clips, seed=args.seed)
     evaluator = EvaluatorModel.load(args.evaluator)
     texts = evaluator.embed_texts([p.caption for p in pairs])
-    real = [clips[p.index].features[p.start:p.stop] for p in pairs]
-    real = [f[: len(f) // 4 * 4] for f in real]
+    real = [clips[p.index].features[p.start:p.stop] for p in pairs]   # the tokenizer drops a partial last token
 
     def top(features) -> dict[str, float]:
         return metrics.r_precision(evaluator.embed_motions(features), texts, seed=args.seed,
@@ -58,7 +57,7 @@ def main() -> int:
     print(f"{'(real clips)':40s} {'':12s} {reference['top1']:6.3f} {reference['top3']:6.3f} {1:11.3f}")
     for path in args.vq:
         vq = MotionTokenizer.load(path, device="cpu")
-        decoded = [vq.decode(vq.encode(f)) for f in real]
+        decoded = vq.decode_batch(vq.encode_batch(real))
         rows = {"delivered": [joints_to_features(ev.as_delivered(f)) for f in decoded],
                 "re-encoded": [joints_to_features(features_to_joints(f)) for f in decoded],
                 "raw": decoded}

@@ -49,17 +49,18 @@ def remapped_rows(rows: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
     old row (it has no counterpart to borrow from)."""
     weights = torch.as_tensor(counts, dtype=torch.float64)
     total = weights.sum(dim=1, keepdim=True)
-    mixed = (weights / total.clamp(min=1)) @ rows.detach().double()
+    old = rows.detach().double()
+    mixed = (weights / total.clamp(min=1)) @ old
     unused = total.squeeze(1) == 0
-    mixed[unused] = rows.detach().double()[unused]
+    mixed[unused] = old[unused]
     return mixed.to(rows.dtype)
 
 
 def remap_motion_embeddings(model: torch.nn.Module, counts: np.ndarray, motion_offset: int) -> float:
     """Rewrite the model's motion-code rows in place (input embedding and,
-    where untied, output layer); returns the share of windows whose new code's
-    most common old code is the one it now mostly stands for (how much of
-    the old model carries over)."""
+    where untied, output layer); returns the share of windows whose old code
+    is their new code's most frequent counterpart (how much of the old model
+    carries over unblurred)."""
     size = counts.shape[0]
     layers = [model.get_input_embeddings().weight]
     out = model.get_output_embeddings()

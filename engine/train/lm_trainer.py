@@ -185,8 +185,7 @@ def _init_from(folder: Path, vq: MotionTokenizer, dev):
     return model, config, tokenizer
 
 
-def _remap_codes(folder: Path, model, tokenizer, train_clips, data_dir: Path, out_dir: Path, dev, progress: bool,
-                 dist) -> None:
+def _remap_codes(folder: Path, model, tokenizer, train_clips, data_dir: Path, dev, progress: bool) -> None:
     """Start the motion-code rows of ``model`` (trained on ``folder``'s own
     tokenizer) from the codes that tokenizer wrote for the same training
     windows (engine/train/code_remap.py)."""
@@ -194,8 +193,8 @@ def _remap_codes(folder: Path, model, tokenizer, train_clips, data_dir: Path, ou
     if not (old_dir / "config.json").is_file():
         raise MotionGPTError(f"--remap-codes needs the tokenizer {folder} was trained on, in {old_dir}; it is not "
                              f"there (give a complete model folder or run to --init-from)")
-    old_clips = _tokenized(data_dir, "train", MotionTokenizer.load(old_dir, device=dev), out_dir / "cache_init_from",
-                           progress, dist)
+    # read once, at the start: not cached
+    old_clips = tokenize_split(data_dir, "train", MotionTokenizer.load(old_dir, device=dev), progress)
     if [c.clip_id for c in old_clips] != [c.clip_id for c in train_clips]:
         raise MotionGPTError(f"{old_dir} and --vq tokenised different training clips; --remap-codes needs both "
                              f"to read the same data")
@@ -261,7 +260,7 @@ def train_lm(data_dir: str | Path, vq_dir: str | Path, out_dir: str | Path, conf
         elif init_from is not None:
             model, config, tokenizer = _init_from(Path(init_from), vq, dev)
             if remap_codes:
-                _remap_codes(Path(init_from), model, tokenizer, train_clips, data_dir, out_dir, dev, progress, dist)
+                _remap_codes(Path(init_from), model, tokenizer, train_clips, data_dir, dev, progress)
             if dist.is_main:       # its caption words and this data's: a fine-tune captions in real words too
                 source = load_words(_lm_folder(Path(init_from))) or []
                 lm_dir.mkdir(parents=True, exist_ok=True)
