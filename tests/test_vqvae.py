@@ -170,6 +170,27 @@ def test_tokenizer_round_trip_on_raw_features(built_sample, tmp_path):
         tok.encode(np.zeros((3, 263), np.float32))
 
 
+def test_without_the_codebook_the_round_trip_skips_only_the_nearest_code(built_sample):
+    """The bound tokenizer_ceiling.py reports: the continuous latents decoded.
+    With a codebook holding exactly this clip's latents, quantization loses
+    nothing and the coded round trip equals it; with the trained codebook it
+    differs."""
+    mean, std = humanml3d.load_stats(built_sample)
+    model = _trained_tiny()
+    tok = MotionTokenizer(model, mean, std, device="cpu", edge_pad_tokens=0)
+    clip = humanml3d.load_split(built_sample, "train")[0].features[:50]
+    continuous = tok.reconstruct_without_codebook(clip)
+    assert continuous.shape == (48, 263) and continuous.dtype == np.float32
+    assert np.abs(continuous - tok.decode(tok.encode(clip))).max() > 1e-3
+    with torch.no_grad():
+        x = torch.from_numpy(((clip[:48] - mean) / std).astype(np.float32))[None]
+        latents = model.encoder(x.permute(0, 2, 1))[0].T                      # (12, code_dim)
+        model.quantizer.codebook[: len(latents)] = latents
+    np.testing.assert_allclose(tok.decode(tok.encode(clip)), continuous, atol=1e-4)
+    with pytest.raises(MotionShapeError, match="at least 4"):
+        tok.reconstruct_without_codebook(np.zeros((3, 263), np.float32))
+
+
 # ----------------------------------------------------------------------------- training
 
 def test_decoding_eases_each_end_over_to_a_decode_with_the_end_held(built_sample):

@@ -220,6 +220,16 @@ class MotionTokenizer:
     def decode(self, tokens: Any) -> np.ndarray:
         return self.decode_batch([tokens])[0]
 
+    @torch.no_grad()
+    def reconstruct_without_codebook(self, features: np.ndarray) -> np.ndarray:
+        """Raw (T, 263) -> raw (T // 4 * 4, 263) through the encoder and
+        decoder with no code chosen (the round trip's bound without
+        quantization; see ``MotionVQVAE.reconstruct_without_codebook``)."""
+        self._require_stats()
+        x = torch.from_numpy(self._check_features(features)).to(self.device)
+        out = self.model.reconstruct_without_codebook(((x - self._mean_t) / self._std_t)[None])[0]
+        return (out * self._std_t + self._mean_t).cpu().numpy().astype(np.float32)
+
 
 def _ease_ends(plain: np.ndarray, held: np.ndarray, frames: int) -> np.ndarray:
     """``plain`` with its first and last ``frames`` frames weighted over to

@@ -459,6 +459,19 @@ class MotionVQVAE(nn.Module):
         return [idx[i, : int(n_tokens[i])] for i in range(b)]
 
     @torch.no_grad()
+    def reconstruct_without_codebook(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, nfeats) unpadded batch -> the decoder's output from the
+        encoder's continuous latents, no nearest code taken: what the
+        autoencoder keeps before quantization costs anything. If this scores
+        no better than the coded round trip, a larger codebook cannot raise
+        the tokenizer's ceiling (``benchmarks/tokenizer_ceiling.py``)."""
+        self._check_input(x)
+        t = x.shape[1] // self.downsample * self.downsample
+        if t == 0:
+            raise MotionShapeError(f"motion needs at least {self.downsample} frames, got {x.shape[1]}")
+        return self.decoder(self.encoder(x[:, :t].permute(0, 2, 1))).permute(0, 2, 1)
+
+    @torch.no_grad()
     def decode(self, tokens: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens -> (features (B, 4 * N_max, nfeats), lengths (B,) = 4 * N_i);
         frames past a sequence's length are zero.
