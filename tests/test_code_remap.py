@@ -1,5 +1,7 @@
 """Carrying a trained language model over to a retrained tokenizer
 (train-lm --init-from MODEL --remap-codes)."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -63,7 +65,6 @@ def test_remap_starts_the_fine_tune_from_the_old_codes_rows(tmp_path, built_samp
     torch.testing.assert_close(after[first:first + size], remapped_rows(before[first:first + size], counts))
     torch.testing.assert_close(after[:first], before[:first])
     torch.testing.assert_close(after[first + size:], before[first + size:])
-    import json
     assert json.loads((tmp_path / "ft" / "lm" / "trainer_state.json").read_text())["remap_codes"] is True
 
 

@@ -398,6 +398,14 @@ class MotionVQVAE(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def _whole_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, nfeats) checked and cut to a whole number of tokens' frames."""
+        self._check_input(x)
+        t = x.shape[1] // self.downsample * self.downsample
+        if t == 0:
+            raise MotionShapeError(f"motion needs at least {self.downsample} frames, got {x.shape[1]}")
+        return x[:, :t]
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 3 or x.shape[-1] != self.config.nfeats:
             raise MotionShapeError(f"motion must have shape (batch, frames, {self.config.nfeats}), got {tuple(x.shape)}")
@@ -411,11 +419,8 @@ class MotionVQVAE(nn.Module):
         to a multiple of ``downsample``): the padding is masked out of every
         convolution and of the codebook statistics, and its reconstruction is
         meaningless (mask it out of the loss)."""
-        self._check_input(x)
-        t = x.shape[1] // self.downsample * self.downsample
-        if t == 0:
-            raise MotionShapeError(f"motion needs at least {self.downsample} frames, got {x.shape[1]}")
-        x = x[:, :t].permute(0, 2, 1)
+        x = self._whole_tokens(x).permute(0, 2, 1)
+        t = x.shape[-1]
         if lengths is None:
             q, commit, perplexity = self._quantize(self.encoder(x))
             return self.decoder(q).permute(0, 2, 1), commit, perplexity
@@ -465,11 +470,7 @@ class MotionVQVAE(nn.Module):
         autoencoder keeps before quantization costs anything. If this scores
         no better than the coded round trip, a larger codebook cannot raise
         the tokenizer's ceiling (``benchmarks/tokenizer_ceiling.py``)."""
-        self._check_input(x)
-        t = x.shape[1] // self.downsample * self.downsample
-        if t == 0:
-            raise MotionShapeError(f"motion needs at least {self.downsample} frames, got {x.shape[1]}")
-        return self.decoder(self.encoder(x[:, :t].permute(0, 2, 1))).permute(0, 2, 1)
+        return self.decoder(self.encoder(self._whole_tokens(x).permute(0, 2, 1))).permute(0, 2, 1)
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
