@@ -50,6 +50,26 @@ def test_side_of(text, side):
     assert meaning.side_of(text) == side
 
 
+@pytest.mark.parametrize("text, heading", [
+    ("walk forward", "forward"), ("a man walks ahead", "forward"), ("walk backwards slowly", "backward"),
+    ("camina hacia atrás", "backward"), ("geht rückwärts", "backward"), ("do a back flip", None),
+    ("step forward, then backward", None), ("a person waves", None)])
+def test_heading_of(text, heading):
+    assert meaning.heading_of(text) == heading
+
+
+@pytest.mark.parametrize("phrase, forms", [
+    ("leaps forward", ["leaps forward", "a person leaps forward", "leap forward"]),
+    ("does a cartwheel", ["does a cartwheel", "a person does a cartwheel", "do a cartwheel"]),
+    ("catches", ["catches", "a person catches"]),
+    ("carries a box", ["carries a box", "a person carries a box", "carry a box"]),
+    ("dancing", ["dancing", "a person dancing"]),
+    ("se despide", ["se despide"])])
+def test_phrasebook_phrases_are_said_with_a_subject_and_as_an_order(phrase, forms):
+    from engine.prompts.vocabulary import _forms
+    assert _forms(phrase) == forms
+
+
 # ------------------------------------------------------------------------------
 # grounding on the shipped model's vocabulary
 
@@ -70,6 +90,19 @@ def test_side_of(text, side):
     ("a person waves with the left hand", "wave-left-hand"),
     ("a person waves with the right hand", "wave-right-hand"),
     ("someone puts the left arm up", "raise-up-left-hand"),
+    # the heading is read by rule: the encoder puts "walk forward" next to "walk backward"
+    ("walk forward", "walk"),
+    ("someone walks backward", "walk-back"),
+    # the libraries' actions, said as people say them (orders too)
+    ("leap into the air", "jump"),
+    ("do a cartwheel", "cartwheel"),
+    ("a burglar sneaks into the house", "walk stealthily"),
+    ("the baby crawls across the carpet", "crawl"),
+    ("get up off the ground", "get up from lying face down"),
+    ("someone dances the salsa", "salsa dance"),
+    ("two knights fight with swords", "swordplay"),
+    ("a policeman directs the traffic", "direct traffic"),
+    ("the gymnast flips backward", "backflip"),
 ])
 def test_grounding_lands_on_the_action(shipped_vocab, text, action):
     reading = read_prompt(text, shipped_vocab)

@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root-weight", type=float, default=1.0,
                    help="weight of the root's features (yaw and ground velocity, height) in the reconstruction loss "
                         "(default 1): a small bias there bends the whole trajectory")
+    p.add_argument("--path-weight", type=float, default=0.0,
+                   help="weight of the distance (m) between the decoded and the real root path on the floor, "
+                        "averaged over frames (default 0: off): keeps long takes from drifting off their path")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0: in the main process)")
@@ -70,7 +73,8 @@ def run_train_vq(args: argparse.Namespace) -> int:
                       device=args.device, seed=args.seed, workers=args.workers, progress=not args.quiet,
                       val_max_clips=args.val_max_clips, min_frames=args.min_frames, grad_accum=args.grad_accum,
                       precision=args.precision, init_from=args.init_from, balance_power=args.balance_power,
-                      decoder_only=args.decoder_only, root_weight=args.root_weight)
+                      decoder_only=args.decoder_only, root_weight=args.root_weight,
+                      path_weight=args.path_weight)
     if result["rank"] != 0:
         return 130 if result["interrupted"] else 0      # rank 0 speaks for a run of several processes
     best = result["best_val_mpjpe_mm"]

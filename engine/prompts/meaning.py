@@ -1,11 +1,14 @@
 """What a prompt says before any model reads it: is there anything to read,
-and which side (left / right / both) does it name?
+which side (left / right / both) and which heading (forward / backward)
+does it name?
 
 Both are plain text rules, so they need no model and run where a request is
 validated (the server refuses an empty-meaning prompt with 400 before the
 job is queued). The side is read by rules, not by the text encoder, because
 sentence encoders put "left" and "right" almost on top of each other (and a
-wrong side is the most visible mistake: the other hand goes up).
+wrong side is the most visible mistake: the other hand goes up). The same
+holds for the heading: the small encoder puts "walk forward" nearer "walk
+backward" than "a person walks forward." (0.958 against 0.943).
 """
 from __future__ import annotations
 
@@ -32,6 +35,16 @@ _PLURAL_LIMBS: tuple[str, ...] = ("hands", "arms", "manos", "brazos", "mains", "
                                   "braccia", "mãos", "braços")
 """'hands up' with no side named means both hands."""
 SIDES: tuple[str, ...] = ("left", "right", "both")
+
+_HEADING_WORDS: dict[str, tuple[str, ...]] = {
+    "forward": ("forward", "forwards", "ahead", "adelante", "avant", "vorwärts", "vorwaerts", "geradeaus",
+                "avanti", "frente"),
+    "backward": ("backward", "backwards", "rearward", "rearwards", "reverse", "atrás", "arrière", "rückwärts",
+                 "indietro", "trás"),
+}
+"""Words that name a heading. A bare "back" is not one ("a back flip",
+"lying on the back")."""
+HEADINGS: tuple[str, ...] = ("forward", "backward")
 
 PERSON_WORDS: frozenset[str] = frozenset("""
 man men woman women guy guys gal girl girls boy boys lady ladies gentleman gentlemen actor actress
@@ -81,6 +94,13 @@ def side_of(text: str) -> str | None:
     if not named and found.intersection(_PLURAL_LIMBS):
         return "both"
     return None
+
+
+def heading_of(text: str) -> str | None:
+    """'forward' or 'backward' when the text names exactly one of them, else None."""
+    found = set(words(text))
+    named = [h for h in HEADINGS if found.intersection(_HEADING_WORDS[h])]
+    return named[0] if len(named) == 1 else None
 
 
 def neutral_subject(text: str) -> str:

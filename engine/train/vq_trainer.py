@@ -47,6 +47,7 @@ from ..errors import MotionFileError, MotionGPTError
 from ..models.motion_tokenizer import MotionTokenizer, load_stats, read_vq_config, save_stats, tokenizer_config
 from ..models.vqvae import MotionVQVAE, VQConfig
 from ..motion.features import features_to_joints
+from .path_loss import path_error_sum
 from ..data.labels import read_actions
 from .distributed import setup
 from .lm_data import balanced_clip_p
@@ -237,7 +238,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
              log: Callable[[str], None] | None = None,
              should_stop: Callable[[], bool] | None = None, grad_accum: int = 1,
              precision: str = "fp32", init_from: str | Path | None = None,
-             balance_power: float = 1.0, decoder_only: bool = False, root_weight: float = 1.0) -> dict[str, Any]:
+             balance_power: float = 1.0, decoder_only: bool = False, root_weight: float = 1.0,
+             path_weight: float = 0.0) -> dict[str, Any]:
     """Train (or resume training) a motion tokenizer; returns a summary dict:
     (``decoder_only``: with ``init_from`` (or resuming such a run), train the
     decoder alone -- encoder, codebook and statistics stay the source's, so
@@ -245,6 +247,9 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
     valid, while the motion those tokens decode to gets better)
     (``root_weight``: weight of the :data:`ROOT_FEATURES` in the reconstruction
     loss; a small bias there is integrated into the whole trajectory)
+    (``path_weight``: weight of the floor-path distance in metres,
+    :func:`engine.train.path_loss.path_error_sum`, averaged over frames; 0:
+    off. It charges that integrated bias directly)
     (``balance_power``: draw each action's clips in proportion to its clip
     count to this power, as train-lm does; 1 = every clip equally)
     (``init_from``: start from a trained tokenizer folder's weights and
@@ -286,6 +291,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             raise MotionGPTError(f"learning rate must be positive, got {lr}")
         if not root_weight > 0:
             raise MotionGPTError(f"--root-weight must be positive, got {root_weight}")
+        if not (math.isfinite(path_weight) and path_weight >= 0):
+            raise MotionGPTError(f"--path-weight must be 0 or more, got {path_weight}")
         dist.check_batch(batch_size, grad_accum)
         dev = dist.device
         precision = Precision(precision_name, dev)
@@ -322,7 +329,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
             changed = [f"{k} {old[k]} -> {v}" for k, v in (("batch_size", batch_size), ("window", window), ("lr", lr),
                                                               ("warmup", warmup), ("schedule", schedule),
                                                               ("balance_power", balance_power),
-                                                              ("root_weight", root_weight))
+                                                              ("root_weight", root_weight),
+                                                              ("path_weight", path_weight))
                        if k in old and old[k] != v]
             if changed:
                 say("note: resuming with changed settings (" + ", ".join(changed) + "); the run will differ from an "
@@ -407,6 +415,7 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                 "schedule": schedule, "steps": steps, "val_every": val_every, "val_split": used_val_split,
                 "min_frames": min_frames, "grad_accum": grad_accum, "precision": precision_name,
                 "balance_power": balance_power, "decoder_only": decoder_only, "root_weight": root_weight,
+                "path_weight": path_weight,
                 "processes": dist.world}
 
         results: dict[str, Any] = {
@@ -474,6 +483,8 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
 
         weights = torch.ones(config.nfeats, device=dev)
         weights[:ROOT_FEATURES] = float(root_weight)
+        mean_t = torch.as_tensor(np.asarray(mean), dtype=torch.float32, device=dev)
+        std_t = torch.as_tensor(np.asarray(std), dtype=torch.float32, device=dev)
         bar = tqdm(total=steps, initial=start_step, disable=not progress, desc="train-vq", unit="step",
                    dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)
         sums = {"loss": 0.0, "recon": 0.0, "vel": 0.0, "commit": 0.0, "perplexity": 0.0}
@@ -507,6 +518,9 @@ def train_vq(data_dir: str | Path, out_dir: str | Path, config: VQConfig | None 
                         commit_sum = commit * loss_counts(lengths[part], window, config.nfeats, config.code_dim,
                                                           config.downsample, padded_batch)[2]
                         loss = (rec_sum / n_rec + VEL_WEIGHT * vel_sum / n_vel + COMMIT_WEIGHT * commit_sum / n_commit)
+                        if path_weight:
+                            loss = loss + path_weight * path_error_sum(recon.float(), x, mean_t, std_t, rows) \
+                                / (n_rec / config.nfeats)
                         precision.backward(loss * dist.world)
                     part_sums += torch.stack([rec_sum.detach(), vel_sum.detach(), commit_sum.detach()]).double()
                 precision.step(optimizer, model.parameters())
