@@ -1,6 +1,6 @@
 """What a prompt says before any model reads it: is there anything to read,
 which side (left / right / both) and which heading (forward / backward)
-does it name?
+does it name, and which performance styles may it be asking for?
 
 Both are plain text rules, so they need no model and run where a request is
 validated (the server refuses an empty-meaning prompt with 400 before the
@@ -101,6 +101,63 @@ def heading_of(text: str) -> str | None:
     found = set(words(text))
     named = [h for h in HEADINGS if found.intersection(_HEADING_WORDS[h])]
     return named[0] if len(named) == 1 else None
+
+
+_TIRED = ("tired", "weary", "wearily", "sleepy", "fatigued", "exhausted", "worn", "drained", "cansad", "agotad",
+          "fatigué", "épuisé", "müde", "erschöpft", "stanc", "esaust")
+_OLD = ("old", "elderly", "aged", "senior", "grandma", "grandpa", "grandmother", "grandfather", "granny", "anciano",
+        "anciana", "viejo", "vieja", "vieux", "vieil", "vieille", "âgé", "alt", "alte", "alter", "alten", "greis",
+        "anzian", "vecchi", "idos")
+_YOUNG = ("child", "childish", "childlike", "children", "kid", "kids", "toddler", "young", "youth", "youthful",
+          "playful", "playfully", "niño", "niña", "enfant", "kind", "kinder", "bambin", "jovem", "joven", "jeune",
+          "jung")
+STYLE_CUES: dict[str, tuple[str, ...]] = {
+    "sad": ("sad", "sadly", "unhappy", "gloomy", "gloomily", "depressed", "sorrowful", "mournful", "dejected",
+            "downcast", "miserable", "melanchol", "triste", "traurig"),
+    "tired": _TIRED, "exhausted": _TIRED,
+    "old": _OLD, "elderly": _OLD,
+    "happy": ("happy", "happily", "cheerful", "cheerfully", "joyful", "joyfully", "joyous", "glad", "merry",
+              "delighted", "gleeful", "feliz", "alegre", "heureu", "joyeu", "froh", "fröhlich", "glücklich",
+              "allegr", "felice"),
+    "angry": ("angry", "angrily", "furious", "furiously", "mad", "enraged", "annoyed", "irritated", "enojad",
+              "enfadad", "furios", "furieu", "colère", "wütend", "zornig", "arrabbiat"),
+    "proud": ("proud", "proudly", "pride", "haughty", "haughtily", "orgullos", "fier", "fière", "stolz",
+              "orgoglios"),
+    "not-confident": ("unconfident", "insecure", "shy", "shyly", "timid", "timidly", "hesitant", "hesitantly",
+                      "nervous", "nervously", "unsure", "anxious", "meek", "meekly", "tímid", "timide",
+                      "schüchtern", "unsicher"),
+    "youthful": _YOUNG, "childish": _YOUNG,
+    "active": ("energetic", "energetically", "active", "actively", "lively", "vigorous", "vigorously", "sporty",
+               "dynamic", "enérgic", "énergique", "energisch", "energic"),
+    "feminine": ("feminine", "womanly", "ladylike", "femenin", "féminin", "weiblich", "femminil"),
+    "masculine": ("masculine", "manly", "macho", "masculin", "männlich", "maschil"),
+    "masculinity": ("masculine", "manly", "macho", "masculin", "männlich", "maschil"),
+    "musical": ("musical", "theatrical", "theatrically", "dramatic", "dramatically", "broadway", "stage", "teatral",
+                "théâtral", "theatralisch"),
+    "giant": ("giant", "huge", "enormous", "lumbering", "gigante", "géant", "riese", "riesig"),
+    "chimpira": ("thug", "gangster", "punk", "delinquent", "hoodlum", "swagger", "swaggers", "matón", "voyou",
+                 "schläger"),
+}
+"""Words that ask for one of the data's performance styles (Bandai Namco's;
+a word counts when it starts with one of these, so "sadly" and "tristemente"
+count for sad). Who moves is not a style (:data:`PERSON_WORDS`: "a man
+sprints" is no masculine sprint). Every style is also asked for by its own
+name ("chimpira")."""
+
+
+def styles_named(text: str, styles: "set[str] | frozenset[str] | list[str]") -> set[str]:
+    """Which of ``styles`` the words of ``text`` ask for (:data:`STYLE_CUES`).
+    The style is read by rule because the small encoder hears one in words
+    that name none: "someone bolts forward at top speed" was nearest a sad
+    dash, "eine Frau geht spazieren" an exhausted walk, raising an arm
+    toward the ceiling an exhausted one."""
+    found = [w for w in words(text) if w not in PERSON_WORDS]
+    named = set()
+    for style in styles:
+        cues = (*STYLE_CUES.get(style, ()), style.lower())
+        if any(w == c or (len(c) >= 4 and w.startswith(c)) for w in found for c in cues):
+            named.add(style)
+    return named
 
 
 def neutral_subject(text: str) -> str:

@@ -149,7 +149,7 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
     action = vocabulary.action(ranked_actions[0])
     best = names[int(np.argmax(score))]
     outside = best[len(OUTSIDE):] if best.startswith(OUTSIDE) else None
-    caption, style = _caption_for(action, vocabulary, style_sims)
+    caption, style = _caption_for(action, vocabulary, style_sims, text)
     holds = any(o["concept"] == outside and o.get("holds_pose") for o in vocabulary.outside)
     closest = [label for label in ranked_actions[1:CLOSEST_SHOWN + 1]]
     reading = PromptReading(text=text, model_text=caption, known=outside is None, action=action.label,
@@ -192,13 +192,18 @@ def unused_clauses(reading: PromptReading, vocabulary: Vocabulary, encoder: Sent
     return unused
 
 
-def _caption_for(action, vocabulary: Vocabulary, sims: np.ndarray) -> tuple[str, str | None]:
-    """The action's caption nearest the prompt, or its plainest caption when
-    no styled one is clearly nearer (:data:`STYLE_MARGIN`)."""
+def _caption_for(action, vocabulary: Vocabulary, sims: np.ndarray, text: str) -> tuple[str, str | None]:
+    """The action's caption nearest the prompt among its plainest one and
+    those in a style the prompt's words ask for
+    (:func:`engine.prompts.meaning.styles_named`), the plainest one unless a
+    styled one is clearly nearer (:data:`STYLE_MARGIN`). A prompt that names
+    no style gets the plain one."""
     index = vocabulary.anchor_index()
     styles = {c["text"]: c.get("style") for c in action.captions}
-    scored = [(float(sims[index[t]]), t) for t in styles if t in index]
+    asked = meaning.styles_named(text, {s for s in styles.values() if s})
     plain = action.description
+    scored = [(float(sims[index[t]]), t) for t, s in styles.items()
+              if t in index and (t == plain or s is None or s == "normal" or s in asked)]
     best_sim, best = max(scored)
     if best != plain and best_sim - float(sims[index[plain]]) < STYLE_MARGIN:
         best = plain

@@ -241,7 +241,8 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
     by_action: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_action.setdefault(row["action"], []).append(row)
-    neutral = _neutral_style(rows)
+    styles = _styles_by_reach(rows)
+    neutral = styles[0] if styles else None
     actions = []
     caption_texts: list[str] = []
     caption_labels: list[list[str]] = []
@@ -270,7 +271,7 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
     say(f"embedding {len(caption_texts)} training captions")
     caption_emb = encoder.embed(caption_texts)
     for action in actions:
-        action.description = _plainest(action, neutral, caption_texts, caption_emb)
+        action.description = _plainest(action, styles, caption_texts, caption_emb)
 
     say(f"matching {len(concepts)} phrasebook concepts to {len(actions)} actions")
     canon = encoder.embed([c.canonical for c in concepts])
@@ -340,23 +341,29 @@ def _base_form(verb: str) -> str | None:
     return verb[:-1]
 
 
-def _neutral_style(rows: list[dict[str, Any]]) -> str | None:
-    """The style that the most actions have (the data's "normal": captions
-    that name no style), or None when rows carry no styles."""
+def _styles_by_reach(rows: list[dict[str, Any]]) -> list[str]:
+    """The data's styles, the one the most actions have first (the data's
+    "normal": captions that name no style), then the next most widely
+    shared ("active" in Bandai Namco's data); empty when rows carry no styles."""
     actions_of: dict[str, set[str]] = {}
     for row in rows:
         if row.get("style") is not None:
             actions_of.setdefault(str(row["style"]), set()).add(row["action"])
-    return max(actions_of, key=lambda s: (len(actions_of[s]), s)) if actions_of else None
+    return sorted(actions_of, key=lambda s: (-len(actions_of[s]), s))
 
 
-def _plainest(action: Action, neutral: str | None, texts: list[str], emb: np.ndarray) -> str:
-    """How to say an action with no style: its shortest caption of the
-    neutral style, else its most typical caption (nearest the mean of all
-    its captions in the encoder's space)."""
-    plain = [c["text"] for c in action.captions if neutral is not None and c.get("style") == neutral]
-    if plain:
-        return min(plain, key=lambda t: (len(t.split()), t))
+def _plainest(action: Action, styles: list[str], texts: list[str], emb: np.ndarray) -> str:
+    """How to say an action with as little style as its captions allow: its
+    shortest caption of the neutral style; for an action whose training clips
+    hold no neutral one (Bandai's dash and walk to the right), of the style
+    the most actions share after it (``styles``, :func:`_styles_by_reach`) --
+    not the caption nearest the mean of all its captions, which came out
+    "someone dashes ahead at full speed sadly."; with no styles at all, that
+    most typical caption."""
+    for style in styles[:2]:
+        plain = [c["text"] for c in action.captions if c.get("style") == style]
+        if plain:
+            return min(plain, key=lambda t: (len(t.split()), t))
     own = {c["text"] for c in action.captions}
     idx = [i for i, t in enumerate(texts) if t in own]
     centre = emb[idx].mean(axis=0)
