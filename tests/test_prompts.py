@@ -159,7 +159,8 @@ def test_who_moves_is_not_a_style(shipped_vocab, text, action):
     ("a sad woman walks", {"sad"}), ("someone walks sadly", {"sad"}), ("a man sprints", set()),
     ("un viejo camina", {"old", "elderly"}), ("a kid runs around playfully", {"youthful", "childish"}),
     ("eine Frau geht spazieren", set()), ("the dancer moves theatrically", {"musical"}),
-    ("someone walks like a chimpira", {"chimpira"})])
+    ("someone walks like a chimpira", {"chimpira"}), ("a person alternates arms", set()),
+    ("a fierce warrior kindly waves", set()), ("una persona camina tristemente", {"sad"})])
 def test_styles_named(text, styles):
     known = {"sad", "old", "elderly", "youthful", "childish", "musical", "masculinity", "feminine", "active"}
     assert meaning.styles_named(text, known | {"chimpira"}) == styles

@@ -103,44 +103,46 @@ def heading_of(text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-_TIRED = ("tired", "weary", "wearily", "sleepy", "fatigued", "exhausted", "worn", "drained", "cansad", "agotad",
-          "fatigué", "épuisé", "müde", "erschöpft", "stanc", "esaust")
-_OLD = ("old", "elderly", "aged", "senior", "grandma", "grandpa", "grandmother", "grandfather", "granny", "anciano",
-        "anciana", "viejo", "vieja", "vieux", "vieil", "vieille", "âgé", "alt", "alte", "alter", "alten", "greis",
-        "anzian", "vecchi", "idos")
-_YOUNG = ("child", "childish", "childlike", "children", "kid", "kids", "toddler", "young", "youth", "youthful",
-          "playful", "playfully", "niño", "niña", "enfant", "kind", "kinder", "bambin", "jovem", "joven", "jeune",
-          "jung")
+_TIRED = ("tired", "tiredly", "weary", "wearily", "sleepy", "fatigued", "exhausted", "worn", "drained", "cansad*",
+          "agotad*", "fatigué*", "épuisé*", "müde", "erschöpft*", "stanc*", "esaust*")
+_OLD = ("old", "elderly", "aged", "senior", "grandma", "grandpa", "grandmother", "grandfather", "granny", "ancian*",
+        "viejo", "vieja", "viejos", "vieux", "vieil", "vieille", "âgé", "âgée", "alt", "alte", "alter", "alten",
+        "greis*", "anzian*", "vecchi*", "idoso", "idosa")
+_YOUNG = ("child", "childish", "childlike", "children", "kid", "kids", "toddler", "young", "younger", "youngster",
+          "youth", "youthful", "playful", "playfully", "niño", "niña", "enfant", "kind", "kinder", "bambin*",
+          "jovem", "joven", "jeune", "jung", "junge", "junger")
 STYLE_CUES: dict[str, tuple[str, ...]] = {
     "sad": ("sad", "sadly", "unhappy", "gloomy", "gloomily", "depressed", "sorrowful", "mournful", "dejected",
-            "downcast", "miserable", "melanchol", "triste", "traurig"),
+            "downcast", "miserable", "melanchol*", "trist*", "traurig*"),
     "tired": _TIRED, "exhausted": _TIRED,
     "old": _OLD, "elderly": _OLD,
     "happy": ("happy", "happily", "cheerful", "cheerfully", "joyful", "joyfully", "joyous", "glad", "merry",
-              "delighted", "gleeful", "feliz", "alegre", "heureu", "joyeu", "froh", "fröhlich", "glücklich",
-              "allegr", "felice"),
-    "angry": ("angry", "angrily", "furious", "furiously", "mad", "enraged", "annoyed", "irritated", "enojad",
-              "enfadad", "furios", "furieu", "colère", "wütend", "zornig", "arrabbiat"),
-    "proud": ("proud", "proudly", "pride", "haughty", "haughtily", "orgullos", "fier", "fière", "stolz",
-              "orgoglios"),
+              "delighted", "gleeful", "feliz", "alegre", "heureu*", "joyeu*", "froh", "fröhlich*", "glücklich*",
+              "allegr*", "felice"),
+    "angry": ("angry", "angrily", "furious", "furiously", "mad", "enraged", "annoyed", "irritated", "enojad*",
+              "enfadad*", "furios*", "furieu*", "colère", "wütend*", "zornig*", "arrabbiat*"),
+    "proud": ("proud", "proudly", "pride", "haughty", "haughtily", "orgullos*", "fier", "fière", "stolz*",
+              "orgoglios*"),
     "not-confident": ("unconfident", "insecure", "shy", "shyly", "timid", "timidly", "hesitant", "hesitantly",
-                      "nervous", "nervously", "unsure", "anxious", "meek", "meekly", "tímid", "timide",
-                      "schüchtern", "unsicher"),
+                      "nervous", "nervously", "unsure", "anxious", "meek", "meekly", "tímid*", "timide",
+                      "schüchtern*", "unsicher*"),
     "youthful": _YOUNG, "childish": _YOUNG,
     "active": ("energetic", "energetically", "active", "actively", "lively", "vigorous", "vigorously", "sporty",
-               "dynamic", "enérgic", "énergique", "energisch", "energic"),
-    "feminine": ("feminine", "womanly", "ladylike", "femenin", "féminin", "weiblich", "femminil"),
-    "masculine": ("masculine", "manly", "macho", "masculin", "männlich", "maschil"),
-    "masculinity": ("masculine", "manly", "macho", "masculin", "männlich", "maschil"),
-    "musical": ("musical", "theatrical", "theatrically", "dramatic", "dramatically", "broadway", "stage", "teatral",
-                "théâtral", "theatralisch"),
-    "giant": ("giant", "huge", "enormous", "lumbering", "gigante", "géant", "riese", "riesig"),
-    "chimpira": ("thug", "gangster", "punk", "delinquent", "hoodlum", "swagger", "swaggers", "matón", "voyou",
-                 "schläger"),
+               "dynamic", "enérgic*", "énergique*", "energisch*", "energic*"),
+    "feminine": ("feminine", "womanly", "ladylike", "femenin*", "féminin*", "weiblich*", "femminil*"),
+    "masculine": ("masculine", "manly", "macho", "masculin*", "männlich*", "maschil*"),
+    "masculinity": ("masculine", "manly", "macho", "masculin*", "männlich*", "maschil*"),
+    "musical": ("musical", "theatrical", "theatrically", "dramatic", "dramatically", "broadway", "teatral*",
+                "théâtral*", "theatralisch*"),
+    "giant": ("giant", "huge", "enormous", "lumbering", "gigante", "géant", "riese", "riesig*"),
+    "chimpira": ("thug", "gangster", "punk", "delinquent", "hoodlum", "swagger", "swaggers", "swaggering", "matón",
+                 "voyou", "schläger"),
 }
-"""Words that ask for one of the data's performance styles (Bandai Namco's;
-a word counts when it starts with one of these, so "sadly" and "tristemente"
-count for sad). Who moves is not a style (:data:`PERSON_WORDS`: "a man
+"""Words that ask for one of the data's performance styles (Bandai Namco's).
+A word counts when it is one of these, or starts with one that ends in "*"
+(the stems of other languages' inflections: "trist*" for "triste",
+"tristemente"); whole words otherwise, so "alternates" is not "alte" nor
+"fierce" "fier". Who moves is not a style (:data:`PERSON_WORDS`: "a man
 sprints" is no masculine sprint). Every style is also asked for by its own
 name ("chimpira")."""
 
@@ -155,7 +157,7 @@ def styles_named(text: str, styles: "set[str] | frozenset[str] | list[str]") -> 
     named = set()
     for style in styles:
         cues = (*STYLE_CUES.get(style, ()), style.lower())
-        if any(w == c or (len(c) >= 4 and w.startswith(c)) for w in found for c in cues):
+        if any(w.startswith(c[:-1]) if c.endswith("*") else w == c for w in found for c in cues):
             named.add(style)
     return named
 
