@@ -113,6 +113,15 @@ def test_grounding_lands_on_the_action(shipped_vocab, text, action):
     assert "understood as" in reading.message
 
 
+def test_a_concept_is_tied_only_to_actions_whose_description_says_it(shipped_vocab):
+    from engine.prompts.phrasebook import CONCEPTS
+    phrase_of = {c.name: c.phrases[0] for c in CONCEPTS}
+    tied = {shipped_vocab.anchor_texts[i]: labels for i, labels in enumerate(shipped_vocab.anchor_labels)}
+    assert tied[phrase_of["walk diagonally left"]] == ["walk-left"]        # was both diagonal walks
+    assert tied[phrase_of["walk diagonally right"]] == ["walk-right"]
+    assert tied[phrase_of["sit"]] == ["outside:sit"]
+
+
 def test_direction_word_does_not_pick_a_body_part(shipped_vocab):
     # issue 12: "rounds a corner to the left" raised the left hand
     reading = read_prompt("the man goes around a corner to the left", shipped_vocab)
@@ -207,7 +216,10 @@ def test_neutral_subject_swaps_only_person_words():
 # concepts the shipped model has no clips of (v1.0 learned kicking, swimming, crawling and more from
 # the extra/ libraries, so those read as its own actions now)
 @pytest.mark.parametrize("text, concept", [("someone throws a ball", "throw"), ("a person claps their hands", "clap"),
-                                           ("a person does squats", "squat")])
+                                           ("a person does squats", "squat"),
+                                           # one word of a long playground caption ("climbs, sits, dangles") does
+                                           # not make sitting known, nor "lying face down" in a get-up lying down
+                                           ("the person sits down", "sit"), ("a person lies down", "lie down")])
 def test_outside_the_vocabulary_is_said_and_grounded(shipped_vocab, text, concept):
     reading = read_prompt(text, shipped_vocab)
     assert reading.known is False and reading.outside == concept

@@ -196,7 +196,7 @@ CONCEPTS: tuple[Concept, ...] = (
         "crawls", "crawls on hands and knees", "crawls on all fours", "moves on hands and knees",
         "creeps on hands and knees", "crawls on the belly", "crawls forward on the floor", "gatea", "rampe",
         "marche à quatre pattes", "krabbelt", "kriecht", "gattona")),
-    Concept("lie down", "a person lies down on the floor.", ("lie", "lies", "lying"), (
+    Concept("lie down", "a person lies down on the floor.", ("lie", "lies"), (
         "lies down", "lies on the ground", "falls asleep", "se acuesta", "s'allonge", "legt sich hin")),
     Concept("fall", "a person falls down.", ("falls", "fall"), (
         "falls down", "trips and falls", "collapses", "se cae", "tombe", "fällt hin")),

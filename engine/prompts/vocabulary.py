@@ -278,10 +278,13 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
     sims = canon @ caption_emb.T                                     # (concepts, captions)
     outside, concept_texts, concept_labels = [], [], []
     caption_words = [_padded_words(t) for t in caption_texts]      # tokenised once, not per concept
+    described = {a.label: _padded_words(a.description) for a in actions}
     for c, row in zip(concepts, sims):
         best: dict[str, float] = {}
         for j, label in enumerate(caption_labels):
-            if _has_keyword(caption_words[j], c.keywords):
+            # the keyword must be in the caption and in the action's plain description: one word of a long
+            # caption ("... climbs, sits, dangles legs ...") does not make a playground the way to sit down
+            if _has_keyword(caption_words[j], c.keywords) and _has_keyword(described[label[0]], c.keywords):
                 best[label[0]] = max(best.get(label[0], -1.0), float(row[j]))
         top = max(best.values(), default=None)
         said_by = sorted(a for a, v in best.items() if top is not None and v >= top - CONCEPT_MATCH_MARGIN)
