@@ -11,15 +11,18 @@ the verb). So the grounding compares a prompt with the model's captions
 
 Nothing here is about one model. :func:`engine.prompts.vocabulary.build_vocabulary`
 ties each concept to the model's action whose captions say it (the
-concept's ``canonical`` sentence is nearest to that action's captions and
-one of its ``keywords`` is in them); a concept no action says (sitting,
-jumping, climbing for today's model) stays *outside*, and a prompt that lands
-on it is reported as outside what the model knows instead of being passed
-off as the nearest action. A retrained model with jump or sit clips picks
-those concepts up by itself.
+concept's ``canonical`` sentence is nearest to that action's captions, and
+one of its ``keywords`` is in them and in the action's plain description);
+a concept no action says (sitting, lying down, clapping for today's model)
+stays *outside*, and a prompt that lands on it is reported as outside what
+the model knows instead of being passed off as the nearest action. A
+retrained model with sit clips picks that concept up by itself, as jumping
+and crawling were when the extra/ libraries came in.
 
 The phrases are our own words: verbs and short verb phrases in English and
-a few in Spanish, French, German, Italian and Portuguese. Directions (left,
+a few in Spanish, French, German, Italian and Portuguese; an English one of
+two words or more is also read as an order ("leaps forward", "leap forward":
+:func:`engine.prompts.vocabulary._forms`). Directions (left,
 right, both) are read by :mod:`engine.prompts.meaning`, not here, so one
 concept per side is only needed where the side is the action.
 """
