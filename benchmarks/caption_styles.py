@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402,F401  (first: the engine's process policy must precede torch)
+import numpy as np  # noqa: E402
+
+from engine.data import humanml3d  # noqa: E402
+from engine.data.labels import action_of, labelled_originals  # noqa: E402
+from engine.motion.features import features_to_joints  # noqa: E402
 
 PLAIN_PROMPTS = ("a person waves", "a person walks", "a person bows", "someone raises both hands", "a person runs",
                  "a person waves goodbye", "someone walks backward", "a person walks and turns left",
@@ -54,8 +59,6 @@ def main() -> int:
     args = parser.parse_args()
     import torch
     torch.set_num_threads(args.threads)
-    from engine.data import humanml3d
-    from engine.data.labels import labelled_originals
     from engine.pipeline.jobs import load_model
     from engine.prompts import meaning
 
@@ -89,7 +92,7 @@ def main() -> int:
     styled = sum(1 for r in rows if r["styles"])
     print(f"generated from plain prompts: {len(rows)}; captioned with a style {styled}; by style: "
           + ", ".join(f"{k} {v}" for k, v in generated.most_common()))
-    speeds = style_speeds(model, args.data, labelled_originals, humanml3d)
+    speeds = style_speeds(model, args.data)
     if args.json:
         Path(args.json).write_text(json.dumps({
             "real": {"clips": len(real), "style_right": right, "normal": normal, "normal_named": normal_named},
@@ -97,18 +100,15 @@ def main() -> int:
     return 0
 
 
-def joint_speed(features) -> float:
+def joint_speed(features: np.ndarray) -> float:
     """Mean speed (m/s) of the joints relative to the hips over the first 4 s."""
-    import numpy as np
-    from engine.motion.features import features_to_joints
     joints = features_to_joints(features[:80])
     relative = joints - joints[:, :1]
     return float(np.linalg.norm(np.diff(relative, axis=0), axis=-1).mean() * 20)
 
 
-def style_speeds(model, data, labelled_originals, humanml3d) -> dict:
-    import numpy as np
-    from engine.data.labels import action_of
+def style_speeds(model, data: str) -> dict:
+    """Plain-caption motion's joint speed beside the real training clips' of each style (section 3)."""
     real: dict = {}
     for clip_id, row in labelled_originals(data, "train"):
         action, style = action_of(row), row.get("labels", {}).get("style")

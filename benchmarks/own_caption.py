@@ -106,17 +106,18 @@ def main() -> int:
               + "".join(f" {' '.join(c):>14s}" for c in cells.values()), flush=True)
     need = int(np.ceil(2 * len(args.seeds) / 3))
     for name in models:
-        misses = {a: [j for j in r[f"{name} judged"] if j != a] for a, r in results["actions"].items() if r[name] < need}
+        misses = {a: [j for j in r[f"{name} judged"] if j != a]
+                  for a, r in results["actions"].items() if r[name] < need}
         if misses:
             print(f"{name}: not made, judged instead as: "
                   + "; ".join(f"{a} -> {', '.join(sorted(set(j)))}" for a, j in misses.items()))
         ok = sum(r[name] >= need for r in results["actions"].values())
-        judged = [a for a, r in results["actions"].items() if r["real"] >= 2 / 3]
-        ok_judged = sum(results["actions"][a][name] >= need for a in judged)
-        results[name] = {"actions_made": ok, "actions": len(actions), "judge_reliable": len(judged),
+        reliable = [a for a, r in results["actions"].items() if r["real"] >= 2 / 3]
+        ok_judged = sum(results["actions"][a][name] >= need for a in reliable)
+        results[name] = {"actions_made": ok, "actions": len(actions), "judge_reliable": len(reliable),
                          "made_of_reliable": ok_judged}
         print(f"{name}: {ok}/{len(actions)} actions made >= {need} times in {len(args.seeds)}; "
-              f"{ok_judged}/{len(judged)} of those the judge tells from their real clips (>= 2 of 3)")
+              f"{ok_judged}/{len(reliable)} of those the judge tells from their real clips (>= 2 of 3)")
     whole = sum(min(r["clips"], 3) for r in results["actions"].values())
     for name in round_trips:
         back = sum(r[f"{name} round trip"] for r in results["actions"].values())

@@ -108,6 +108,7 @@ _TIRED = ("tired", "tiredly", "weary", "wearily", "sleepy", "fatigued", "exhaust
 _OLD = ("old", "elderly", "aged", "senior", "grandma", "grandpa", "grandmother", "grandfather", "granny", "ancian*",
         "viejo", "vieja", "viejos", "vieux", "vieil", "vieille", "âgé", "âgée", "alt", "alte", "alter", "alten",
         "greis*", "anzian*", "vecchi*", "idoso", "idosa")
+_MASCULINE = ("masculine", "manly", "macho", "masculin*", "männlich*", "maschil*")
 _YOUNG = ("child", "childish", "childlike", "children", "kid", "kids", "toddler", "young", "younger", "youngster",
           "youth", "youthful", "playful", "playfully", "niño", "niña", "enfant", "kind", "kinder", "bambin*",
           "jovem", "joven", "jeune", "jung", "junge", "junger")
@@ -130,8 +131,7 @@ STYLE_CUES: dict[str, tuple[str, ...]] = {
     "active": ("energetic", "energetically", "active", "actively", "lively", "vigorous", "vigorously", "sporty",
                "dynamic", "enérgic*", "énergique*", "energisch*", "energic*"),
     "feminine": ("feminine", "womanly", "ladylike", "femenin*", "féminin*", "weiblich*", "femminil*"),
-    "masculine": ("masculine", "manly", "macho", "masculin*", "männlich*", "maschil*"),
-    "masculinity": ("masculine", "manly", "macho", "masculin*", "männlich*", "maschil*"),
+    "masculine": _MASCULINE, "masculinity": _MASCULINE,
     "musical": ("musical", "theatrical", "theatrically", "dramatic", "dramatically", "broadway", "teatral*",
                 "théâtral*", "theatralisch*"),
     "giant": ("giant", "huge", "enormous", "lumbering", "gigante", "géant", "riese", "riesig*"),

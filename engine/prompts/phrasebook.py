@@ -116,7 +116,8 @@ CONCEPTS: tuple[Concept, ...] = (
         "zeigt den Weg")),
     Concept("call over", "a person calls someone over.", ("calls", "beckons", "call"), (
         "beckons", "calls someone over", "waves someone closer", "gestures come here", "signals to come",
-        "motions someone over", "waves someone over", "waves a friend over", "llama a alguien", "fait signe de venir", "winkt heran", "chiama qualcuno")),
+        "motions someone over", "waves someone over", "waves a friend over", "llama a alguien",
+        "fait signe de venir", "winkt heran", "chiama qualcuno")),
     Concept("punch", "a person throws a punch.", ("punch", "punches"), (
         "punches", "throws punches", "jabs", "hits with a fist", "strikes with a fist", "throws a hook",
         "da un puñetazo", "donne un coup de poing", "tira un pugno")),
@@ -185,8 +186,8 @@ CONCEPTS: tuple[Concept, ...] = (
         "sits down", "sits on a chair", "takes a seat", "sits on the floor", "se sienta", "s'assoit", "setzt sich",
         "si siede")),
     Concept("stand up", "a person stands up from a chair.", ("stands up", "gets up"), (
-        "stands up", "gets up", "rises from a chair", "gets up off the floor", "pushes up off the ground", "stands up from the ground", "picks himself up off the floor",
-        "gets up after falling", "se levanta", "se levanta del suelo", "se lève", "se relève", "steht auf",
+        "stands up", "gets up", "rises from a chair", "gets up off the floor", "pushes up off the ground",
+        "stands up from the ground", "picks himself up off the floor", "gets up after falling", "se levanta", "se levanta del suelo", "se lève", "se relève", "steht auf",
         "steht vom Boden auf", "si rialza")),
     Concept("jump", "a person jumps.", ("jump", "jumps", "jumping"), (
         "jumps", "hops", "leaps", "jumps up and down", "skips", "jumps over something", "jumps forward",
@@ -223,8 +224,8 @@ CONCEPTS: tuple[Concept, ...] = (
         "does push-ups", "does jumping jacks", "stretches", "warms up", "does yoga", "lifts weights",
         "hace ejercicio", "fait du sport", "macht Sport")),
     Concept("ball sport", "a person plays basketball.", ("basketball", "dribbles", "shoots"), (
-        "plays basketball", "dribbles a ball", "dribbles a basketball", "shoots a basket", "shoots a hoop", "plays soccer", "plays tennis", "juega al fútbol",
-        "joue au basket", "spielt Fußball")),
+        "plays basketball", "dribbles a ball", "dribbles a basketball", "shoots a basket", "shoots a hoop",
+        "plays soccer", "plays tennis", "juega al fútbol", "joue au basket", "spielt Fußball")),
     Concept("stand still", "a person stands still.", ("stands still", "idle", "still"), (
         "stands still", "holds a pose", "freezes in place", "stands there", "stands idle", "waits", "poses",
         "stops", "comes to a stop", "stops walking", "halts", "pauses", "stays in place",

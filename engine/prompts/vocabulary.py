@@ -326,7 +326,7 @@ def _forms(phrase: str) -> list[str]:
     return forms
 
 
-IRREGULAR_BASE_FORMS: dict[str, str] = {"does": "do", "goes": "go", "has": "have", "is": "be"}
+IRREGULAR_BASE_FORMS: dict[str, str] = {"does": "do", "goes": "go"}
 
 
 def _base_form(verb: str) -> str | None:
