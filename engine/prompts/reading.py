@@ -47,6 +47,9 @@ text 0.822-0.875 ("purple elephant" 0.822, "qwerty uiop" 0.830, "blorp
 zzkx qwv" 0.840, but "asdfgh jkl" 0.866, "banana" 0.875). So the limit
 refuses only what is clearly nothing; mash that comes closer is read as
 its nearest action, and its low similarity is in the reading."""
+EXACT_SIMILARITY: float = 0.995
+"""An anchor this near the prompt is the prompt itself (a training caption
+typed as it is, up to case and spacing): it votes for its action even where it is a styled caption."""
 STYLE_MARGIN: float = 0.01
 """A styled caption is used instead of the action's plainest one only when
 it is at least this much nearer the prompt (the prompt asks for the style)."""
@@ -132,7 +135,7 @@ def read_prompt(text: str, vocabulary: Vocabulary | None, encoder: SentenceEncod
                             f"describe what the character does, e.g. \"{vocabulary.examples[0]}\""
                             if vocabulary.examples else f"\"{text}\" does not read as a motion")
     side = meaning.side_of(text)
-    names, votes = vocabulary.votes()
+    names, votes = vocabulary.votes(exact=sims >= EXACT_SIMILARITY)
     sides = {a.label: a.side for a in vocabulary.actions}
     heading = meaning.heading_of(text)
     headings = vocabulary.headings()

@@ -84,12 +84,17 @@ class Vocabulary:
             self._words = {w for t in self.anchor_texts for w in meaning.content_words(t)}
         return self._words
 
-    def votes(self) -> tuple[list[str], np.ndarray]:
+    def votes(self, exact: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
         """Every label an anchor can vote for (actions, then "outside:<concept>")
         and (anchors, labels) bool: which labels each anchor votes for. A
         caption in a non-neutral style votes for nothing when its action has
-        neutral or phrasebook anchors (styled captions pick the style only)."""
-        if getattr(self, "_votes", None) is None:
+        neutral or phrasebook anchors (styled captions pick the style only:
+        the encoder hears a style in words that name none, and "an old man
+        walks" is nearer an elderly walk backward than a plain walk), unless
+        ``exact`` (a bool per anchor) marks it as the prompt itself: a
+        training caption typed as it is ("a person runs forward theatrically,
+        like in a musical.") is that action."""
+        if getattr(self, "_member", None) is None:
             names = self.labels + sorted({l for ls in self.anchor_labels for l in ls} - set(self.labels))
             col = {name: j for j, name in enumerate(names)}
             member = np.zeros((len(self.anchor_texts), len(names)), dtype=bool)
@@ -97,8 +102,11 @@ class Vocabulary:
                 member[i, [col[l] for l in labels]] = True
             styled = np.asarray(self.anchor_styled, dtype=bool)
             has_plain = member[~styled].any(axis=0)
-            self._votes = (names, member & ~(styled[:, None] & has_plain[None, :]))
-        return self._votes
+            self._member = (names, member, member & ~(styled[:, None] & has_plain[None, :]))
+        names, member, plain_votes = self._member
+        if exact is None or not np.any(exact):
+            return names, plain_votes
+        return names, plain_votes | (member & np.asarray(exact, dtype=bool)[:, None])
 
     def headings(self) -> dict[str, str | None]:
         """Each action's heading: 'forward' or 'backward' when every one of
@@ -297,7 +305,9 @@ def build_vocabulary(rows: list[dict[str, Any]], encoder: SentenceEncoder | None
     say(f"embedding {len(concept_texts)} phrasebook phrases")
     concept_emb = encoder.embed(concept_texts)
     examples = [a.description for a in sorted(actions, key=lambda a: -a.clips)]
-    styled = [neutral is not None and caption_style[i] != neutral for i in range(len(caption_texts))]
+    # a library clip has no style at all: its captions are plain, not styled (they were, and a get-up's own
+    # caption lost to the phrasebook's "lies down": outside what the model knows)
+    styled = [neutral is not None and caption_style[i] not in (None, neutral) for i in range(len(caption_texts))]
     return Vocabulary(actions=actions, outside=outside, anchor_texts=caption_texts + concept_texts,
                       anchor_labels=caption_labels + concept_labels,
                       anchor_styled=styled + [False] * len(concept_texts),
