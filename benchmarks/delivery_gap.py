@@ -75,18 +75,13 @@ def main() -> int:
     from tqdm import tqdm
 
     from engine.eval import evaluate as ev
-    from engine.eval import metrics
-    from engine.eval.retrieval_model import EvaluatorModel
     from engine.motion import skeleton as sk
     from engine.motion.features import features_to_joints, joints_to_features
     from engine.pipeline.jobs import load_model
 
-    clips = ev.load_eval_clips(args.data, args.split)
-    pairs = ev.choose_pairs(clips, seed=args.seed)
-    evaluator = EvaluatorModel.load(args.evaluator)
-    texts = evaluator.embed_texts([p.caption for p in pairs])
+    scored = ev.retrieval_set(args.data, args.split, args.seed, args.evaluator)
+    pairs, real = scored.pairs, scored.real
     model = load_model(args.model, "cpu")
-    real = [clips[p.index].features[p.start:p.stop] for p in pairs]
     raw = []
     for i, p in enumerate(tqdm(pairs, desc="generate", unit="clip", leave=False)):
         tokens = max(1, int(round(p.frames / ev.FRAMES_PER_TOKEN)))
@@ -109,7 +104,7 @@ def main() -> int:
     print(f"{model.name}: {len(pairs)} {args.split} pairs, seed {args.seed}")
     print(f"{'':38s} {'top-1':>6s} {'top-3':>6s}")
     for name, feats in rows.items():
-        r = metrics.r_precision(evaluator.embed_motions(feats), texts, seed=args.seed, repeats=ev.R_PRECISION_REPEATS)
+        r = scored.r_precision(feats)
         print(f"{name:38s} {r['top1']:6.3f} {r['top3']:6.3f}")
     return 0
 

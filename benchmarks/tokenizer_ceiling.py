@@ -45,20 +45,12 @@ def main() -> int:
     import torch
     torch.set_num_threads(1)
     from engine.eval import evaluate as ev
-    from engine.eval import metrics
-    from engine.eval.retrieval_model import EvaluatorModel
     from engine.models.motion_tokenizer import MotionTokenizer
     from engine.motion.features import features_to_joints, joints_to_features
 
-    clips = ev.load_eval_clips(args.data, args.split)
-    pairs = ev.choose_pairs(clips, seed=args.seed)
-    evaluator = EvaluatorModel.load(args.evaluator)
-    texts = evaluator.embed_texts([p.caption for p in pairs])
-    real = [clips[p.index].features[p.start:p.stop] for p in pairs]   # the tokenizer drops a partial last token
-
-    def top(features) -> dict[str, float]:
-        return metrics.r_precision(evaluator.embed_motions(features), texts, seed=args.seed,
-                                   repeats=ev.R_PRECISION_REPEATS)
+    scored = ev.retrieval_set(args.data, args.split, args.seed, args.evaluator)
+    pairs, real = scored.pairs, scored.real    # the tokenizer drops a partial last token
+    top = scored.r_precision
 
     reference = top(real)
     print(f"{len(pairs)} {args.split} clips (motiongpt evaluate's pairs, seed {args.seed})")

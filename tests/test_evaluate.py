@@ -153,3 +153,11 @@ def test_mirrors_skipped_and_helpers():
     assert E.prediction_context_frames(100) == 21 and E.prediction_context_frames(8) == 5
     f0, f1 = E.inbetween_window(60, 10)
     assert f1 - f0 - 1 == 10 and f0 == 24 and 60 - 1 - f1 == f0
+
+
+def test_retrieval_set_scores_as_evaluate_does(results, built_sample):
+    # what the benchmarks score other motions with: the same pairs, texts and shuffles as evaluate's real row
+    split = results["meta"]["split"]
+    scored = E.retrieval_set(built_sample, split, seed=results["meta"]["seed"], max_clips=ARGS["max_clips"])
+    assert len(scored.pairs) == len(scored.real) == results["text_to_motion"]["pairs"]
+    assert scored.r_precision(scored.real)["top3"] == pytest.approx(results["text_to_motion"]["real"]["r_precision_top3"])

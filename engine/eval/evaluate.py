@@ -233,6 +233,34 @@ def choose_pairs(clips: Sequence[MotionClip], seed: int = 0) -> list[EvalPair]:
     return out
 
 
+@dataclass
+class RetrievalSet:
+    """The pairs ``evaluate`` scores text-to-motion retrieval on, with their
+    caption embeddings and real features: what a benchmark that scores other
+    motions on the same clips needs (:func:`retrieval_set`)."""
+    pairs: list[EvalPair]
+    evaluator: object                  # EvaluatorModel
+    text_emb: np.ndarray
+    real: list[np.ndarray]
+    seed: int
+
+    def r_precision(self, features: Sequence[np.ndarray]) -> dict[str, float]:
+        """R-precision of motions standing for the pairs, in order, as ``evaluate`` computes it."""
+        return metrics.r_precision(self.evaluator.embed_motions(list(features)), self.text_emb, seed=self.seed,
+                                   repeats=R_PRECISION_REPEATS)
+
+
+def retrieval_set(data_dir: str | Path, split: str = "val", seed: int = 0,
+                  evaluator_dir: str | Path | None = None, max_clips: int | None = None) -> RetrievalSet:
+    """``evaluate``'s text-to-motion pairs of ``split`` with the retrieval evaluator loaded."""
+    from .retrieval_model import EvaluatorModel
+    clips = load_eval_clips(data_dir, split, max_clips=max_clips, seed=seed)
+    pairs = choose_pairs(clips, seed)
+    evaluator = EvaluatorModel.load(evaluator_dir if evaluator_dir is not None else DEFAULT_EVALUATOR_DIR)
+    return RetrievalSet(pairs, evaluator, evaluator.embed_texts([p.caption for p in pairs]),
+                        [clips[p.index].features[p.start:p.stop] for p in pairs], seed)
+
+
 def _mean_dicts(dicts: Sequence[dict]) -> dict[str, float]:
     if not dicts:
         return {}
