@@ -72,21 +72,14 @@ def main() -> int:
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
-    from tqdm import tqdm
-
     from engine.eval import evaluate as ev
-    from engine.motion import skeleton as sk
     from engine.motion.features import features_to_joints, joints_to_features
     from engine.pipeline.jobs import load_model
 
     scored = ev.retrieval_set(args.data, args.split, args.seed, args.evaluator)
     pairs, real = scored.pairs, scored.real
     model = load_model(args.model, "cpu")
-    raw = []
-    for i, p in enumerate(tqdm(pairs, desc="generate", unit="clip", leave=False)):
-        tokens = max(1, int(round(p.frames / ev.FRAMES_PER_TOKEN)))
-        raw.append(model.text_to_motion(p.caption, seconds=tokens * ev.FRAMES_PER_TOKEN / sk.FPS,
-                                        seed=args.seed + i)[0])
+    raw = ev.generated_features(model, pairs, args.seed)
     joints = [features_to_joints(f) for f in raw]
     reencoded = [joints_to_features(j) for j in joints]
     delivered = [joints_to_features(ev.as_delivered(f, j)) for f, j in zip(raw, joints)]

@@ -315,14 +315,7 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
     if model is None:
         return section, [], real_joints, []
 
-    gen_feats = []
-    bar = _bar(len(pairs), "text-to-motion", progress)
-    for i, p in enumerate(pairs):
-        tokens = max(1, int(round(p.frames / FRAMES_PER_TOKEN)))
-        gen_feats.append(model.text_to_motion(p.caption, seconds=tokens * FRAMES_PER_TOKEN / sk.FPS,
-                                              seed=seed + i)[0])
-        bar.update(1)
-    bar.close()
+    gen_feats = generated_features(model, pairs, seed, progress)
     raw_joints = [features_to_joints(f) for f in gen_feats]
     delivered = [as_delivered(f, joints) for f, joints in zip(gen_feats, raw_joints)]
     raw_emb = evaluator.embed_motions(gen_feats)
@@ -348,6 +341,19 @@ def text_to_motion_section(model, evaluator, clips: Sequence[MotionClip], pairs:
         section["mm_texts"], section["mm_repeats"] = n_mm, int(mm_repeats)
     section["generated"] = gen
     return section, delivered, real_joints, raw_joints
+
+
+def generated_features(model, pairs: Sequence[EvalPair], seed: int = 0, progress: bool = True) -> list[np.ndarray]:
+    """One raw motion per pair from its caption at its length (rounded to the
+    token grid), seed ``seed + i`` for pair i: what ``evaluate`` scores."""
+    out = []
+    bar = _bar(len(pairs), "text-to-motion", progress)
+    for i, p in enumerate(pairs):
+        tokens = max(1, int(round(p.frames / FRAMES_PER_TOKEN)))
+        out.append(model.text_to_motion(p.caption, seconds=tokens * FRAMES_PER_TOKEN / sk.FPS, seed=seed + i)[0])
+        bar.update(1)
+    bar.close()
+    return out
 
 
 def as_delivered(features: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:

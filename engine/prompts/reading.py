@@ -49,7 +49,7 @@ refuses only what is clearly nothing; mash that comes closer is read as
 its nearest action, and its low similarity is in the reading."""
 EXACT_SIMILARITY: float = 0.995
 """An anchor this near the prompt is the prompt itself (a training caption
-typed as it is, up to case and spacing): it votes for its action even where it is a styled caption."""
+typed as it is): it votes for its action even where it is a styled caption."""
 STYLE_MARGIN: float = 0.01
 """A styled caption is used instead of the action's plainest one only when
 it is at least this much nearer the prompt (the prompt asks for the style)."""
